@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# lsf-criu: LSF checkpoint/restart with CRIU.
+#
+#   make            build the programs into build/
+#   make demo       provision, build, run a job through checkpoint and restart
+#   make check      provision, build (plain and ASan+UBSan), run every test
+#   make install    install into $(DESTDIR)$(PREFIX) (LSF_SERVERDIR=... to add the LSF names)
+
+PREFIX     ?= /usr/local
+LIBEXECDIR ?= $(PREFIX)/libexec/lsf-criu
+SYSCONFDIR ?= /etc
+MANDIR     ?= $(PREFIX)/share/man
+CRIU_PATH  ?= $(PREFIX)/libexec/lsf-criu/criu
+VERSION    := 0.1.0
+GIT_ID     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CC      ?= cc
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wformat-security -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wimplicit-fallthrough -Wvla -Wpointer-arith -Wundef -Wno-format-truncation
+HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection \
+           -fcf-protection -fPIE
+DEFS    := -D_GNU_SOURCE -DLC_VERSION='"$(VERSION)"' -DLC_GIT_ID='"$(GIT_ID)"' \
+           -DLC_SYSCONFDIR='"$(SYSCONFDIR)"' -DLC_CRIU_DEFAULT='"$(CRIU_PATH)"'
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib $(shell pkg-config --cflags jansson 2>/dev/null)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDFLAGS)
+LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+
+LIB_SRC := $(wildcard src/lib/*.c)
+PROGS   := echkpnt.criu erestart.criu lsf-criu-restore
+PROG_DIR_echkpnt.criu     := src/echkpnt
+PROG_DIR_erestart.criu    := src/erestart
+PROG_DIR_lsf-criu-restore := src/restore
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+# $(call build_tree,DIR,EXTRA_CFLAGS)
+define build_tree
+$(1)/obj/%.o: src/%.c $(wildcard src/lib/*.h) | $(1)/obj
+	@mkdir -p $$(dir $$@)
+	@echo "  CC $$@"; $$(CC) $$(ALL_CFLAGS) $(2) $$(HARDEN) -c $$< -o $$@
+$(1)/obj:
+	@mkdir -p $$@
+$(1)/liblc.a: $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRC))
+	$$(AR) rcs $$@ $$^
+$(1)/echkpnt.criu: $(1)/obj/echkpnt/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/erestart.criu: $(1)/obj/erestart/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu-restore: $(1)/obj/restore/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/unit/%: tests/unit/%.c tests/unit/tap.h $(1)/liblc.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_CFLAGS) $(2) -Itests/unit $$(LDFLAGS_ALL) -fPIE -o $$@ $$< $(1)/liblc.a $$(LIBS)
+endef
+
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+$(eval $(call build_tree,build,))
+$(eval $(call build_tree,build-asan,$(SAN)))
+
+all: $(addprefix build/,$(PROGS))
+asan: $(addprefix build-asan/,$(PROGS))
+unit-bins: $(patsubst tests/unit/%.c,build-asan/unit/%,$(UNIT_SRC))
+
+provision:
+	@scripts/provision.sh --write build/criu.path >/dev/null
+
+check: provision all asan unit-bins
+	@tests/run-all.sh
+
+demo: provision all
+	@scripts/demo.sh
+
+lint:
+	@! grep -nE '\b(system|popen|sprintf|strcpy)[[:space:]]*\(' src -r --include='*.c' \
+		| grep -v snprintf || { echo "lint: forbidden call"; exit 1; }
+	@! grep -nE 'log_(error|warn|info|debug)\(.*\\n"' src -r || { echo "lint: newline in a log message"; exit 1; }
+	@echo "lint: ok"
+
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(addprefix build/,$(PROGS)) $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	@if [ -n "$(LSF_SERVERDIR)" ]; then \
+		install -d $(DESTDIR)$(LSF_SERVERDIR); \
+		for p in $(PROGS); do install -m 0755 build/$$p $(DESTDIR)$(LSF_SERVERDIR)/$$p; done; \
+		echo "installed $(PROGS) into $(DESTDIR)$(LSF_SERVERDIR)"; \
+	fi
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all asan unit-bins provision check demo lint install clean

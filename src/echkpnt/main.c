@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * echkpnt.criu - the LSF checkpoint method "criu".
+ *
+ * LSF's generic echkpnt execs this program with its own argv:
+ *     echkpnt.criu [-c] [-f] [-k | -s] [-d dir] [-x] process_group_ID
+ * as the job owner, with cwd = the checkpoint base directory and the job's
+ * environment ($LSB_JOBID, $LSB_CHKPNT_DIR).
+ *
+ * Expected identity: the job owner. Nothing is done to a process of any
+ * other uid.
+ *
+ * It dumps the job's process tree with criu into a fresh image set
+ * $LSB_CHKPNT_DIR/ckpt.<N>/, verifies it, and only then points
+ * $LSB_CHKPNT_DIR/lsf-criu.current at it. Exit 0 only when a complete,
+ * verified image set exists and, with -k, no job process is left; every
+ * other outcome exits non-zero with one log line saying why. A failed dump
+ * leaves the job running.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "cfg.h"
+#include "cleanup.h"
+#include "criu.h"
+#include "exitcodes.h"
+#include "job.h"
+#include "jobdir.h"
+#include "log.h"
+#include "meta.h"
+#include "util.h"
+#include "version.h"
+
+#define MAX_FILE_COPY (4 << 20)
+
+struct opts {
+	bool copy, force, kill, stop, x;
+	const char *tmpdir;
+	pid_t pgid;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: echkpnt.criu [-c] [-f] [-k | -s] [-d dir] [-x] process_group_ID\n"
+		"\n"
+		"LSF checkpoint method: checkpoint the job with criu.\n"
+		"Run by LSF's echkpnt (bchkpnt, periodic checkpoints); reads LSB_JOBID and\n"
+		"LSB_CHKPNT_DIR from the environment.\n"
+		"\n"
+		"  -c          accepted for LSF compatibility (criu always saves what it needs)\n"
+		"  -f          accepted for LSF compatibility\n"
+		"  -k          kill the job once the checkpoint is verified\n"
+		"  -s          stop (SIGSTOP) the job once the checkpoint is verified\n"
+		"  -d dir      LSF's temporary checkpoint directory; left empty on purpose\n"
+		"  -x          accepted for LSF compatibility\n"
+		"  -h, --help  show this help\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"See echkpnt.criu(8).\n");
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long v;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:cfksd:xhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->copy = true; break;
+		case 'f': o->force = true; break;
+		case 'k': o->kill = true; break;
+		case 's': o->stop = true; break;
+		case 'x': o->x = true; break;
+		case 'd': o->tmpdir = optarg; break;
+		case 'h': usage(stdout); exit(fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK);
+		case 'V':
+			printf("echkpnt.criu (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
+			exit(fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK);
+		case ':':
+			log_error("option '-%c' needs an argument", optopt);
+			return -EINVAL;
+		default:
+			log_warn("unknown option '%s', ignoring", argv[optind - 1]);
+			break;
+		}
+	}
+	if (o->kill && o->stop) {
+		log_error("options -k and -s exclude each other");
+		return -EINVAL;
+	}
+	if (argc - optind != 1) {
+		log_error("expected exactly one process group ID, got %d arguments", argc - optind);
+		return -EINVAL;
+	}
+	if (lc_parse_long(argv[optind], 2, 1 << 22, &v) < 0) {
+		log_error("process group ID '%s' is not a valid pid", argv[optind]);
+		return -EINVAL;
+	}
+	o->pgid = (pid_t)v;
+	return 0;
+}
+
+static bool jobid_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n < 32 && strspn(s, "0123456789[]") == n;
+}
+
+/* The next free image set number: one more than the highest ckpt.<N> present. */
+static int next_imgset(int dirfd, char *name, size_t size)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	long max = 0, v;
+	int fd;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		char num[16];
+
+		if (strncmp(de->d_name, "ckpt.", 5))
+			continue;
+		snprintf(num, sizeof(num), "%.*s", (int)strcspn(de->d_name + 5, "."),
+			 de->d_name + 5);
+		if (lc_parse_long(num, 1, 999999999, &v) == 0 && v > max)
+			max = v;
+	}
+	if (max >= 999999999)
+		return -EOVERFLOW;
+	snprintf(name, size, "ckpt.%ld", max + 1);
+	return 0;
+}
+
+/* Removes every image set but keep (and LSF's own files, which never match). */
+static void prune_imgsets(int dirfd, const char *keep)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "ckpt.", 5) || !strcmp(de->d_name, keep))
+			continue;
+		if (lc_rmtree_at(dirfd, de->d_name) == 0)
+			log_info("removed the older image set '%s'", de->d_name);
+	}
+}
+
+/* Records the root's stdio and saves copies of the small files it reads (the job file). */
+static void inspect_files(const struct lc_job_procs *j, int imgfd, struct lc_meta *m)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	char path[64];
+	struct dirent *de;
+
+	for (int fd = 0; fd < 3; fd++) {
+		struct lc_meta_stdio *s = &m->stdio[m->n_stdio];
+
+		if (lc_proc_fd_target(j->root.pid, fd, s->target, sizeof(s->target)) < 0)
+			continue;
+		s->fd = fd;
+		m->n_stdio++;
+		log_info("job fd %d is '%s'", fd, s->target);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)j->root.pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && m->n_files < LC_META_MAX_FILES) {
+		struct lc_meta_file *f = &m->files[m->n_files];
+		_cleanup_close_ int fd = -1;
+		long num;
+		int flags, r;
+		struct stat st;
+		char fdpath[96];
+
+		if (lc_parse_long(de->d_name, 3, 1 << 20, &num) < 0)
+			continue;
+		if (lc_proc_fd_target(j->root.pid, (int)num, f->path, sizeof(f->path)) < 0 ||
+		    f->path[0] != '/' || lc_proc_fdinfo(j->root.pid, (int)num, &f->pos, &flags) < 0 ||
+		    (flags & O_ACCMODE) != O_RDONLY)
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%ld", (int)j->root.pid, num);
+		fd = open(fdpath, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_COPY)
+			continue;
+		f->fd = (int)num;
+		snprintf(f->copy, sizeof(f->copy), "file.%ld", num);
+		r = lc_copy_fd_at(fd, imgfd, f->copy, 0600, MAX_FILE_COPY);
+		if (r < 0) {
+			log_warn("cannot save a copy of '%s': %s, ignoring", f->path, strerror(-r));
+			continue;
+		}
+		log_info("saved a copy of '%s' (fd %ld, offset %lld), read by the job's root",
+			 f->path, num, f->pos);
+		m->n_files++;
+	}
+}
+
+static int verify_images(int imgfd, pid_t root, struct lc_err *err)
+{
+	char core[64];
+	const char *need[] = { "inventory.img", "pstree.img", core };
+	struct stat st;
+
+	snprintf(core, sizeof(core), "core-%d.img", (int)root);
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (fstatat(imgfd, need[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return lc_err_set(err, errno, "image file '%s' is missing", need[i]);
+		if (!S_ISREG(st.st_mode) || st.st_size == 0)
+			return lc_err_set(err, EINVAL, "image file '%s' is empty", need[i]);
+	}
+	if (syncfs(imgfd) < 0)
+		return lc_err_set(err, errno, "cannot flush the images to disk");
+	return 0;
+}
+
+static int wait_gone(const struct lc_job_procs *j, double seconds)
+{
+	double end = lc_now() + seconds;
+
+	while (lc_job_tree_alive(j)) {
+		if (lc_now() >= end)
+			return -ETIMEDOUT;
+		lc_msleep(50);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct lc_err err = { 0 };
+	struct lc_cfg cfg;
+	struct lc_job_procs job = { 0 };
+	struct lc_dump_opts dump = { 0 };
+	_cleanup_free_ struct lc_meta *m = NULL;
+	_cleanup_close_ int dirfd = -1, lockfd = -1, imgfd = -1;
+	char imgset[64], failed[80], cwd[4096] = "?";
+	const char *jobid, *chkdir;
+	int r;
+
+	lc_log_init("echkpnt.criu");
+	umask(077);
+	if (parse_args(argc, argv, &o) < 0) {
+		fprintf(stderr, "Try 'echkpnt.criu --help' for more information.\n");
+		return LC_EXIT_USAGE;
+	}
+	jobid = getenv("LSB_JOBID");
+	chkdir = getenv("LSB_CHKPNT_DIR");
+	if (!jobid_ok(jobid)) {
+		log_error("LSB_JOBID is unset or not a job ID; not called by LSF?");
+		return LC_EXIT_USAGE;
+	}
+	dirfd = lc_jobdir_open(chkdir, &err);
+	if (dirfd < 0) {
+		log_error("checkpoint of job %s refused: %s; the job keeps running", jobid, err.msg);
+		return -dirfd == EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
+	}
+	if (lc_jobdir_attach_log(dirfd, &err) < 0) {
+		log_error("checkpoint of job %s failed: %s; the job keeps running", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	(void)!getcwd(cwd, sizeof(cwd));
+	log_info("checkpoint of job %s requested: group %d,%s%s%s%s -d '%s', uid %u, cwd '%s', "
+		 "dir '%s'", jobid, (int)o.pgid, o.kill ? " kill" : "", o.stop ? " stop" : "",
+		 o.copy ? " copy" : "", o.force ? " force" : "", o.tmpdir ? o.tmpdir : "",
+		 (unsigned)getuid(), cwd, chkdir);
+	lockfd = lc_jobdir_lock(dirfd, 30, &err);
+	if (lockfd < 0) {
+		log_error("checkpoint of job %s failed: %s; the job keeps running", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	lc_cfg_load(&cfg);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return lc_log_errno(ENOMEM, "out of memory"), LC_EXIT_FAILURE;
+	if (lc_criu_check(cfg.criu, m->criu_version, sizeof(m->criu_version), &err) < 0) {
+		log_error("checkpoint of job %s failed: criu is not usable: %s; the job keeps "
+			  "running", jobid, err.msg);
+		return LC_EXIT_NOTSUP;
+	}
+	r = lc_job_find(dirfd, o.pgid, jobid, &job, &err);
+	if (r < 0) {
+		log_error("checkpoint of job %s failed: %s", jobid, err.msg);
+		lc_job_free(&job);
+		return r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
+	}
+	r = next_imgset(dirfd, imgset, sizeof(imgset));
+	if (r < 0 || mkdirat(dirfd, imgset, 0700) < 0) {
+		log_error("checkpoint of job %s failed: cannot create an image set in '%s': %s; the "
+			  "job keeps running", jobid, chkdir, strerror(r < 0 ? -r : errno));
+		lc_job_free(&job);
+		return LC_EXIT_FAILURE;
+	}
+	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (imgfd < 0) {
+		log_error("checkpoint of job %s failed: cannot open '%s': %s", jobid, imgset,
+			  strerror(errno));
+		lc_job_free(&job);
+		return LC_EXIT_FAILURE;
+	}
+	snprintf(m->jobid, sizeof(m->jobid), "%s", jobid);
+	m->created = (long long)time(NULL);
+	m->root_pid = job.root.pid;
+	m->root_start_time = job.root.start_time;
+	m->uid = getuid();
+	for (size_t k = 0; k < job.n_tree && k < LC_META_MAX_PIDS; k++)
+		m->pids[m->n_pids++] = job.tree[k];
+	inspect_files(&job, imgfd, m);
+	m->file_locks = lc_job_holds_locks(&job);
+	if (m->file_locks)
+		log_info("the job holds file locks: dumping them too (--file-locks)");
+
+	dump.criu = cfg.criu;
+	dump.workfd = dirfd;
+	dump.imgdir = imgset;
+	dump.root = job.root.pid;
+	dump.leave_running = !o.kill;
+	dump.shell_job = true;
+	dump.file_locks = m->file_locks;
+	log_info("dumping %zu process(es) of job %s into '%s' with criu %s", job.n_tree, jobid,
+		 imgset, m->criu_version);
+	r = lc_criu_dump(&dump, &err);
+	if (r == 0)
+		r = verify_images(imgfd, job.root.pid, &err);
+	if (r < 0) {
+		snprintf(failed, sizeof(failed), "%s.failed", imgset);
+		(void)renameat(dirfd, imgset, dirfd, failed);
+		log_error("checkpoint of job %s failed: %s; %s; images and criu's log kept in '%s'",
+			  jobid, err.msg,
+			  lc_job_tree_alive(&job) ? "the job keeps running" : "the job is gone",
+			  failed);
+		lc_job_free(&job);
+		return LC_EXIT_FAILURE;
+	}
+	m->dump_seconds = dump.seconds;
+	m->killed = o.kill;
+	m->image_bytes = lc_dir_bytes(imgfd);
+	r = lc_meta_save(imgfd, m);
+	if (r < 0) {
+		log_error("checkpoint of job %s failed: cannot write '%s/meta.json': %s", jobid,
+			  imgset, strerror(-r));
+		lc_job_free(&job);
+		return LC_EXIT_FAILURE;
+	}
+	if (o.kill) {
+		if (wait_gone(&job, (double)cfg.kill_wait_seconds) < 0)
+			log_warn("job processes still alive %ld s after the dump", cfg.kill_wait_seconds);
+		lc_job_kill_group_rest(o.pgid);
+		for (size_t k = 0; k < job.n_tree; k++)
+			(void)kill(job.tree[k], SIGKILL);
+		if (wait_gone(&job, 10) < 0) {
+			log_error("checkpoint of job %s: images are complete in '%s', but job "
+				  "processes survive SIGKILL", jobid, imgset);
+			lc_job_free(&job);
+			return LC_EXIT_FAILURE;
+		}
+	} else if (o.stop) {
+		for (size_t k = 0; k < job.n_tree; k++)
+			(void)kill(job.tree[k], SIGSTOP);
+		log_info("job %s stopped (SIGSTOP) as asked by -s", jobid);
+	}
+	r = lc_current_save(dirfd, imgset);
+	if (r < 0) {
+		log_error("checkpoint of job %s failed: cannot record '%s' as current: %s", jobid,
+			  imgset, strerror(-r));
+		lc_job_free(&job);
+		return LC_EXIT_FAILURE;
+	}
+	prune_imgsets(dirfd, imgset);
+	log_info("checkpoint of job %s done: '%s', %zu process(es), %.1f MiB in %.2f s "
+		 "(%.0f MiB/s), job %s", jobid, imgset, job.n_tree,
+		 (double)m->image_bytes / 1048576.0, dump.seconds,
+		 dump.seconds > 0 ? (double)m->image_bytes / 1048576.0 / dump.seconds : 0.0,
+		 o.kill ? "killed" : o.stop ? "stopped" : "left running");
+	lc_job_free(&job);
+	return LC_EXIT_OK;
+}

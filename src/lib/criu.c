@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Running criu; see criu.h.
+ *
+ * Contract:
+ * 1. criu MUST be run by absolute path with an argv we built; no shell.
+ * 2. The child MUST start with default signal dispositions, an empty signal
+ *    mask, stdin on /dev/null and no fds but the ones passed on purpose.
+ * 3. Success MUST be judged by the exit status, never by the log's text.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "criu.h"
+#include "log.h"
+#include "util.h"
+
+void lc_argv_format(char *const argv[], char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; argv[i] && len + 1 < size; i++) {
+		_cleanup_free_ char *q = NULL;
+		bool plain = argv[i][0] != '\0';
+
+		for (const char *p = argv[i]; *p; p++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-_./=:,+@%",
+				    *p))
+				plain = false;
+		q = plain ? NULL : lc_shell_quote(argv[i]);
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? " " : "",
+					q ? q : argv[i]);
+		if (len >= size)
+			len = size - 1;
+	}
+}
+
+/* fork + exec with the contract above; out_fd receives stdout and stderr. */
+static pid_t spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		if (null < 0 || dup2(null, 0) < 0)
+			_exit(127);
+		if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
+			_exit(127);
+		/* Everything we did not mean to pass is closed on exec. */
+		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+			_exit(127);
+		for (int i = 0; i < nkeep; i++) {
+			int fl = fcntl(keep[i], F_GETFD);
+
+			if (fl < 0 || fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+				_exit(127);
+		}
+		if (workfd >= 0 && fchdir(workfd) < 0)
+			_exit(127);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return st;
+}
+
+int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err)
+{
+	char *argv[] = { (char *)criu, "--version", NULL };
+	char buf[512] = "", *v;
+	int pfd[2], st, major = 0, minor = 0;
+	struct stat s;
+	size_t len = 0;
+	pid_t pid;
+
+	if (stat(criu, &s) < 0)
+		return lc_err_set(err, errno, "criu '%s' not found", criu);
+	if (!S_ISREG(s.st_mode) || access(criu, X_OK) < 0)
+		return lc_err_set(err, EACCES, "criu '%s' is not an executable file", criu);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return lc_err_set(err, errno, "pipe");
+	pid = spawn(argv, -1, pfd[1], NULL, 0);
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		return lc_err_set(err, errno, "cannot run '%s'", criu);
+	}
+	for (;;) {
+		ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = '\0';
+	close(pfd[0]);
+	st = wait_status(pid);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return lc_err_set(err, ENOEXEC, "'%s --version' failed", criu);
+	v = strstr(buf, "Version: ");
+	if (!v || sscanf(v + 9, "%d.%d", &major, &minor) != 2)
+		return lc_err_set(err, ENOEXEC, "'%s --version' reports no version", criu);
+	v += 9;
+	v[strcspn(v, "\n")] = '\0';
+	if (ret_version)
+		snprintf(ret_version, size, "%s", v);
+	if (major < LC_CRIU_MIN_MAJOR || (major == LC_CRIU_MIN_MAJOR && minor < LC_CRIU_MIN_MINOR))
+		return lc_err_set(err, ENOTSUP, "criu '%s' is version %s, lsf-criu needs %d.%d or newer",
+				  criu, v, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
+	return 0;
+}
+
+static int run_logged(char *const argv[], int workfd, const char *imgdir, const char *outname,
+		      const int *keep, int nkeep, double *seconds, struct lc_err *err)
+{
+	_cleanup_close_ int imgfd = -1, out = -1;
+	char line[8192];
+	double t0;
+	pid_t pid;
+	int st;
+
+	imgfd = openat(workfd, imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (imgfd < 0)
+		return lc_err_set(err, errno, "cannot open image directory '%s'", imgdir);
+	out = openat(imgfd, outname, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return lc_err_set(err, errno, "cannot create '%s/%s'", imgdir, outname);
+	lc_argv_format(argv, line, sizeof(line));
+	log_info("running: %s", line);
+	t0 = lc_now();
+	pid = spawn(argv, workfd, out, keep, nkeep);
+	if (pid < 0)
+		return lc_err_set(err, errno, "cannot run criu");
+	st = wait_status(pid);
+	*seconds = lc_now() - t0;
+	if (st < 0)
+		return lc_err_set(err, -st, "waiting for criu");
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st))
+		return lc_err_set(err, EPROTO, "criu exited with status %d after %.2f s",
+				  WEXITSTATUS(st), *seconds);
+	return lc_err_set(err, EPROTO, "criu was killed by signal %d after %.2f s",
+			  WTERMSIG(st), *seconds);
+}
+
+int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
+{
+	char pid[32];
+	char *argv[24];
+	int n = 0, r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)o->root);
+	argv[n++] = (char *)o->criu;
+	argv[n++] = "dump";
+	argv[n++] = "--unprivileged";
+	argv[n++] = "--tree";
+	argv[n++] = pid;
+	argv[n++] = "--images-dir";
+	argv[n++] = (char *)o->imgdir;
+	argv[n++] = "--log-file";
+	argv[n++] = "dump.log";
+	argv[n++] = "-v4";
+	argv[n++] = "--display-stats";
+	if (o->shell_job)
+		argv[n++] = "--shell-job";
+	if (o->leave_running)
+		argv[n++] = "--leave-running";
+	if (o->file_locks)
+		argv[n++] = "--file-locks";
+	argv[n] = NULL;
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0, &o->seconds, err);
+	if (r < 0 && err->code == EPROTO) {
+		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
+						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (imgfd >= 0)
+			lc_log_excerpt(imgfd, "dump.log", "criu dump log");
+	}
+	return r;
+}
+
+static bool log_has(int workfd, const char *imgdir, const char *logname, const char *needle)
+{
+	_cleanup_close_ int imgfd = -1;
+	_cleanup_free_ char *txt = NULL;
+
+	imgfd = openat(workfd, imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (imgfd < 0 || lc_read_file_at(imgfd, logname, 64 << 20, (uid_t)-1, &txt, NULL) < 0)
+		return false;
+	return strstr(txt, needle) != NULL;
+}
+
+int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
+{
+	char keys[LC_MAX_INHERIT][4200];
+	char *argv[32 + 2 * LC_MAX_INHERIT];
+	int keep[LC_MAX_INHERIT];
+	_cleanup_free_ char *pidtxt = NULL;
+	_cleanup_close_ int imgfd = -1;
+	int n = 0, r;
+	long pid;
+
+	argv[n++] = (char *)o->criu;
+	argv[n++] = "restore";
+	argv[n++] = "--unprivileged";
+	argv[n++] = "--images-dir";
+	argv[n++] = (char *)o->imgdir;
+	argv[n++] = "--log-file";
+	argv[n++] = (char *)o->logname;
+	argv[n++] = "-v4";
+	argv[n++] = "--restore-detached";
+	argv[n++] = "--restore-sibling";
+	argv[n++] = "--pidfile";
+	argv[n++] = (char *)o->pidfile;
+	if (o->shell_job)
+		argv[n++] = "--shell-job";
+	if (o->file_locks)
+		argv[n++] = "--file-locks";
+	for (int i = 0; i < o->n_inherit; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "fd[%d]:%s", o->inherit[i].fd,
+			 o->inherit[i].key);
+		argv[n++] = "--inherit-fd";
+		argv[n++] = keys[i];
+		keep[i] = o->inherit[i].fd;
+	}
+	argv[n] = NULL;
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit, &o->seconds,
+		       err);
+	if (r < 0) {
+		if (err->code == EPROTO) {
+			imgfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (imgfd >= 0)
+				lc_log_excerpt(imgfd, o->logname, "criu restore log");
+			if (log_has(o->workfd, o->imgdir, o->logname, "File exists"))
+				return -EEXIST;
+		}
+		return r;
+	}
+	imgfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (imgfd < 0)
+		return lc_err_set(err, errno, "cannot open '%s'", o->imgdir);
+	r = lc_read_file_at(imgfd, o->pidfile, 64, (uid_t)-1, &pidtxt, NULL);
+	if (r < 0)
+		return lc_err_set(err, -r, "criu wrote no pidfile '%s'", o->pidfile);
+	pidtxt[strcspn(pidtxt, "\n")] = '\0';
+	if (lc_parse_long(pidtxt, 2, 1 << 30, &pid) < 0)
+		return lc_err_set(err, EPROTO, "criu's pidfile holds '%s'", pidtxt);
+	return (int)pid;
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * JSON records of the checkpoint directory; see meta.h.
+ *
+ * Contract:
+ * 1. Files MUST be opened relative to a verified directory fd, without
+ *    following symlinks, and MUST belong to the caller.
+ * 2. Writes MUST be atomic (util.c: temp, fsync, rename, fsync dir).
+ * 3. Parsers MUST NOT trust any value: types, ranges and lengths are checked.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "meta.h"
+#include "util.h"
+
+#define META_FILE "meta.json"
+#define ROOT_FILE "lsf-criu.root"
+#define CURRENT_FILE "lsf-criu.current"
+#define MAX_JSON (1 << 20)
+
+static int save_json(int dirfd, const char *name, json_t *o)
+{
+	char *txt;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	txt = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!txt)
+		return -ENOMEM;
+	r = lc_write_atomic_at(dirfd, name, txt, strlen(txt), 0600);
+	free(txt);
+	return r;
+}
+
+static int get_str(json_t *o, const char *key, char *buf, size_t size, struct lc_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_string(v))
+		return lc_err_set(err, EINVAL, "field '%s' missing or not a string", key);
+	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v))
+		return lc_err_set(err, EINVAL, "field '%s' too long or holds a NUL", key);
+	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_int(json_t *o, const char *key, long long min, long long max, long long *ret,
+		   struct lc_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		return lc_err_set(err, EINVAL, "field '%s' missing or not an integer", key);
+	if (json_integer_value(v) < min || json_integer_value(v) > max)
+		return lc_err_set(err, ERANGE, "field '%s' out of range", key);
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+static int check_version(json_t *o, struct lc_err *err)
+{
+	long long v;
+
+	if (!json_is_object(o))
+		return lc_err_set(err, EINVAL, "not a JSON object");
+	if (get_int(o, "version", 1, 1000000, &v, err) < 0)
+		return -err->code;
+	if (v > LC_META_VERSION)
+		return lc_err_set(err, EPROTONOSUPPORT, "version %lld is newer than this lsf-criu "
+				  "understands (%d)", v, LC_META_VERSION);
+	return 0;
+}
+
+static json_t *parse(const char *text, struct lc_err *err)
+{
+	json_error_t je;
+	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+
+	if (!o)
+		lc_err_set(err, EINVAL, "invalid JSON at line %d: %s", je.line, je.text);
+	return o;
+}
+
+int lc_meta_save(int imgfd, const struct lc_meta *m)
+{
+	json_t *o = json_object(), *pids = json_array(), *stdio = json_array(),
+	       *files = json_array();
+
+	if (!o || !pids || !stdio || !files) {
+		json_decref(o), json_decref(pids), json_decref(stdio), json_decref(files);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < m->n_pids; i++)
+		json_array_append_new(pids, json_integer(m->pids[i]));
+	for (int i = 0; i < m->n_stdio; i++)
+		json_array_append_new(stdio, json_pack("{s:i,s:s}", "fd", m->stdio[i].fd,
+						       "target", m->stdio[i].target));
+	for (int i = 0; i < m->n_files; i++)
+		json_array_append_new(files, json_pack("{s:i,s:s,s:I,s:s}", "fd", m->files[i].fd,
+						       "path", m->files[i].path, "pos",
+						       (json_int_t)m->files[i].pos, "copy",
+						       m->files[i].copy));
+	json_object_set_new(o, "version", json_integer(LC_META_VERSION));
+	json_object_set_new(o, "jobid", json_string(m->jobid));
+	json_object_set_new(o, "created", json_integer(m->created));
+	json_object_set_new(o, "root_pid", json_integer(m->root_pid));
+	json_object_set_new(o, "root_start_time", json_integer((json_int_t)m->root_start_time));
+	json_object_set_new(o, "uid", json_integer(m->uid));
+	json_object_set_new(o, "file_locks", json_boolean(m->file_locks));
+	json_object_set_new(o, "killed", json_boolean(m->killed));
+	json_object_set_new(o, "dump_seconds", json_real(m->dump_seconds));
+	json_object_set_new(o, "image_bytes", json_integer(m->image_bytes));
+	json_object_set_new(o, "criu_version", json_string(m->criu_version));
+	json_object_set_new(o, "pids", pids);
+	json_object_set_new(o, "stdio", stdio);
+	json_object_set_new(o, "files", files);
+	return save_json(imgfd, META_FILE, o);
+}
+
+int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
+{
+	json_t *o, *a, *v;
+	long long x;
+	size_t i;
+	int r = -EINVAL;
+
+	memset(m, 0, sizeof(*m));
+	o = parse(text, err);
+	if (!o)
+		return -err->code;
+	if (check_version(o, err) < 0 || get_str(o, "jobid", m->jobid, sizeof(m->jobid), err) < 0 ||
+	    get_int(o, "created", 0, 1LL << 40, &m->created, err) < 0)
+		goto out;
+	if (get_int(o, "root_pid", 2, 1 << 22, &x, err) < 0)
+		goto out;
+	m->root_pid = (pid_t)x;
+	if (get_int(o, "root_start_time", 0, 1LL << 62, &x, err) < 0)
+		goto out;
+	m->root_start_time = (unsigned long long)x;
+	if (get_int(o, "uid", 0, 0xfffffffe, &x, err) < 0)
+		goto out;
+	m->uid = (uid_t)x;
+	m->file_locks = json_is_true(json_object_get(o, "file_locks"));
+	m->killed = json_is_true(json_object_get(o, "killed"));
+	v = json_object_get(o, "dump_seconds");
+	m->dump_seconds = json_is_number(v) ? json_number_value(v) : 0;
+	v = json_object_get(o, "image_bytes");
+	m->image_bytes = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (get_str(o, "criu_version", m->criu_version, sizeof(m->criu_version), err) < 0)
+		goto out;
+
+	a = json_object_get(o, "pids");
+	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > LC_META_MAX_PIDS) {
+		lc_err_set(err, EINVAL, "field 'pids' missing, empty or too long");
+		goto out;
+	}
+	json_array_foreach(a, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 2 ||
+		    json_integer_value(v) > (1 << 22)) {
+			lc_err_set(err, EINVAL, "field 'pids' holds a bad pid");
+			goto out;
+		}
+		m->pids[m->n_pids++] = (pid_t)json_integer_value(v);
+	}
+	a = json_object_get(o, "stdio");
+	if (!json_is_array(a) || json_array_size(a) > 3) {
+		lc_err_set(err, EINVAL, "field 'stdio' missing or too long");
+		goto out;
+	}
+	json_array_foreach(a, i, v) {
+		struct lc_meta_stdio *s = &m->stdio[m->n_stdio];
+
+		if (get_int(v, "fd", 0, 2, &x, err) < 0 ||
+		    get_str(v, "target", s->target, sizeof(s->target), err) < 0)
+			goto out;
+		s->fd = (int)x;
+		m->n_stdio++;
+	}
+	a = json_object_get(o, "files");
+	if (!json_is_array(a) || json_array_size(a) > LC_META_MAX_FILES) {
+		lc_err_set(err, EINVAL, "field 'files' missing or too long");
+		goto out;
+	}
+	json_array_foreach(a, i, v) {
+		struct lc_meta_file *f = &m->files[m->n_files];
+
+		if (get_int(v, "fd", 3, 1 << 20, &x, err) < 0)
+			goto out;
+		f->fd = (int)x;
+		if (get_str(v, "path", f->path, sizeof(f->path), err) < 0 ||
+		    get_int(v, "pos", 0, 1LL << 40, &f->pos, err) < 0 ||
+		    get_str(v, "copy", f->copy, sizeof(f->copy), err) < 0)
+			goto out;
+		if (f->path[0] != '/' || strchr(f->copy, '/') || f->copy[0] == '.' || !f->copy[0]) {
+			lc_err_set(err, EINVAL, "field 'files' holds a bad path or copy name");
+			goto out;
+		}
+		m->n_files++;
+	}
+	r = 0;
+out:
+	json_decref(o);
+	return r;
+}
+
+int lc_meta_load(int imgfd, uid_t owner, struct lc_meta *m, struct lc_err *err)
+{
+	_cleanup_free_ char *txt = NULL;
+	int r;
+
+	r = lc_read_file_at(imgfd, META_FILE, MAX_JSON, owner, &txt, NULL);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot read '%s'", META_FILE);
+	r = lc_meta_parse(txt, m, err);
+	if (r < 0)
+		return lc_err_wrap(err, "'%s'", META_FILE);
+	return 0;
+}
+
+int lc_root_save(int dirfd, const struct lc_root_rec *rec)
+{
+	return save_json(dirfd, ROOT_FILE,
+			 json_pack("{s:i,s:s,s:i,s:I,s:s}", "version", LC_META_VERSION, "jobid",
+				   rec->jobid, "pid", (int)rec->pid, "start_time",
+				   (json_int_t)rec->start_time, "imgset", rec->imgset));
+}
+
+int lc_root_parse(const char *text, struct lc_root_rec *rec, struct lc_err *err)
+{
+	json_t *o;
+	long long x;
+	int r = -EINVAL;
+
+	memset(rec, 0, sizeof(*rec));
+	o = parse(text, err);
+	if (!o)
+		return -err->code;
+	if (check_version(o, err) < 0 ||
+	    get_str(o, "jobid", rec->jobid, sizeof(rec->jobid), err) < 0 ||
+	    get_int(o, "pid", 2, 1 << 22, &x, err) < 0)
+		goto out;
+	rec->pid = (pid_t)x;
+	if (get_int(o, "start_time", 0, 1LL << 62, &x, err) < 0)
+		goto out;
+	rec->start_time = (unsigned long long)x;
+	if (get_str(o, "imgset", rec->imgset, sizeof(rec->imgset), err) < 0)
+		goto out;
+	r = 0;
+out:
+	json_decref(o);
+	return r;
+}
+
+int lc_root_load(int dirfd, uid_t owner, struct lc_root_rec *rec, struct lc_err *err)
+{
+	_cleanup_free_ char *txt = NULL;
+	int r;
+
+	r = lc_read_file_at(dirfd, ROOT_FILE, 65536, owner, &txt, NULL);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot read '%s'", ROOT_FILE);
+	r = lc_root_parse(txt, rec, err);
+	if (r < 0)
+		return lc_err_wrap(err, "'%s'", ROOT_FILE);
+	return 0;
+}
+
+bool lc_imgset_name_ok(const char *name)
+{
+	size_t n;
+
+	if (strncmp(name, "ckpt.", 5))
+		return false;
+	n = strspn(name + 5, "0123456789");
+	return n > 0 && n <= 9 && name[5 + n] == '\0';
+}
+
+int lc_current_load(int dirfd, uid_t owner, char *name, size_t size, struct lc_err *err)
+{
+	_cleanup_free_ char *txt = NULL;
+	int r;
+
+	r = lc_read_file_at(dirfd, CURRENT_FILE, 256, owner, &txt, NULL);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot read '%s'", CURRENT_FILE);
+	txt[strcspn(txt, "\n")] = '\0';
+	if (!lc_imgset_name_ok(txt) || strlen(txt) >= size)
+		return lc_err_set(err, EINVAL, "'%s' names no image set", CURRENT_FILE);
+	snprintf(name, size, "%s", txt);
+	return 0;
+}
+
+int lc_current_save(int dirfd, const char *name)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "%s\n", name);
+
+	return lc_write_atomic_at(dirfd, CURRENT_FILE, buf, (size_t)n, 0600);
+}

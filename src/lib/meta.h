@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Records kept in the job checkpoint directory, as JSON through jansson:
+ *
+ *   ckpt.<N>/meta.json   what echkpnt.criu saw and did for image set N
+ *   lsf-criu.root        which process is the job's dump root after a restore
+ *   lsf-criu.current     the name of the newest verified image set (plain text)
+ *
+ * Readers are strict: a missing field, a wrong type, an unknown newer
+ * version or an over-long list is an error, never a guess.
+ */
+#ifndef LC_META_H
+#define LC_META_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+#define LC_META_VERSION	 1
+#define LC_META_MAX_PIDS 4096
+#define LC_META_MAX_FILES 8
+
+struct lc_meta_stdio {
+	int fd;
+	char target[4096]; /* readlink of /proc/<root>/fd/<fd> at dump time */
+};
+
+struct lc_meta_file {
+	int fd;
+	char path[4096];
+	long long pos;
+	char copy[64]; /* saved copy inside the image set */
+};
+
+struct lc_meta {
+	char jobid[32];
+	long long created; /* epoch seconds */
+	pid_t root_pid;
+	unsigned long long root_start_time;
+	uid_t uid;
+	bool file_locks;
+	bool killed;
+	double dump_seconds;
+	long long image_bytes;
+	char criu_version[32];
+	int n_pids;
+	pid_t pids[LC_META_MAX_PIDS];
+	int n_stdio;
+	struct lc_meta_stdio stdio[3];
+	int n_files;
+	struct lc_meta_file files[LC_META_MAX_FILES];
+};
+
+int lc_meta_save(int imgfd, const struct lc_meta *m);
+int lc_meta_load(int imgfd, uid_t owner, struct lc_meta *m, struct lc_err *err);
+/* Parses meta.json text (exposed for tests and fuzzing). */
+int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err);
+
+struct lc_root_rec {
+	char jobid[32];
+	pid_t pid;
+	unsigned long long start_time;
+	char imgset[64];
+};
+
+int lc_root_save(int dirfd, const struct lc_root_rec *r);
+int lc_root_load(int dirfd, uid_t owner, struct lc_root_rec *r, struct lc_err *err);
+int lc_root_parse(const char *text, struct lc_root_rec *r, struct lc_err *err);
+
+/* True for "ckpt.<digits>" (at most 9 digits), the only image set names we use. */
+bool lc_imgset_name_ok(const char *name);
+/* Reads lsf-criu.current into name (must pass lc_imgset_name_ok). */
+int lc_current_load(int dirfd, uid_t owner, char *name, size_t size, struct lc_err *err);
+int lc_current_save(int dirfd, const char *name);
+
+#endif

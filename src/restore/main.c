@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lsf-criu-restore - restores a job checkpointed by echkpnt.criu and stays
+ * its parent.
+ *
+ *     lsf-criu-restore checkpoint_dir image_set
+ *
+ * erestart.criu writes "exec lsf-criu-restore <dir> <set>" into .restart_cmd,
+ * so LSF runs this program as the restarted job's command: as the job owner,
+ * inside the new job's process group, with the new job's stdout and stderr.
+ *
+ * Expected identity: the job owner (it refuses a directory or image set of
+ * another uid).
+ *
+ * It waits (bounded) until every PID of the image is free, passes its own
+ * stdin/stdout/stderr to criu with --inherit-fd in place of the files the job
+ * had (so output continues in the output LSF gives the new job and a changed
+ * file size cannot fail the restore), restores detached as its own child
+ * (--restore-detached --restore-sibling), records the restored root for the
+ * next checkpoint, and waits for it. Its exit status is the job's: the same
+ * exit code, or death by the same signal. Signals sent to the job's process
+ * group reach the restored processes directly (they are in the group); this
+ * program ignores the usual terminating signals so it cannot die before the
+ * job it reports on. If the restore itself fails it exits 70.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cleanup.h"
+#include "criu.h"
+#include "exitcodes.h"
+#include "jobdir.h"
+#include "log.h"
+#include "meta.h"
+#include "proc.h"
+#include "util.h"
+#include "version.h"
+
+static const int ignored_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+				       SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lsf-criu-restore checkpoint_dir image_set\n"
+		"\n"
+		"Restore a job checkpointed by echkpnt.criu and exit with its status.\n"
+		"erestart.criu writes this command into .restart_cmd; it is not meant to be\n"
+		"run by hand.\n"
+		"\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"See lsf-criu-restore(8).\n");
+}
+
+static bool pid_taken(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return access(path, F_OK) == 0;
+}
+
+/* Waits until no PID of the image is in use; returns the first PID still taken, or 0. */
+static pid_t wait_pids_free(const struct lc_meta *m, long seconds)
+{
+	double end = lc_now() + (double)seconds;
+	bool logged = false;
+
+	for (;;) {
+		pid_t taken = 0;
+
+		for (int i = 0; i < m->n_pids && !taken; i++)
+			if (pid_taken(m->pids[i]))
+				taken = m->pids[i];
+		if (!taken)
+			return 0;
+		if (lc_now() >= end)
+			return taken;
+		if (!logged) {
+			log_info("waiting up to %ld s for PID %d of the image to be free", seconds,
+				 (int)taken);
+			logged = true;
+		}
+		lc_msleep(100);
+	}
+}
+
+static bool key_usable(const char *target)
+{
+	size_t n = strlen(target);
+
+	if (n > 10 && !strcmp(target + n - 10, " (deleted)"))
+		return false;
+	if (!strncmp(target, "pipe:[", 6))
+		return true;
+	return target[0] == '/' && strncmp(target, "/dev/", 5) && target[1];
+}
+
+static bool key_seen(const struct lc_restore_opts *ro, const char *key)
+{
+	for (int i = 0; i < ro->n_inherit; i++)
+		if (!strcmp(ro->inherit[i].key, key))
+			return true;
+	return false;
+}
+
+static void add_inherit(struct lc_restore_opts *ro, int fd, const char *target, const char *what)
+{
+	const char *key = target[0] == '/' ? target + 1 : target;
+
+	snprintf(ro->inherit[ro->n_inherit].key, sizeof(ro->inherit[0].key), "%s", key);
+	ro->inherit[ro->n_inherit].fd = fd;
+	ro->n_inherit++;
+	log_info("the job's '%s' becomes %s", target, what);
+}
+
+static int prepare_inherit(const struct lc_meta *m, int imgfd, struct lc_restore_opts *ro)
+{
+	for (int i = 0; i < m->n_stdio; i++) {
+		const struct lc_meta_stdio *s = &m->stdio[i];
+		char what[64];
+		int fd;
+
+		if (!key_usable(s->target) || key_seen(ro, s->target[0] == '/' ? s->target + 1
+									   : s->target))
+			continue;
+		if (fcntl(s->fd, F_GETFD) < 0) {
+			log_warn("this job has no fd %d to give the restored job, ignoring", s->fd);
+			continue;
+		}
+		fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 10);
+		if (fd < 0)
+			return lc_log_errno(errno, "dup of fd %d", s->fd);
+		snprintf(what, sizeof(what), "this job's fd %d", s->fd);
+		add_inherit(ro, fd, s->target, what);
+	}
+	for (int i = 0; i < m->n_files && ro->n_inherit < LC_MAX_INHERIT; i++) {
+		const struct lc_meta_file *f = &m->files[i];
+		char what[128];
+		int fd;
+
+		if (!key_usable(f->path) || key_seen(ro, f->path + 1))
+			continue;
+		fd = openat(imgfd, f->copy, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return lc_log_errno(errno, "cannot open the saved copy '%s'", f->copy);
+		if (lseek(fd, (off_t)f->pos, SEEK_SET) < 0)
+			return lc_log_errno(errno, "cannot seek in '%s'", f->copy);
+		snprintf(what, sizeof(what), "its saved copy '%s' at offset %lld", f->copy, f->pos);
+		add_inherit(ro, fd, f->path, what);
+	}
+	return 0;
+}
+
+static int exit_like(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st)) {
+		int sig = WTERMSIG(st);
+		struct rlimit no_core = { 0, 0 };
+		sigset_t set;
+
+		(void)setrlimit(RLIMIT_CORE, &no_core);
+		signal(sig, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return LC_EXIT_RESTORE_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lc_err err = { 0 };
+	struct lc_cfg cfg;
+	struct lc_restore_opts ro = { 0 };
+	struct lc_root_rec rec = { 0 };
+	struct lc_proc rp;
+	_cleanup_free_ struct lc_meta *m = NULL;
+	_cleanup_close_ int dirfd = -1, imgfd = -1;
+	char logname[80], pidfile[80], version[32];
+	const char *jobid, *imgset;
+	pid_t root = -1, taken;
+	int c, r, st;
+
+	lc_log_init("lsf-criu-restore");
+	umask(077);
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		case 'V':
+			printf("lsf-criu-restore (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
+			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'lsf-criu-restore --help' for more information.\n");
+			return LC_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		log_error("expected a checkpoint directory and an image set");
+		fprintf(stderr, "Try 'lsf-criu-restore --help' for more information.\n");
+		return LC_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++)
+		signal(ignored_signals[i], SIG_IGN);
+	jobid = getenv("LSB_JOBID");
+	if (!jobid || !*jobid || strlen(jobid) >= sizeof(rec.jobid))
+		jobid = "?";
+	imgset = argv[optind + 1];
+	dirfd = lc_jobdir_open(argv[optind], &err);
+	if (dirfd < 0) {
+		log_error("restore of job %s refused: %s", jobid, err.msg);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	if (lc_jobdir_attach_log(dirfd, &err) < 0) {
+		log_error("restore of job %s failed: %s", jobid, err.msg);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return lc_log_errno(ENOMEM, "restore failed"), LC_EXIT_RESTORE_FAILED;
+	if (!lc_imgset_name_ok(imgset)) {
+		log_error("restore of job %s refused: '%s' is not an image set name", jobid, imgset);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (imgfd < 0 || lc_meta_load(imgfd, getuid(), m, &err) < 0) {
+		log_error("restore of job %s failed: image set '%s': %s", jobid, imgset,
+			  imgfd < 0 ? strerror(errno) : err.msg);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	if (m->uid != getuid()) {
+		log_error("restore of job %s refused: image set '%s' belongs to uid %u", jobid,
+			  imgset, (unsigned)m->uid);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	log_info("restore of job %s from '%s' (checkpoint of job %s, %d process(es)) started",
+		 jobid, imgset, m->jobid, m->n_pids);
+	lc_cfg_load(&cfg);
+	if (lc_criu_check(cfg.criu, version, sizeof(version), &err) < 0) {
+		log_error("restore of job %s failed: criu is not usable: %s", jobid, err.msg);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	if (prepare_inherit(m, imgfd, &ro) < 0)
+		return LC_EXIT_RESTORE_FAILED;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("cannot become a subreaper: %s, ignoring", strerror(errno));
+	snprintf(logname, sizeof(logname), "restore.%s.log", jobid);
+	snprintf(pidfile, sizeof(pidfile), "restore.%s.pid", jobid);
+	ro.criu = cfg.criu;
+	ro.workfd = dirfd;
+	ro.imgdir = imgset;
+	ro.logname = logname;
+	ro.pidfile = pidfile;
+	ro.shell_job = true;
+	ro.file_locks = m->file_locks;
+	for (int attempt = 1; attempt <= 3; attempt++) {
+		taken = wait_pids_free(m, cfg.pid_wait_seconds);
+		if (taken) {
+			log_error("restore of job %s failed: PID %d of the image is still in use "
+				  "after %ld s", jobid, (int)taken, cfg.pid_wait_seconds);
+			return LC_EXIT_RESTORE_FAILED;
+		}
+		(void)unlinkat(imgfd, pidfile, 0);
+		root = lc_criu_restore(&ro, &err);
+		if (root != -EEXIST)
+			break;
+		log_warn("attempt %d: a PID of the image was taken during the restore; retrying",
+			 attempt);
+		lc_msleep(1000);
+	}
+	for (int i = 0; i < ro.n_inherit; i++)
+		close(ro.inherit[i].fd);
+	if (root < 0) {
+		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid,
+			  root == -EEXIST ? "PIDs of the image stay taken" : err.msg, imgset,
+			  logname);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
+	snprintf(rec.imgset, sizeof(rec.imgset), "%s", imgset);
+	rec.pid = root;
+	if (lc_proc_read(root, &rp) == 0)
+		rec.start_time = rp.start_time;
+	r = lc_root_save(dirfd, &rec);
+	if (r < 0)
+		log_warn("cannot record the restored root: %s; the next checkpoint of this job "
+			 "will fail", strerror(-r));
+	log_info("job %s restored in %.2f s: root process %d; waiting for it", jobid, ro.seconds,
+		 (int)root);
+	for (;;) {
+		pid_t p = waitpid(-1, &st, 0);
+
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p < 0) {
+			log_error("restored root %d is not a child of lsf-criu-restore: %s", (int)root,
+				  strerror(errno));
+			return LC_EXIT_RESTORE_FAILED;
+		}
+		if (p == root)
+			break;
+	}
+	if (WIFEXITED(st))
+		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	lc_log_attach_fd(-1);
+	return exit_like(st);
+}
