@@ -14,6 +14,7 @@
 
 static const char *tool_name = "lsf-criu";
 static int job_fd = -1;
+static enum lc_log_level stderr_level = LC_LOG_DEBUG;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
@@ -28,6 +29,11 @@ void lc_log_attach_fd(int fd)
 	if (job_fd >= 0)
 		close(job_fd);
 	job_fd = fd;
+}
+
+void lc_log_stderr_level(enum lc_log_level lvl)
+{
+	stderr_level = lvl;
 }
 
 int lc_log_fd(void)
@@ -49,7 +55,7 @@ static void vlog(enum lc_log_level lvl, const char *fmt, va_list ap)
 			*p = ' ';
 	n = snprintf(line, sizeof(line), "%s[%d]: %s: %s\n", tool_name, (int)getpid(),
 		     level_names[lvl], msg);
-	if (n > 0)
+	if (n > 0 && lvl <= stderr_level)
 		(void)!write(STDERR_FILENO, line, strnlen(line, sizeof(line)));
 	if (job_fd >= 0) {
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -15,6 +15,8 @@ void lc_log_init(const char *tool);
 /* Attaches an already opened append-only file; the fd is owned by the log. */
 void lc_log_attach_fd(int fd);
 int lc_log_fd(void);
+/* Only messages at or above this level reach stderr (default: all). */
+void lc_log_stderr_level(enum lc_log_level lvl);
 void lc_log(enum lc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Logs "fmt: strerror(err)" at error level and returns -err. */
 int lc_log_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -206,6 +206,8 @@ int main(int argc, char **argv)
 	int c, r, st;
 
 	lc_log_init("lsf-criu-restore");
+	/* stderr is the job's own: only a failure to restore belongs there. */
+	lc_log_stderr_level(LC_LOG_ERROR);
 	umask(077);
 	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (c) {

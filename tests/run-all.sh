@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Runs every test of lsf-criu and ends with "N passed, N failed, N skipped".
+#   unit tests: build-asan/unit/test_* (TAP, ASan+UBSan)
+#   the LSF test double's own tests: tests/lsfsim/test_*.py
+#   system tests (real criu, jobs of a non-root user): tests/system/test_*.py
+# LC_TESTS="pattern ..." limits the python tests to test names containing a pattern.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+pass=0 fail=0 skip=0 failed_list=
+PER_FILE_TIMEOUT=${LC_TEST_TIMEOUT:-900}
+
+note_fail() { failed_list="$failed_list\n  $1"; }
+
+for t in build-asan/unit/test_*; do
+	[ -x "$t" ] || continue
+	echo "=== $t"
+	out=$(timeout 300 "$t" 2>&1); rc=$?
+	echo "$out"
+	p=$(printf '%s\n' "$out" | grep -c '^ok .*' )
+	s=$(printf '%s\n' "$out" | grep -c '^ok .*# SKIP')
+	f=$(printf '%s\n' "$out" | grep -c '^not ok')
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	[ "$f" -gt 0 ] && note_fail "$t"
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+done
+
+for t in tests/lsfsim/test_*.py tests/system/test_*.py; do
+	[ -f "$t" ] || continue
+	echo "=== $t"
+	# shellcheck disable=SC2086
+	out=$(timeout -k 10 "$PER_FILE_TIMEOUT" /usr/bin/python3 tests/pyrun.py "$t" ${LC_TESTS:-} 2>&1)
+	rc=$?
+	echo "$out"
+	res=$(printf '%s\n' "$out" | sed -n 's/^RESULT //p' | tail -n1)
+	if [ -z "$res" ]; then
+		echo "$t: no result (exit $rc, timeout ${PER_FILE_TIMEOUT}s?)"
+		fail=$((fail + 1)); note_fail "$t"
+		continue
+	fi
+	p=$(echo "$res" | sed 's/.*passed=\([0-9]*\).*/\1/')
+	f=$(echo "$res" | sed 's/.*failed=\([0-9]*\).*/\1/')
+	s=$(echo "$res" | sed 's/.*skipped=\([0-9]*\).*/\1/')
+	[ "$f" -gt 0 ] && note_fail "$t"
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+done
+
+[ -n "$failed_list" ] && printf 'failing files:%b\n' "$failed_list"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""System-test harness: a real LSF test double (tests/lsfsim) with lsf-criu's
+programs installed in its LSF_SERVERDIR, jobs of a non-root test user, and
+the real criu found by the provisioning script (build/criu.path).
+
+Nothing here fakes a result: every assertion reads what the job, the double
+or the checkpoint directory really hold.
+"""
+
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+LSFSIM = os.path.join(TOP, "tests", "lsfsim", "lsfsim")
+WORKLOADS = os.path.join(HERE, "workloads")
+BUILD = os.environ.get("LC_BUILD_DIR", os.path.join(TOP, "build"))
+PROGRAMS = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore")
+USER = "lcuser1"
+OTHER_USER = "lcuser2"
+PY = "/usr/bin/python3"
+
+
+def criu_path():
+    with open(os.path.join(TOP, "build", "criu.path")) as f:
+        return f.read().strip()
+
+
+def ensure_users():
+    subprocess.run([os.path.join(TOP, "tests", "lsfsim", "ensure-users.sh")], check=True)
+
+
+def wait_for(cond, timeout=60, interval=0.2, what="condition"):
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Cluster:
+    """One LSF test double with its own root directory under /var/tmp."""
+
+    def __init__(self, params=None, queues=None, user=USER):
+        ensure_users()
+        self.user = user
+        self.pw = pwd.getpwnam(user)
+        self.root = tempfile.mkdtemp(prefix="lsfcriu-", dir="/var/tmp")
+        os.chmod(self.root, 0o755)
+        subprocess.run([LSFSIM, "init", "--root", self.root], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.conf = os.path.join(self.root, "conf")
+        self.bindir = os.path.join(self.root, "bin")
+        self.serverdir = os.path.join(self.root, "serverdir")
+        knobs = {"LSFSIM_SECONDS_PER_MINUTE": "2", "LSFSIM_LIMIT_CHECK_INTERVAL": "1",
+                 "LSFSIM_BKILL_GRACE": "3", "JOB_TERMINATE_INTERVAL": "2",
+                 "LSFSIM_RESTART_DISPATCH_DELAY": "0.5"}
+        knobs.update(params or {})
+        with open(os.path.join(self.conf, "lsb.params"), "a") as f:
+            for k, v in knobs.items():
+                f.write("%s = %s\n" % (k, v))
+        if queues:
+            with open(os.path.join(self.conf, "lsb.queues"), "w") as f:
+                f.write(queues)
+        for p in PROGRAMS:
+            dst = os.path.join(self.serverdir, p)
+            shutil.copy(os.path.join(BUILD, p), dst)
+            os.chmod(dst, 0o755)
+        # The user's working area: checkpoint base and output files.
+        self.home = os.path.join(self.root, "u-" + user)
+        os.mkdir(self.home, 0o755)
+        os.chown(self.home, self.pw.pw_uid, self.pw.pw_gid)
+        self.base = os.path.join(self.home, "ckpt")
+        self.user_mkdir(self.base)
+        self.criu = criu_path()
+        subprocess.run([LSFSIM, "start", "--root", self.root], check=True)
+
+    # --- running things as the user ---------------------------------------
+    def env(self, extra=None, user=None):
+        pw = pwd.getpwnam(user or self.user)
+        e = {"PATH": self.bindir + ":/usr/bin:/bin", "HOME": pw.pw_dir,
+             "USER": pw.pw_name, "LOGNAME": pw.pw_name,
+             "LSF_ENVDIR": self.conf, "LSF_BINDIR": self.bindir,
+             "LSF_SERVERDIR": self.serverdir, "LSF_CRIU_CRIU": self.criu}
+        e.update(extra or {})
+        return e
+
+    def run(self, argv, extra_env=None, user=None, input=None, cwd=None, check=False,
+            timeout=120):
+        user = user or self.user
+        env = self.env(extra_env, user)
+        cmd = ["runuser", "-u", user, "--", "env", "-i"]
+        cmd += ["%s=%s" % kv for kv in env.items()]
+        cmd += list(argv)
+        p = subprocess.run(cmd, input=input, cwd=cwd or self.home, capture_output=True,
+                           text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError("%r failed (%d): %s %s" % (argv, p.returncode, p.stdout,
+                                                           p.stderr))
+        return p
+
+    def user_mkdir(self, path, mode=0o755):
+        os.mkdir(path, mode)
+        os.chown(path, self.pw.pw_uid, self.pw.pw_gid)
+        os.chmod(path, mode)
+
+    # --- LSF commands -------------------------------------------------------
+    def bsub(self, args, extra_env=None, input=None, user=None):
+        p = self.run([os.path.join(self.bindir, "bsub")] + list(args), extra_env, user=user,
+                     input=input)
+        m = re.search(r"Job <(\d+)> is submitted", p.stdout)
+        if not m:
+            raise AssertionError("bsub failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
+        return m.group(1)
+
+    def chk_bsub(self, cmd, extra_env=None, opts=(), outfile=None):
+        """Submits a checkpointable job (method criu) with -o, returns (jobid, outfile)."""
+        outfile = outfile or os.path.join(self.home, "job-%d.out" % time.monotonic_ns())
+        jid = self.bsub(["-k", "%s method=criu" % self.base, "-o", outfile] + list(opts)
+                        + list(cmd), extra_env)
+        return jid, outfile
+
+    def bchkpnt(self, jobid, kill=False, user=None):
+        args = [os.path.join(self.bindir, "bchkpnt")] + (["-k"] if kill else []) + [jobid]
+        return self.run(args, user=user)
+
+    def brestart(self, jobid, opts=(), user=None):
+        p = self.run([os.path.join(self.bindir, "brestart")] + list(opts) + [self.base, jobid],
+                     user=user)
+        m = re.search(r"Job <(\d+)> is submitted", p.stdout)
+        return (m.group(1) if m else None), p
+
+    def bkill(self, jobid, sig=None, user=None):
+        args = [os.path.join(self.bindir, "bkill")] + (["-s", sig] if sig else []) + [jobid]
+        return self.run(args, user=user)
+
+    def job(self, jobid):
+        p = self.run([os.path.join(self.bindir, "bjobs"), "-a", "-json", jobid], check=True)
+        recs = json.loads(p.stdout)
+        recs = recs if isinstance(recs, list) else [recs]
+        for r in recs:
+            if str(r.get("jobid")) == str(jobid):
+                return r
+        raise AssertionError("bjobs knows no job %s: %s" % (jobid, p.stdout))
+
+    def wait_state(self, jobid, states=("DONE", "EXIT"), timeout=120):
+        return wait_for(lambda: self.job(jobid)["stat"] in states and self.job(jobid),
+                        timeout, 0.3, "job %s to reach %s" % (jobid, "/".join(states)))
+
+    def events(self):
+        path = os.path.join(self.root, "work", "events.jsonl")
+        out = []
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    out.append(json.loads(line))
+        return out
+
+    def method_calls(self, program):
+        return [e for e in self.events()
+                if os.path.basename(str((e.get("argv") or [""])[0])) == program]
+
+    def chkdir(self, jobid):
+        return os.path.join(self.base, str(jobid))
+
+    def log_text(self, jobid):
+        try:
+            with open(os.path.join(self.chkdir(jobid), "lsf-criu.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        subprocess.run([LSFSIM, "stop", "--root", self.root], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.environ.get("LC_KEEP_TEST_DIRS") != "1":
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def counts(path):
+    """The numbers of the 'count N' lines of a file, in order."""
+    try:
+        with open(path, errors="replace") as f:
+            return [int(m.group(1)) for m in re.finditer(r"^count (\d+)", f.read(), re.M)]
+    except FileNotFoundError:
+        return []
+
+
+def assert_continuous(tc, nums, first=1, last=None):
+    tc.assertTrue(nums, "no count at all")
+    tc.assertEqual(nums, list(range(first, first + len(nums))),
+                   "count not continuous (lost or duplicated lines): %s" % _gaps(nums))
+    if last is not None:
+        tc.assertEqual(nums[-1], last)
+
+
+def _gaps(nums):
+    bad = [(a, b) for a, b in zip(nums, nums[1:]) if b != a + 1]
+    return "breaks at %s" % bad[:5]
+
+
+class ClusterTest(unittest.TestCase):
+    params = None
+    queues = None
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run the LSF test double")
+        self.c = Cluster(self.params, self.queues)
+        self.addCleanup(self.dump_on_failure)
+        self.addCleanup(self.c.stop)
+
+    def dump_on_failure(self):
+        outcome = getattr(self, "_outcome", None)
+        errs = getattr(outcome, "errors", None) or []
+        result = getattr(outcome, "result", None)
+        failed = any(e[1] for e in errs) or bool(
+            result and (result.failures or result.errors))
+        if failed and os.environ.get("LC_VERBOSE") == "1":
+            for d in sorted(os.listdir(self.c.base)):
+                print("--- %s/lsf-criu.log" % d)
+                print(self.c.log_text(d))
