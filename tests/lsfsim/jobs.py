@@ -1,0 +1,628 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Jobs of the LSF test double: submission, the job file, the job
+environment, dispatch through res.py / erestart.py, the end of a job
+(output delivery, DONE/EXIT, POST_EXEC), bjobs and brestart.
+
+Job control (bkill, bchkpnt, TERMINATE actions, run limits) is in control.py.
+"""
+
+import grp
+import json
+import os
+import pwd
+import queue
+import subprocess
+import threading
+import time
+
+import simlib
+import control
+from control import bkill, bchkpnt, tick, killpg  # noqa: F401 (re-exported)
+
+ACTIVE = ("PEND", "RUN", "SSUSP")
+
+
+class Job:
+    def __init__(self, rec):
+        self.rec = rec
+        self.cv = threading.Condition()
+        self.ops = queue.Queue()
+        self.rt = {}
+        self.env = None
+        self.cfg = {}
+        self.qcfg = {}
+
+    @property
+    def id(self):
+        return self.rec["jobid"]
+
+    @property
+    def uid(self):
+        return self.rec["uid"]
+
+    @property
+    def gid(self):
+        return self.rec["gid"]
+
+    def groups(self):
+        try:
+            return os.getgrouplist(self.rec["user"], self.gid)
+        except OSError:
+            return [self.gid]
+
+    def running(self):
+        return self.rec.get("stat") in ("RUN", "SSUSP") and not self.rt.get("ended")
+
+
+# ---------------------------------------------------------------- submission
+
+def resolve_queue(d, name):
+    cfg = d.config()
+    qname = name or (cfg.get("DEFAULT_QUEUE", "normal").split() or ["normal"])[0]
+    qs = d.queues()
+    return qname, qs.get(qname)
+
+
+def submit(d, req, uid, restart=None):
+    """bsub (and the resubmission half of brestart)."""
+    try:
+        pw = pwd.getpwuid(uid)
+    except KeyError:
+        return {"rc": 255, "err": "User unknown to LSF. Job not submitted.\n"}
+    opts = req.get("opts", {})
+    qname, q = resolve_queue(d, opts.get("q"))
+    if q is None:
+        return {"rc": 255, "err": "%s: No such queue. Job not submitted.\n" % qname}
+    # run limit: bsub -W may not exceed the queue's RUNLIMIT maximum
+    try:
+        qdef, qmax = simlib.queue_runlimit(q)
+    except ValueError:
+        qdef = qmax = None
+    w = opts.get("W")
+    if w is not None and qmax is not None and w > qmax:
+        return {"rc": 255, "err": "Cannot exceed queue's hard limit(s). Job not submitted.\n"}
+    runlimit = w if w is not None else (qdef if qdef is not None else qmax)
+    cwd = req.get("cwd") or pw.pw_dir
+    # checkpointing: bsub -k overrides the queue's CHKPNT
+    k = opts.get("k")
+    base = period = init = None
+    method = None
+    if k:
+        base, period, init, method = k.get("dir"), k.get("period"), k.get("init"), k.get("method")
+    elif q.get("CHKPNT"):
+        parts = q["CHKPNT"].split()
+        base = parts[0]
+        if len(parts) > 1:
+            try:
+                period = float(parts[1])
+            except ValueError:
+                period = None
+    if base and not base.startswith("/"):
+        base = os.path.normpath(os.path.join(cwd, base))
+    sub_env = req.get("env") or {}
+    if base:
+        cfg = d.config()
+        method = method or sub_env.get("LSB_ECHKPNT_METHOD") or cfg.get("LSB_ECHKPNT_METHOD") or "default"
+        fake = Job({"jobid": 0, "uid": uid, "gid": pw.pw_gid, "user": pw.pw_name})
+        rc, _ = d.run_userop(fake, ["check-chkdir", base])
+        if rc != 0:
+            return {"rc": 255, "err": "%s: Checkpoint directory does not exist or is not "
+                    "writable by the job owner. Job not submitted.\n" % base}
+    jobid = d.next_jobid()
+    out, err = opts.get("o"), opts.get("e")
+    if out:
+        out = out.replace("%J", str(jobid)).replace("%I", "0")
+    if err:
+        err = err.replace("%J", str(jobid)).replace("%I", "0")
+    command = req.get("command") or ""
+    script = req.get("script")
+    name = opts.get("J") or (command if command else script_name(script))
+    rec = {
+        "jobid": jobid, "user": pw.pw_name, "uid": uid, "gid": pw.pw_gid,
+        "home": pw.pw_dir, "queue": qname, "name": name, "command": command,
+        "script": script, "cwd": cwd, "sub_env": sub_env, "from_host": simlib_host(),
+        "submit_time": time.time(), "stat": "PEND", "outfile": out, "errfile": err,
+        "interactive": bool(opts.get("I")), "runlimit_min": runlimit,
+        "W": w, "chkpnt_base": base, "chkpnt_period_min": period,
+        "chkpnt_init_min": init, "method": method,
+        "chkpnt_dir": os.path.join(base, str(jobid)) if base else None,
+        "pgid": None, "pids": [], "exit_status": None, "exit_code": None,
+        "term_signal": None, "susp_reasons": 0, "susp_subreasons": 0,
+        "restarted_from": None, "start_time": None, "end_time": None,
+        "checkpoints": [], "exit_info": None, "term_reason": None,
+    }
+    if restart:
+        rec.update(restart)
+    job = Job(rec)
+    with d.lock:
+        d.jobs[jobid] = job
+        d.save()
+    d.event("submit", jobid, user=pw.pw_name, queue=qname, command=command,
+            script=script is not None, restart=restart is not None,
+            restarted_from=rec.get("restarted_from"))
+    d.event("state", jobid, old=None, new="PEND")
+    threading.Thread(target=runner, args=(d, job), daemon=True,
+                     name="job-%d" % jobid).start()
+    return {"rc": 0, "out": "Job <%d> is submitted to queue <%s>.\n" % (jobid, qname),
+            "jobid": jobid}
+
+
+def simlib_host():
+    import socket
+    return socket.gethostname()
+
+
+def script_name(script):
+    for line in (script or "").split("\n"):
+        s = line.strip()
+        if s and not s.startswith("#"):
+            return s[:60]
+    return "NONAME"
+
+
+# ---------------------------------------------------------------- job file
+
+def jobfile_text(job):
+    rec = job.rec
+    lines = ["#! /bin/sh", "",
+             "# LSBATCH: job file of job %d, submitted by %s from %s" % (
+                 job.id, rec["user"], rec["from_host"])]
+    for k in sorted(rec["sub_env"]):
+        if not simlib.NAME_RE.match(k) or k in simlib.LSF_SET_VARS:
+            continue
+        lines.append("%s=%s; export %s" % (k, simlib.quote(rec["sub_env"][k]), k))
+    lines.append("cd %s" % simlib.quote(rec["cwd"]))
+    lines.append("# LSBATCH: User input")
+    if rec.get("script") is not None:
+        body = rec["script"]
+        lines.append(body[:-1] if body.endswith("\n") else body)
+    else:
+        lines.append(rec["command"])
+    lines += ["# LSBATCH: End user input", "ExitStat=$?", "wait",
+              "exit $ExitStat", ""]
+    return "\n".join(lines)
+
+
+def user_cmd_text(job):
+    rec = job.rec
+    return rec["script"] if rec.get("script") is not None else rec["command"] + "\n"
+
+
+# ---------------------------------------------------------------- environment
+
+def build_env(d, job, cfg):
+    rec = job.rec
+    env = {}
+    for k, v in rec["sub_env"].items():
+        if k in simlib.LSF_SET_VARS:
+            continue
+        env[k] = v
+    env["HOME"] = rec["home"]
+    env["USER"] = rec["user"]
+    env["LOGNAME"] = rec["user"]
+    env.setdefault("PATH", "/bin:/usr/bin")
+    if rec.get("interactive") and rec["sub_env"].get("TERM"):
+        env["TERM"] = rec["sub_env"]["TERM"]
+    try:
+        group = grp.getgrgid(rec["gid"]).gr_name
+    except KeyError:
+        group = str(rec["gid"])
+    env.update({
+        "LSB_JOBID": str(job.id), "LSB_JOBINDEX": "0", "LSB_QUEUE": rec["queue"],
+        "LSB_JOBNAME": rec["name"], "LSB_HOSTS": simlib_host(),
+        "LSB_MCPU_HOSTS": "%s 1" % simlib_host(), "LSB_SUB_HOST": rec["from_host"],
+        "LSB_UNIXGROUP": group, "LSB_TRAPSIGS": "trap # 15 10 12 2 1",
+        "LSB_JOBFILENAME": rec["jobfile"], "LSB_CHKFILENAME": rec["chkfile"],
+        "LS_SUBCWD": rec["cwd"], "LSB_EXEC_CLUSTER": simlib.CLUSTER,
+        "LSF_ENVDIR": os.path.join(d.root, "conf"),
+        "LSF_SERVERDIR": os.path.join(d.root, "serverdir"),
+        "LSF_BINDIR": os.path.join(d.root, "bin"),
+        "LSF_LIBDIR": os.path.join(d.root, "lib"),
+    })
+    if rec.get("outfile") and not simlib.truthy(cfg.get("LSFSIM_DROP_OUTPUTFILE")):
+        env["LSB_OUTPUTFILE"] = rec["outfile"]
+    if rec.get("errfile"):
+        env["LSB_ERRORFILE"] = rec["errfile"]
+    if rec.get("chkpnt_dir"):
+        env["LSB_CHKPNT_DIR"] = rec["chkpnt_dir"]
+        env["LSB_CHKPNT_PERIOD"] = str(int((rec.get("chkpnt_period_min") or 0) * 60))
+        if simlib.truthy(cfg.get("LSFSIM_DROP_ECHKPNT_METHOD")):
+            env.pop("LSB_ECHKPNT_METHOD", None)
+        else:
+            env["LSB_ECHKPNT_METHOD"] = rec["method"]
+    if rec.get("interactive"):
+        env["LSB_INTERACTIVE"] = "Y"
+    if rec.get("restarted_from"):
+        env["LSB_RESTART"] = "Y"
+    return env
+
+
+# ---------------------------------------------------------------- dispatch
+
+def prepare(d, job, cfg):
+    """Spool directory, job file, spool names; returns the helper params."""
+    rec = job.rec
+    spool = os.path.join(d.root, "spool", rec["user"])
+    if not os.path.isdir(spool):
+        os.makedirs(spool, exist_ok=True)
+    os.chown(spool, job.uid, job.gid)
+    os.chmod(spool, 0o700)
+    jf = os.path.join(spool, "%d.%d" % (int(rec["submit_time"]), job.id))
+    fd = os.open(jf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o700)
+    with os.fdopen(fd, "w") as f:
+        f.write(jobfile_text(job))
+    os.chown(jf, job.uid, job.gid)
+    os.chmod(jf, 0o700)
+    rec["jobfile"] = jf
+    if rec.get("restarted_from"):
+        rec["chkfile"] = os.path.join(rec["chkpnt_dir"], rec["chkfile_base"])
+    elif rec.get("chkpnt_dir"):
+        rec["chkfile_base"] = os.path.basename(jf)
+        rec["chkfile"] = os.path.join(rec["chkpnt_dir"], rec["chkfile_base"])
+    else:
+        rec["chkfile"] = jf
+    direct = simlib.truthy(cfg.get("LSB_STDOUT_DIRECT")) and bool(rec.get("outfile"))
+    rec["direct"] = direct
+    if direct:
+        out = rec["outfile"]
+        if os.path.isdir(out):
+            out = os.path.join(out, "%d.out" % job.id)
+        err = rec.get("errfile")
+        if err and os.path.isdir(err):
+            err = os.path.join(err, "%d.err" % job.id)
+    else:
+        out = os.path.join(spool, "%d.out" % job.id)
+        err = os.path.join(spool, "%d.err" % job.id) if rec.get("errfile") else None
+    rec["spool_out"], rec["spool_err"] = out, err
+    return {"jobid": job.id, "stdout": out, "stderr": err, "direct": direct,
+            "cwd": rec["cwd"]}
+
+
+def runner(d, job):
+    rec = job.rec
+    cfg = d.config()
+    delay = simlib.cfg_float(cfg, "LSFSIM_RESTART_DISPATCH_DELAY" if rec.get(
+        "restarted_from") else "LSFSIM_DISPATCH_DELAY")
+    if delay > 0:
+        time.sleep(delay)
+    with d.lock:
+        if rec["stat"] != "PEND" or d.stopping:
+            return
+        job.rt["dispatching"] = True
+        cfg = d.config()
+        job.cfg = cfg
+        job.qcfg = d.queues().get(rec["queue"], {})
+    try:
+        params = prepare(d, job, cfg)
+        job.env = build_env(d, job, cfg)
+        if rec.get("restarted_from"):
+            params.update(base=rec["chkpnt_base"], old_jobid=rec["restarted_from"],
+                          copy=rec.get("restart_copy"), force=rec.get("restart_force"))
+            helper = "erestart.py"
+            cwd = rec["chkpnt_base"]
+        else:
+            params.update(make_chkdir=bool(rec.get("chkpnt_dir")),
+                          copy_jobfile=bool(rec.get("chkpnt_dir")))
+            helper = "res.py"
+            cwd = rec["cwd"]
+        proc = d.user_popen(job, d.helper(helper), job.env, cwd=cwd)
+    except Exception as e:
+        d.log("job %d: dispatch failed: %s" % (job.id, e))
+        job.rt["ended"] = True
+        finish(d, job, None, reason="dispatch failed: %s" % e)
+        return
+    job.proc = proc
+    try:
+        proc.stdin.write(json.dumps(params).encode())
+        proc.stdin.close()
+    except OSError:
+        pass
+    raw = None
+    worker = None
+    for line in proc.stdout:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        kind = ev.pop("event", None)
+        if kind == "res":
+            with d.lock:
+                rec["pgid"], rec["res_pid"] = ev["pgid"], ev["pid"]
+            d.set_stat(job, "RUN", start_time=time.time(), pgid=ev["pgid"],
+                       res_pid=ev["pid"])
+            control.job_started(d, job)
+            worker = threading.Thread(target=control.worker, args=(d, job), daemon=True,
+                                      name="ctl-%d" % job.id)
+            worker.start()
+        elif kind == "started":
+            rec["shell_pid"] = ev.get("shell_pid")
+        elif kind == "exited":
+            raw = ev.get("status")
+        elif kind == "method_call":
+            d.event("method_call", job.id, **ev)
+        else:
+            d.event(kind or "res_report", job.id, **ev)
+    proc.stdout.close()
+    rc = proc.wait()
+    if raw is None:
+        raw = (-rc) if rc < 0 else (rc & 0xff) << 8
+    with job.cv:
+        job.rt["ended"] = True
+        job.cv.notify_all()
+    try:
+        with open(os.path.join(d.work, "jobs", "%d.status" % job.id), "w") as f:
+            f.write("%d\n" % raw)
+    except OSError:
+        pass
+    finish(d, job, raw)
+
+
+# ---------------------------------------------------------------- job end
+
+def fmt_time(t):
+    return time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(t or time.time()))
+
+
+def report_header(job, stat, status, end):
+    rec = job.rec
+    verdict = "Done" if stat == "DONE" else "Exited"
+    if stat == "DONE":
+        result = "Successfully completed."
+    elif status is not None and os.WIFSIGNALED(status):
+        result = "Exited with signal termination: %s." % simlib.signame(os.WTERMSIG(status))
+    elif status is not None:
+        result = "Exited with exit code %d." % os.WEXITSTATUS(status)
+    else:
+        result = "Exited."
+    start = rec.get("start_time") or end
+    lines = [
+        "Sender: LSF System <lsfadmin@%s>" % simlib_host(),
+        "Subject: Job %d: <%s> in cluster <%s> %s" % (job.id, rec["name"], simlib.CLUSTER, verdict),
+        "",
+        "Job <%s> was submitted from host <%s> by user <%s> in cluster <%s> at %s" % (
+            rec["name"], rec["from_host"], rec["user"], simlib.CLUSTER, fmt_time(rec["submit_time"])),
+        "Job was executed on host(s) <%s>, in queue <%s>, as user <%s> in cluster <%s> at %s" % (
+            simlib_host(), rec["queue"], rec["user"], simlib.CLUSTER, fmt_time(start)),
+        "<%s> was used as the home directory." % rec["home"],
+        "<%s> was used as the working directory." % rec["cwd"],
+        "Started at %s" % fmt_time(start),
+        "Terminated at %s" % fmt_time(end),
+        "Results reported at %s" % fmt_time(end),
+        "", "Your job looked like:", "",
+        "-" * 60,
+        "# LSBATCH: User input",
+    ]
+    body = user_cmd_text(job)
+    text = "\n".join(lines) + "\n" + body + ("" if body.endswith("\n") else "\n")
+    text += "-" * 60 + "\n\n" + result + "\n\n"
+    text += "Resource usage summary:\n\n"
+    text += "    Run time :%47d sec.\n" % int(end - start)
+    text += "    Turnaround time :%40d sec.\n\n" % int(end - rec["submit_time"])
+    text += "The output (if any) follows:\n\n"
+    if rec.get("errfile"):
+        trailer = "\n\nPS:\n\nRead file <%s> for stderr output of this job.\n\n" % rec["errfile"]
+    else:
+        trailer = ""
+    return text, trailer
+
+
+def deliver_output(d, job, stat, status, end):
+    rec = job.rec
+    report = simlib.truthy(job.cfg.get("LSFSIM_JOB_REPORT", "Y"))
+    header, trailer = report_header(job, stat, status, end) if report else ("", "")
+    if not rec.get("outfile") and not rec.get("errfile"):
+        return
+    if rec.get("direct"):
+        if report and rec.get("outfile"):
+            p = {"jobid": job.id, "dest": rec["spool_out"], "header": "\n" + header + trailer}
+            d.run_userop(job, ["deliver"], p)
+        return
+    if rec.get("outfile"):
+        p = {"jobid": job.id, "dest": rec["outfile"], "header": header, "trailer": trailer,
+             "spool": rec["spool_out"], "remove_spool": True}
+        rc, out = d.run_userop(job, ["deliver"], p)
+        if rc != 0:
+            d.log("job %d: output stays in %s" % (job.id, rec["spool_out"]))
+        else:
+            rec["outfile_written"] = out.strip()
+    if rec.get("errfile") and rec.get("spool_err"):
+        p = {"jobid": job.id, "dest": rec["errfile"], "suffix": "err",
+             "spool": rec["spool_err"], "remove_spool": True}
+        d.run_userop(job, ["deliver"], p)
+
+
+def finish(d, job, raw, reason=None):
+    rec = job.rec
+    with job.cv:
+        while job.rt.get("chkpnt_running"):
+            job.cv.wait(1.0)
+    cfg = job.cfg or d.config()
+    end = time.time()
+    fields = {"end_time": end, "real_status": raw}
+    if job.rt.get("chkpnt_killed"):
+        fields["term_reason"] = "TERM_CHKPNT"
+        if cfg.get("LSFSIM_CHKPNT_EXIT", "DONE").upper() == "SIG_CHKPNT":
+            stat, status = "EXIT", raw
+            fields["exit_info"] = "SIGNAL -1 SIG_CHKPNT"
+        else:
+            stat, status = "DONE", 0
+    else:
+        stat = "DONE" if raw == 0 else "EXIT"
+        status = raw
+        if job.rt.get("term_reason"):
+            fields["term_reason"] = job.rt["term_reason"]
+    if reason:
+        fields["exit_reason"] = reason
+    fields["exit_status"] = status
+    if status is not None:
+        if os.WIFSIGNALED(status):
+            fields["term_signal"] = os.WTERMSIG(status)
+            fields["exit_code"] = 128 + os.WTERMSIG(status)
+        else:
+            fields["exit_code"] = os.WEXITSTATUS(status)
+    try:
+        deliver_output(d, job, stat, status, end)
+    except Exception as e:
+        d.log("job %d: output delivery failed: %s" % (job.id, e))
+    if rec.get("jobfile") and not simlib.truthy(cfg.get("LSFSIM_KEEP_JOBFILE")):
+        try:
+            os.unlink(rec["jobfile"])
+        except OSError:
+            pass
+    include = simlib.truthy(cfg.get("JOB_INCLUDE_POSTPROC"))
+    if include:
+        control.post_exec(d, job, status, fields.get("exit_info"))
+    d.set_stat(job, stat, **fields)
+    if not include:
+        control.post_exec(d, job, status, fields.get("exit_info"))
+    job.ops.put(None)
+    with job.cv:
+        job.rt["finished"] = True
+        job.cv.notify_all()
+
+
+# ---------------------------------------------------------------- brestart
+
+def restart_request(d, req, uid):
+    base = req.get("base") or ""
+    try:
+        old = int(str(req.get("jobid")).strip())
+    except ValueError:
+        return {"rc": 255, "err": "%s: Illegal job ID.\n" % req.get("jobid")}
+    olddir = os.path.join(base, str(old))
+    with d.lock:
+        job = d.jobs.get(old)
+    if job is not None:
+        src = dict(job.rec)
+        ok = any(c.get("ok") for c in src.get("checkpoints", []))
+    else:
+        try:
+            st = os.stat(os.path.join(olddir, "chklog"))
+            with open(os.path.join(olddir, "chklog")) as f:
+                src = json.load(f)
+            ok = st.st_uid == src.get("uid")
+        except (OSError, ValueError):
+            src, ok = None, False
+    if not src or not ok:
+        return {"rc": 255, "err": "Job <%d>: Job has not been checkpointed successfully. "
+                "Job not submitted.\n" % old}
+    if uid != 0 and uid != src.get("uid"):
+        return {"rc": 255, "err": "Job <%d>: User permission denied. Job not submitted.\n" % old}
+    if os.path.islink(olddir) or not os.path.isdir(olddir):
+        return {"rc": 255, "err": "%s: No checkpoint directory for job <%d> (already "
+                "restarted?). Job not submitted.\n" % (olddir, old)}
+    last = [c for c in src.get("checkpoints", []) if c.get("ok")]
+    opts = dict(req.get("opts") or {})
+    sub = {"op": "bsub", "cwd": src["cwd"], "env": src["sub_env"],
+           "command": src["command"], "script": src.get("script"),
+           "opts": {"q": opts.get("q") or src["queue"], "W": opts.get("W"),
+                    "o": src.get("outfile"), "e": src.get("errfile"),
+                    "J": src.get("name"), "I": src.get("interactive"),
+                    "k": {"dir": base, "period": src.get("chkpnt_period_min"),
+                          "init": src.get("chkpnt_init_min"), "method": src.get("method")}}}
+    restart = {"restarted_from": old, "chkfile_base": src.get("chkfile_base"),
+               "restart_force": bool(opts.get("f")),
+               "restart_copy": bool(last and last[-1].get("copy")),
+               "original_jobid": src.get("original_jobid") or old}
+    return submit(d, sub, src["uid"], restart=restart)
+
+
+# ---------------------------------------------------------------- bjobs
+
+PUBLIC = ("jobid", "user", "stat", "queue", "name", "pgid", "pids", "exit_status",
+          "exit_code", "term_signal", "susp_reasons", "susp_subreasons", "chkpnt_dir",
+          "restarted_from", "start_time", "end_time", "outfile", "errfile", "command",
+          "cwd", "submit_time", "from_host", "exec_host", "res_pid", "shell_pid",
+          "runlimit_min", "method", "chkpnt_period_min", "jobfile", "chkfile",
+          "spool_out", "spool_err", "checkpoints", "last_chkpnt_time", "exit_info",
+          "term_reason", "real_status", "post_exec_status", "last_action", "interactive",
+          "original_jobid")
+
+
+def public_record(job):
+    rec = job.rec
+    r = {k: rec.get(k) for k in PUBLIC}
+    r["exec_host"] = simlib_host() if rec.get("start_time") else None
+    if job.running():
+        r["pids"] = simlib.pids_in_pgid(rec.get("pgid"))
+    else:
+        r["pids"] = []
+    return r
+
+
+def fmt_submit(t):
+    return time.strftime("%b %d %H:%M", time.localtime(t))
+
+
+def bjobs(d, req, uid):
+    ids = req.get("jobids") or []
+    user = req.get("user")
+    errs = []
+    with d.lock:
+        if ids:
+            sel = []
+            for i in ids:
+                job, err = d.find_job(i)
+                if err:
+                    errs.append("Job <%s> is not found\n" % i)
+                else:
+                    sel.append(job)
+        else:
+            sel = []
+            for job in sorted(d.jobs.values(), key=lambda j: j.id):
+                if user == "all" or (user is None and uid == 0):
+                    pass
+                elif user is not None:
+                    if job.rec["user"] != user:
+                        continue
+                elif job.uid != uid:
+                    continue
+                if not req.get("all") and job.rec["stat"] not in ACTIVE:
+                    continue
+                sel.append(job)
+        recs = [public_record(j) for j in sel]
+    if req.get("json"):
+        return {"rc": 255 if errs else 0, "out": json.dumps(recs, indent=1) + "\n",
+                "err": "".join(errs)}
+    if not recs:
+        if not errs:
+            errs.append("No %sjob found\n" % ("" if req.get("all") else "unfinished "))
+        return {"rc": 255, "out": "", "err": "".join(errs)}
+    if req.get("long"):
+        out = "".join(long_format(r) for r in recs)
+    else:
+        out = "%-7s %-7s %-5s %-10s %-11s %-11s %-10s %s\n" % (
+            "JOBID", "USER", "STAT", "QUEUE", "FROM_HOST", "EXEC_HOST", "JOB_NAME", "SUBMIT_TIME")
+        for r in recs:
+            out += "%-7d %-7s %-5s %-10s %-11s %-11s %-10s %s\n" % (
+                r["jobid"], r["user"], r["stat"], r["queue"], r["from_host"],
+                r["exec_host"] or "", (r["name"] or "")[:10], fmt_submit(r["submit_time"]))
+    return {"rc": 255 if errs else 0, "out": out, "err": "".join(errs)}
+
+
+def long_format(r):
+    lines = ["", "Job <%d>, Job Name <%s>, User <%s>, Queue <%s>, Status <%s>, Command <%s>" % (
+        r["jobid"], r["name"], r["user"], r["queue"], r["stat"],
+        r["command"] or "(script)")]
+    lines.append("%s: Submitted from host <%s>, CWD <%s>%s%s;" % (
+        fmt_time(r["submit_time"]), r["from_host"], r["cwd"],
+        ", Output File <%s>" % r["outfile"] if r["outfile"] else "",
+        ", Checkpoint directory <%s>" % r["chkpnt_dir"] if r["chkpnt_dir"] else ""))
+    if r["runlimit_min"]:
+        lines.append(" RUNLIMIT\n %.1f min" % r["runlimit_min"])
+    if r["start_time"]:
+        lines.append("%s: Started on <%s>, Execution Home <%s>, Execution CWD <%s>;" % (
+            fmt_time(r["start_time"]), r["exec_host"], "", r["cwd"]))
+    if r["pgid"]:
+        lines.append(" PGID: %s; PIDs: %s" % (r["pgid"], " ".join(str(p) for p in r["pids"])))
+    if r["restarted_from"]:
+        lines.append(" Restarted from job <%s>" % r["restarted_from"])
+    if r["stat"] == "SSUSP":
+        lines.append(" SUSPENDING REASONS: %s/%s" % (r["susp_reasons"], r["susp_subreasons"]))
+    if r["end_time"]:
+        if r["stat"] == "DONE":
+            lines.append("%s: Done successfully." % fmt_time(r["end_time"]))
+        else:
+            lines.append("%s: Exited with exit code %s." % (fmt_time(r["end_time"]),
+                                                          r["exit_code"]))
+    return "\n".join(lines) + "\n"
