@@ -27,10 +27,7 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDFLAGS)
 LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 LIB_SRC := $(wildcard src/lib/*.c)
-PROGS   := echkpnt.criu erestart.criu lsf-criu-restore
-PROG_DIR_echkpnt.criu     := src/echkpnt
-PROG_DIR_erestart.criu    := src/erestart
-PROG_DIR_lsf-criu-restore := src/restore
+PROGS   := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate lsf-criu-postexec
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 # $(call build_tree,DIR,EXTRA_CFLAGS)
@@ -47,6 +44,10 @@ $(1)/echkpnt.criu: $(1)/obj/echkpnt/main.o $(1)/liblc.a
 $(1)/erestart.criu: $(1)/obj/erestart/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu-restore: $(1)/obj/restore/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu-terminate: $(1)/obj/terminate/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu-postexec: $(1)/obj/postexec/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/unit/%: tests/unit/%.c tests/unit/tap.h $(1)/liblc.a
 	@mkdir -p $$(dir $$@)

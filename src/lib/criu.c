@@ -22,6 +22,7 @@
 #include "cleanup.h"
 #include "criu.h"
 #include "log.h"
+#include "spawn.h"
 #include "util.h"
 
 void lc_argv_format(char *const argv[], char *buf, size_t size)
@@ -46,54 +47,6 @@ void lc_argv_format(char *const argv[], char *buf, size_t size)
 	}
 }
 
-/* fork + exec with the contract above; out_fd receives stdout and stderr. */
-static pid_t spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep)
-{
-	sigset_t all, old;
-	pid_t pid;
-
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		if (null < 0 || dup2(null, 0) < 0)
-			_exit(127);
-		if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
-			_exit(127);
-		/* Everything we did not mean to pass is closed on exec. */
-		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-			_exit(127);
-		for (int i = 0; i < nkeep; i++) {
-			int fl = fcntl(keep[i], F_GETFD);
-
-			if (fl < 0 || fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
-				_exit(127);
-		}
-		if (workfd >= 0 && fchdir(workfd) < 0)
-			_exit(127);
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return st;
-}
-
 int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err)
 {
 	char *argv[] = { (char *)criu, "--version", NULL };
@@ -109,7 +62,7 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 		return lc_err_set(err, EACCES, "criu '%s' is not an executable file", criu);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return lc_err_set(err, errno, "pipe");
-	pid = spawn(argv, -1, pfd[1], NULL, 0);
+	pid = lc_spawn(argv, -1, pfd[1], NULL, 0);
 	close(pfd[1]);
 	if (pid < 0) {
 		close(pfd[0]);
@@ -128,7 +81,7 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 	}
 	buf[len] = '\0';
 	close(pfd[0]);
-	st = wait_status(pid);
+	st = lc_wait_status(pid);
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return lc_err_set(err, ENOEXEC, "'%s --version' failed", criu);
 	v = strstr(buf, "Version: ");
@@ -162,10 +115,10 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 	lc_argv_format(argv, line, sizeof(line));
 	log_info("running: %s", line);
 	t0 = lc_now();
-	pid = spawn(argv, workfd, out, keep, nkeep);
+	pid = lc_spawn(argv, workfd, out, keep, nkeep);
 	if (pid < 0)
 		return lc_err_set(err, errno, "cannot run criu");
-	st = wait_status(pid);
+	st = lc_wait_status(pid);
 	*seconds = lc_now() - t0;
 	if (st < 0)
 		return lc_err_set(err, -st, "waiting for criu");

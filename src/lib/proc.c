@@ -183,3 +183,18 @@ int lc_proc_exe(pid_t pid, char *buf, size_t size)
 	snprintf(buf, size, "%s", base ? base + 1 : target);
 	return 0;
 }
+
+long long lc_proc_start_epoch(const struct lc_proc *p)
+{
+	_cleanup_free_ char *txt = NULL;
+	long ticks = sysconf(_SC_CLK_TCK);
+	long long btime;
+	char *b;
+
+	if (ticks <= 0 || lc_read_file_at(AT_FDCWD, "/proc/stat", 1 << 20, (uid_t)-1, &txt, NULL) < 0)
+		return 0;
+	b = strstr(txt, "\nbtime ");
+	if (!b || sscanf(b + 7, "%lld", &btime) != 1)
+		return 0;
+	return btime + (long long)(p->start_time / (unsigned long long)ticks);
+}

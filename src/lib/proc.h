@@ -32,4 +32,7 @@ int lc_proc_fdinfo(pid_t pid, int fd, long long *ret_pos, int *ret_flags);
 /* The basename of /proc/<pid>/exe, for messages and to recognise criu. */
 int lc_proc_exe(pid_t pid, char *buf, size_t size);
 
+/* Epoch seconds at which p started (boot time + start ticks), 0 if unknown. */
+long long lc_proc_start_epoch(const struct lc_proc *p);
+
 #endif

@@ -34,7 +34,13 @@ def criu_path():
 
 
 def ensure_users():
-    subprocess.run([os.path.join(TOP, "tests", "lsfsim", "ensure-users.sh")], check=True)
+    """The non-root test users lcuser1 and lcuser2 (created once, idempotent)."""
+    for u in (USER, OTHER_USER):
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--create-home", "--home-dir",
+                            "/home/" + u, "--shell", "/bin/sh", u], check=True)
 
 
 def wait_for(cond, timeout=60, interval=0.2, what="condition"):

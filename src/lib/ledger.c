@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The chain ledger; see ledger.h.
+ *
+ * Contract:
+ * 1. Readers MUST check every field's type, range and length, reject a
+ *    newer version, duplicate keys, and a file not owned by the caller.
+ * 2. Writers MUST hold the ledger lock and write atomically (temp, fsync,
+ *    rename, fsync of the directory), relative to the directory fd, so a
+ *    rename of the directory by LSF does not matter.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "ledger.h"
+#include "util.h"
+
+static const char *const state_names[LC_CHAIN_STATE_COUNT] = {
+	[LC_CHAIN_RUNNING] = "running",
+	[LC_CHAIN_OVERRUN] = "overrun-checkpoint-requested",
+	[LC_CHAIN_CHECKPOINTED] = "checkpointed",
+	[LC_CHAIN_RESTARTING] = "restarting",
+	[LC_CHAIN_ENDED] = "ended",
+};
+
+const char *lc_chain_state_name(enum lc_chain_state s)
+{
+	return s < LC_CHAIN_STATE_COUNT ? state_names[s] : "?";
+}
+
+int lc_ledger_lock(int dirfd, int timeout, struct lc_err *err)
+{
+	_cleanup_close_ int fd = -1;
+	double end = lc_now() + timeout;
+	struct stat st;
+
+	fd = openat(dirfd, LC_LEDGER_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return lc_err_set(err, errno, "cannot open '%s'", LC_LEDGER_LOCK);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid())
+		return lc_err_set(err, EPERM, "'%s' is not a regular file of uid %u",
+				  LC_LEDGER_LOCK, (unsigned)getuid());
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return lc_err_set(err, errno, "cannot lock '%s'", LC_LEDGER_LOCK);
+		if (lc_now() >= end)
+			return lc_err_set(err, EBUSY, "'%s' stays locked", LC_LEDGER_LOCK);
+		lc_msleep(50);
+	}
+	return TAKE_FD(fd);
+}
+
+void lc_ledger_init(struct lc_ledger *l, const char *jobid, uid_t uid)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->chain_id, sizeof(l->chain_id), "%s", jobid);
+	l->uid = uid;
+	l->state = LC_CHAIN_RUNNING;
+	l->restart_limit = -1;
+}
+
+struct lc_run *lc_ledger_run(struct lc_ledger *l, const char *jobid, long long start)
+{
+	struct lc_run *r;
+
+	for (int i = 0; i < l->n_runs; i++)
+		if (!strcmp(l->runs[i].jobid, jobid))
+			return &l->runs[i];
+	if (l->n_runs >= LC_LEDGER_MAX_RUNS)
+		return NULL;
+	r = &l->runs[l->n_runs++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->jobid, sizeof(r->jobid), "%s", jobid);
+	r->start = start;
+	return r;
+}
+
+static int str_field(json_t *o, const char *key, char *buf, size_t size, bool required,
+		     struct lc_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v && !required) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v))
+		return lc_err_set(err, EINVAL, "field '%s' missing or not a string", key);
+	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v))
+		return lc_err_set(err, EINVAL, "field '%s' too long or holds a NUL", key);
+	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int int_field(json_t *o, const char *key, long long min, long long max, long long *ret,
+		     struct lc_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		return lc_err_set(err, EINVAL, "field '%s' missing or not an integer", key);
+	if (json_integer_value(v) < min || json_integer_value(v) > max)
+		return lc_err_set(err, ERANGE, "field '%s' out of range", key);
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+#define T_MAX (1LL << 40)
+
+int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
+{
+	json_error_t je;
+	json_t *o, *runs, *v;
+	char state[64];
+	long long x;
+	size_t i;
+	int r = -EINVAL;
+
+	memset(l, 0, sizeof(*l));
+	o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+	if (!o)
+		return lc_err_set(err, EINVAL, "invalid JSON at line %d: %s", je.line, je.text);
+	if (!json_is_object(o)) {
+		lc_err_set(err, EINVAL, "not a JSON object");
+		goto out;
+	}
+	if (int_field(o, "version", 1, 1000000, &x, err) < 0)
+		goto out;
+	if (x > LC_LEDGER_VERSION) {
+		lc_err_set(err, EPROTONOSUPPORT, "ledger version %lld is newer than this lsf-criu "
+			   "understands (%d)", x, LC_LEDGER_VERSION);
+		goto out;
+	}
+	if (str_field(o, "chain_id", l->chain_id, sizeof(l->chain_id), true, err) < 0 ||
+	    int_field(o, "uid", 0, 0xfffffffeLL, &x, err) < 0)
+		goto out;
+	l->uid = (uid_t)x;
+	if (str_field(o, "state", state, sizeof(state), true, err) < 0)
+		goto out;
+	l->state = LC_CHAIN_STATE_COUNT;
+	for (int s = 0; s < LC_CHAIN_STATE_COUNT; s++)
+		if (!strcmp(state, state_names[s]))
+			l->state = (enum lc_chain_state)s;
+	if (l->state == LC_CHAIN_STATE_COUNT) {
+		lc_err_set(err, EINVAL, "unknown state '%s'", state);
+		goto out;
+	}
+	if (int_field(o, "restart_limit", -1, 1000000, &x, err) < 0)
+		goto out;
+	l->restart_limit = (long)x;
+	if (int_field(o, "restarts", 0, 1000000, &x, err) < 0)
+		goto out;
+	l->restarts = (long)x;
+	if (str_field(o, "request_jobid", l->req_jobid, sizeof(l->req_jobid), true, err) < 0 ||
+	    int_field(o, "request_time", 0, T_MAX, &l->req_time, err) < 0 ||
+	    int_field(o, "request_deadline", 0, T_MAX, &l->req_deadline, err) < 0 ||
+	    str_field(o, "checkpoint_jobid", l->ckpt_jobid, sizeof(l->ckpt_jobid), true, err) < 0 ||
+	    str_field(o, "checkpoint_imgset", l->ckpt_imgset, sizeof(l->ckpt_imgset), true,
+		      err) < 0 ||
+	    int_field(o, "checkpoint_time", 0, T_MAX, &l->ckpt_time, err) < 0 ||
+	    int_field(o, "checkpoint_bytes", 0, 1LL << 50, &l->ckpt_bytes, err) < 0 ||
+	    str_field(o, "end_reason", l->end_reason, sizeof(l->end_reason), true, err) < 0)
+		goto out;
+	v = json_object_get(o, "checkpoint_seconds");
+	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e7) {
+		lc_err_set(err, EINVAL, "field 'checkpoint_seconds' missing or out of range");
+		goto out;
+	}
+	l->ckpt_seconds = json_number_value(v);
+	runs = json_object_get(o, "runs");
+	if (!json_is_array(runs) || json_array_size(runs) > LC_LEDGER_MAX_RUNS) {
+		lc_err_set(err, EINVAL, "field 'runs' missing or holds more than %d runs",
+			   LC_LEDGER_MAX_RUNS);
+		goto out;
+	}
+	json_array_foreach(runs, i, v) {
+		struct lc_run *run = &l->runs[l->n_runs];
+
+		if (!json_is_object(v)) {
+			lc_err_set(err, EINVAL, "a run is not an object");
+			goto out;
+		}
+		if (str_field(v, "jobid", run->jobid, sizeof(run->jobid), true, err) < 0 ||
+		    int_field(v, "start", 0, T_MAX, &run->start, err) < 0 ||
+		    int_field(v, "end", 0, T_MAX, &run->end, err) < 0 ||
+		    str_field(v, "end_reason", run->end_reason, sizeof(run->end_reason), true,
+			      err) < 0)
+			goto out;
+		l->n_runs++;
+	}
+	r = 0;
+out:
+	json_decref(o);
+	return r;
+}
+
+int lc_ledger_load(int dirfd, uid_t owner, struct lc_ledger *l, struct lc_err *err)
+{
+	_cleanup_free_ char *txt = NULL;
+	int r;
+
+	r = lc_read_file_at(dirfd, LC_LEDGER_FILE, 1 << 20, owner, &txt, NULL);
+	if (r == -ENOENT)
+		return lc_err_set(err, ENOENT, "no ledger '%s'", LC_LEDGER_FILE);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot read the ledger '%s'", LC_LEDGER_FILE);
+	r = lc_ledger_parse(txt, l, err);
+	if (r < 0)
+		return lc_err_wrap(err, "the ledger '%s' is unusable", LC_LEDGER_FILE);
+	if (l->uid != owner)
+		return lc_err_set(err, EPERM, "the ledger '%s' names uid %u, not %u", LC_LEDGER_FILE,
+				  (unsigned)l->uid, (unsigned)owner);
+	return 0;
+}
+
+int lc_ledger_save(int dirfd, const struct lc_ledger *l)
+{
+	json_t *o = json_object(), *runs = json_array();
+	char num[32], *txt;
+	int r;
+
+	if (!o || !runs) {
+		json_decref(o);
+		json_decref(runs);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < l->n_runs; i++)
+		json_array_append_new(runs, json_pack("{s:s,s:I,s:I,s:s}", "jobid", l->runs[i].jobid,
+						      "start", (json_int_t)l->runs[i].start, "end",
+						      (json_int_t)l->runs[i].end, "end_reason",
+						      l->runs[i].end_reason));
+	json_object_set_new(o, "version", json_integer(LC_LEDGER_VERSION));
+	json_object_set_new(o, "chain_id", json_string(l->chain_id));
+	json_object_set_new(o, "uid", json_integer(l->uid));
+	json_object_set_new(o, "state", json_string(lc_chain_state_name(l->state)));
+	json_object_set_new(o, "restart_limit", json_integer(l->restart_limit));
+	json_object_set_new(o, "restarts", json_integer(l->restarts));
+	json_object_set_new(o, "request_jobid", json_string(l->req_jobid));
+	json_object_set_new(o, "request_time", json_integer(l->req_time));
+	json_object_set_new(o, "request_deadline", json_integer(l->req_deadline));
+	json_object_set_new(o, "checkpoint_jobid", json_string(l->ckpt_jobid));
+	json_object_set_new(o, "checkpoint_imgset", json_string(l->ckpt_imgset));
+	json_object_set_new(o, "checkpoint_time", json_integer(l->ckpt_time));
+	json_object_set_new(o, "checkpoint_seconds", json_real(l->ckpt_seconds));
+	json_object_set_new(o, "checkpoint_bytes", json_integer(l->ckpt_bytes));
+	json_object_set_new(o, "end_reason", json_string(l->end_reason));
+	json_object_set_new(o, "runs", runs);
+	txt = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	if (!txt)
+		return -ENOMEM;
+	r = lc_write_atomic_at(dirfd, LC_LEDGER_FILE, txt, strlen(txt), 0600);
+	free(txt);
+	if (r < 0)
+		return r;
+	snprintf(num, sizeof(num), "%ld\n", l->restarts);
+	return lc_write_atomic_at(dirfd, LC_RESTARTS_FILE, num, strlen(num), 0600);
+}

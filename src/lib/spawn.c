@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Running programs without a shell.
+ *
+ * Contract:
+ * 1. Programs MUST be run by absolute path with an argv we built; no shell.
+ * 2. The child MUST start with default signal dispositions, an empty signal
+ *    mask, stdin on /dev/null and no fds but the ones passed on purpose.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawn.h"
+#include "util.h"
+
+/* fork + exec with the contract above; out_fd receives stdout and stderr. */
+pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		if (null < 0 || dup2(null, 0) < 0)
+			_exit(127);
+		if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
+			_exit(127);
+		/* Everything we did not mean to pass is closed on exec. */
+		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+			_exit(127);
+		for (int i = 0; i < nkeep; i++) {
+			int fl = fcntl(keep[i], F_GETFD);
+
+			if (fl < 0 || fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+				_exit(127);
+		}
+		if (workfd >= 0 && fchdir(workfd) < 0)
+			_exit(127);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
+int lc_wait_status(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return st;
+}
+
+
+int lc_run_capture(char *const argv[], long timeout, char *out, size_t size, int *ret_status)
+{
+	int pfd[2], st;
+	size_t len = 0;
+	double end = lc_now() + (double)timeout;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = lc_spawn(argv, -1, pfd[1], NULL, 0);
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		return -errno;
+	}
+	(void)fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t n = size > len + 1 ? read(pfd[0], out + len, size - 1 - len) : 0;
+		pid_t w;
+
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (lc_now() >= end) {
+			kill(pid, SIGKILL);
+			(void)lc_wait_status(pid);
+			close(pfd[0]);
+			out[len] = '\0';
+			return -ETIMEDOUT;
+		}
+		lc_msleep(20);
+	}
+	for (ssize_t n; size > len + 1 && (n = read(pfd[0], out + len, size - 1 - len)) > 0;)
+		len += (size_t)n;
+	close(pfd[0]);
+	out[len] = '\0';
+	*ret_status = st;
+	return 0;
+}

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lsf-criu-postexec - the queue's POST_EXEC command:
+ *     POST_EXEC = <LSF_SERVERDIR>/lsf-criu-postexec
+ *
+ * LSF runs it after every job of the queue, as the job owner, in /tmp, with a
+ * minimal PATH, stdio on /dev/null and the job's environment plus
+ * LSB_JOBEXIT_STAT.
+ *
+ * Expected identity: the job owner. Run as root (LSB_PRE_POST_EXEC_USER=root)
+ * it refuses to act: brestart must run as the job owner.
+ *
+ * When the ledger shows that this job was checkpointed because of its run
+ * limit, ENABLE_ORUN_RESTART=Y, and the restart budget allows it, it counts
+ * the restart in the ledger, then runs "$LSF_BINDIR/brestart -q <queue>
+ * <base> <jobid>" and records the new job ID. Otherwise, when the chain ends,
+ * it writes a summary for the user next to the job's output file (or into the
+ * checkpoint directory without -o). It decides from the ledger only, never
+ * from the job's exit status, which LSF reports differently for a
+ * checkpointed job. A job without a checkpoint directory is left alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "exitcodes.h"
+#include "jobdir.h"
+#include "ledger.h"
+#include "log.h"
+#include "lsfenv.h"
+#include "spawn.h"
+#include "util.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lsf-criu-postexec\n"
+		"\n"
+		"LSF POST_EXEC command: restart a job that was checkpointed at its run limit\n"
+		"(brestart), up to ORUN_RESTART_LIMIT times, and write a summary when the chain\n"
+		"of runs ends. Configure it in lsb.queues:\n"
+		"    POST_EXEC = <LSF_SERVERDIR>/lsf-criu-postexec\n"
+		"\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"See lsf-criu-postexec(8).\n");
+}
+
+static void fmt_time(long long t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !localtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, size, "unknown");
+}
+
+static void fmt_dur(long long s, char *buf, size_t size)
+{
+	if (s < 0)
+		snprintf(buf, size, "unknown");
+	else
+		snprintf(buf, size, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
+}
+
+/* The summary file: beside the -o file when that directory is ours, else in the checkpoint dir. */
+static void write_summary(int dirfd, const struct lc_ledger *l)
+{
+	char name[96], line[512], t1[32], t2[32], d[32];
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int outdir = -1;
+	const char *out = getenv("LSB_OUTPUTFILE");
+	size_t len = 0, cap = 8192;
+	long long total = 0;
+	int r, target = dirfd;
+
+	text = malloc(cap);
+	if (!text)
+		return;
+#define ADD(...)                                                                  \
+	do {                                                                      \
+		int n_ = snprintf(line, sizeof(line), __VA_ARGS__);               \
+		if (n_ > 0 && len + (size_t)n_ < cap) {                           \
+			memcpy(text + len, line, (size_t)n_);                     \
+			len += (size_t)n_;                                        \
+		}                                                                 \
+	} while (0)
+	ADD("lsf-criu summary of job %s\n\n", l->chain_id);
+	ADD("%-12s %-20s %-12s %s\n", "job", "started", "ran", "how it ended");
+	for (int i = 0; i < l->n_runs; i++) {
+		const struct lc_run *run = &l->runs[i];
+		long long dur = run->start > 0 && run->end >= run->start ? run->end - run->start : -1;
+
+		if (dur > 0)
+			total += dur;
+		fmt_time(run->start, t1, sizeof(t1));
+		fmt_dur(dur, d, sizeof(d));
+		ADD("%-12s %-20s %-12s %s\n", run->jobid, t1, d,
+		    run->end_reason[0] ? run->end_reason : "unknown");
+	}
+	fmt_dur(total, d, sizeof(d));
+	fmt_time((long long)time(NULL), t2, sizeof(t2));
+	ADD("\nruns: %d, restarts: %ld", l->n_runs, l->restarts);
+	if (l->restart_limit >= 0)
+		ADD(" of %ld allowed", l->restart_limit);
+	ADD(", total run time: %s\nchain ended: %s\nwritten: %s\n", d,
+	    l->end_reason[0] ? l->end_reason : "unknown", t2);
+#undef ADD
+	snprintf(name, sizeof(name), "overrun-summary-%s.txt", l->chain_id);
+	if (out && out[0] == '/' && strlen(out) < PATH_MAX) {
+		char copy[PATH_MAX];
+		struct lc_err err;
+
+		snprintf(copy, sizeof(copy), "%s", out);
+		outdir = lc_open_dir_verified(AT_FDCWD, dirname(copy), &err);
+		if (outdir >= 0)
+			target = outdir;
+		else
+			log_info("not writing the summary beside the output file: %s", err.msg);
+	}
+	r = lc_write_atomic_at(target, name, text, len, 0600);
+	if (r < 0)
+		log_warn("cannot write the summary '%s': %s", name, strerror(-r));
+	else
+		log_info("wrote the summary '%s' %s", name,
+			 target == dirfd ? "into the checkpoint directory" : "beside the output file");
+}
+
+static int run_brestart(const char *base, const char *jobid, char *newid, size_t size,
+			struct lc_err *err)
+{
+	const char *bindir = getenv("LSF_BINDIR"), *queue = getenv("LSB_QUEUE");
+	char path[PATH_MAX], out[2048], *p;
+	char *argv[8];
+	int n = 0, r, st = 0;
+
+	if (!bindir || bindir[0] != '/' || strlen(bindir) > PATH_MAX - 16)
+		return lc_err_set(err, ENOENT, "LSF_BINDIR is unset or not absolute; cannot find "
+				  "brestart");
+	snprintf(path, sizeof(path), "%s/brestart", bindir);
+	argv[n++] = path;
+	if (queue && *queue && strlen(queue) < 128 && !strchr(queue, '-')) {
+		argv[n++] = "-q";
+		argv[n++] = (char *)queue;
+	}
+	argv[n++] = (char *)base;
+	argv[n++] = (char *)jobid;
+	argv[n] = NULL;
+	log_info("running: %s%s%s %s %s", path, n == 5 ? " -q " : "", n == 5 ? queue : "", base,
+		 jobid);
+	r = lc_run_capture(argv, 120, out, sizeof(out), &st);
+	if (r < 0)
+		return lc_err_set(err, -r, "'%s' did not finish", path);
+	out[strcspn(out, "\n")] = '\0';
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return lc_err_set(err, EPROTO, "brestart failed (status %d): %s",
+				  WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+	log_info("brestart: %s", out);
+	p = strstr(out, "Job <");
+	if (!p)
+		return lc_err_set(err, EPROTO, "brestart printed no job ID: %s", out);
+	p += 5;
+	snprintf(newid, size, "%.*s", (int)strcspn(p, ">"), p);
+	if (!lc_jobid_ok(newid))
+		return lc_err_set(err, EPROTO, "brestart printed no job ID: %s", out);
+	return 0;
+}
+
+static void describe_exit(char *buf, size_t size)
+{
+	int st = (int)lc_env_long("LSB_JOBEXIT_STAT", 0, 0xffff, -1);
+
+	if (st < 0)
+		snprintf(buf, size, "ended (no exit status given)");
+	else if (WIFEXITED(st))
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, size, "killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, size, "ended with wait status %d", st);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lc_err err = { 0 };
+	struct lc_ledger l;
+	struct lc_run *run;
+	_cleanup_close_ int dirfd = -1, lock = -1;
+	char base[PATH_MAX], newid[32], how[96];
+	const char *jobid, *chkdir;
+	bool restart;
+	int c, r;
+
+	lc_log_init("lsf-criu-postexec");
+	umask(077);
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		case 'V':
+			printf("lsf-criu-postexec (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
+			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'lsf-criu-postexec --help' for more information.\n");
+			return LC_EXIT_USAGE;
+		}
+	}
+	jobid = getenv("LSB_JOBID");
+	chkdir = getenv("LSB_CHKPNT_DIR");
+	if (!chkdir || !*chkdir)
+		return LC_EXIT_OK; /* not a checkpointable job: nothing of ours */
+	if (getuid() == 0) {
+		log_error("post-exec of job %s runs as root; lsf-criu restarts jobs only as their "
+			  "owner, so it does nothing", jobid ? jobid : "?");
+		return LC_EXIT_REFUSED;
+	}
+	if (!lc_jobid_ok(jobid)) {
+		log_error("LSB_JOBID is unset or not a job ID; nothing done");
+		return LC_EXIT_USAGE;
+	}
+	dirfd = lc_jobdir_open(chkdir, &err);
+	if (dirfd < 0) {
+		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	(void)lc_jobdir_attach_log(dirfd, &err);
+	describe_exit(how, sizeof(how));
+	lock = lc_ledger_lock(dirfd, 60, &err);
+	r = lock < 0 ? -err.code : lc_ledger_load(dirfd, getuid(), &l, &err);
+	if (r == -ENOENT) {
+		if (!lc_env_flag("ENABLE_ORUN_CHKPNT"))
+			return LC_EXIT_OK;
+		lc_ledger_init(&l, jobid, getuid());
+		l.state = LC_CHAIN_ENDED;
+		snprintf(l.end_reason, sizeof(l.end_reason), "the job %s", how);
+		run = lc_ledger_run(&l, jobid, 0);
+		if (run) {
+			run->end = (long long)time(NULL);
+			snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
+		}
+		(void)lc_ledger_save(dirfd, &l);
+		log_info("job %s %s without reaching its run limit; the chain ends", jobid, how);
+		write_summary(dirfd, &l);
+		return LC_EXIT_OK;
+	}
+	if (r < 0) {
+		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	if (l.state == LC_CHAIN_RESTARTING) {
+		log_info("post-exec of job %s: the restart is already under way; nothing to do",
+			 jobid);
+		return LC_EXIT_OK;
+	}
+	run = lc_ledger_run(&l, jobid, 0);
+	if (run && run->end == 0)
+		run->end = (long long)time(NULL);
+	restart = false;
+	if (l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, jobid) &&
+	    !strcmp(l.req_jobid, jobid)) {
+		if (!lc_env_flag("ENABLE_ORUN_RESTART")) {
+			snprintf(l.end_reason, sizeof(l.end_reason), "checkpointed at the run limit; "
+				 "not restarted because ENABLE_ORUN_RESTART is not Y");
+		} else if (l.restarts >= l.restart_limit) {
+			snprintf(l.end_reason, sizeof(l.end_reason), "checkpointed at the run limit; "
+				 "restart budget used up (%ld of %ld)", l.restarts, l.restart_limit);
+		} else {
+			restart = true;
+		}
+		if (run)
+			snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run "
+				 "limit%s", restart ? ", restarted" : "");
+	} else if (l.state != LC_CHAIN_ENDED) {
+		snprintf(l.end_reason, sizeof(l.end_reason), "the job %s", how);
+		if (run && !run->end_reason[0])
+			snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
+	} else if (run && !run->end_reason[0]) {
+		snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
+	}
+	if (!restart) {
+		l.state = LC_CHAIN_ENDED;
+		r = lc_ledger_save(dirfd, &l);
+		if (r < 0)
+			log_warn("cannot write the ledger: %s", strerror(-r));
+		log_info("post-exec of job %s: the chain ends: %s", jobid, l.end_reason);
+		write_summary(dirfd, &l);
+		return LC_EXIT_OK;
+	}
+	/* Count the restart first: a crash after this line can never restart twice. */
+	l.restarts++;
+	l.state = LC_CHAIN_RESTARTING;
+	r = lc_ledger_save(dirfd, &l);
+	if (r < 0) {
+		log_error("post-exec of job %s: cannot write the ledger: %s; no restart", jobid,
+			  strerror(-r));
+		return LC_EXIT_FAILURE;
+	}
+	if (strlen(chkdir) >= sizeof(base)) {
+		log_error("checkpoint directory path too long");
+		return LC_EXIT_FAILURE;
+	}
+	snprintf(base, sizeof(base), "%s", chkdir);
+	snprintf(base, sizeof(base), "%s", dirname(base));
+	r = run_brestart(base, jobid, newid, sizeof(newid), &err);
+	if (r < 0) {
+		log_error("post-exec of job %s: %s; the chain ends", jobid, err.msg);
+		l.restarts--;
+		l.state = LC_CHAIN_ENDED;
+		snprintf(l.end_reason, sizeof(l.end_reason), "brestart failed");
+		(void)lc_ledger_save(dirfd, &l);
+		write_summary(dirfd, &l);
+		return LC_EXIT_FAILURE;
+	}
+	/* The directory may already be renamed: dirfd still reaches it. */
+	(void)lc_ledger_run(&l, newid, 0);
+	r = lc_ledger_save(dirfd, &l);
+	if (r < 0)
+		log_warn("cannot record the new job %s in the ledger: %s", newid, strerror(-r));
+	log_info("job %s restarted as job %s (restart %ld of %ld)", jobid, newid, l.restarts,
+		 l.restart_limit);
+	return LC_EXIT_OK;
+}
