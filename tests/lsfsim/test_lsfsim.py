@@ -1,0 +1,568 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Tests of the LSF test double itself.
+
+They run the real double as root, with the unprivileged test users
+lcuser1/lcuser2 (created by ensure-users.sh) and real processes, and check
+what LSF's contract says the double must reproduce. The method programs used
+here are *probes* (echkpnt.probe / erestart.probe): small shell scripts that
+record what they were given. They are not a checkpoint implementation.
+
+Run as root:  /usr/bin/python3 -m unittest tests/lsfsim/test_lsfsim.py
+          or  /usr/bin/python3 tests/lsfsim/test_lsfsim.py
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LSFSIM = os.path.join(HERE, "lsfsim")
+PY = "/usr/bin/python3"
+
+# Fast timing knobs for the tests (real LSF values are the defaults).
+FAST_KNOBS = {
+    "LSFSIM_SECONDS_PER_MINUTE": "1",
+    "LSFSIM_LIMIT_CHECK_INTERVAL": "0.3",
+    "LSFSIM_RUNLIMIT_WARNING_PERIOD": "1",
+    "JOB_TERMINATE_INTERVAL": "0.5",
+    "LSFSIM_BKILL_GRACE": "1",
+    "LSFSIM_RESTART_DISPATCH_DELAY": "0.2",
+}
+
+ECHKPNT_PROBE = r"""#!/bin/sh
+# Probe of the LSF test double: records what LSF gave echkpnt.<method>.
+# It is NOT a checkpoint implementation.
+n="$PROBE_DIR/echkpnt.$$"
+printf '%s\0' "$@" > "$n.argv"
+cat /proc/$$/environ > "$n.env"
+pwd > "$n.cwd"
+id -u > "$n.uid"
+ls -l /proc/$$/fd > "$n.fds"
+date +%s.%N > "$n.start"
+echo out-of-echkpnt
+echo err-of-echkpnt >&2
+d=
+while [ $# -gt 0 ]; do [ "$1" = -d ] && d=$2; pg=$1; shift; done
+case ${PROBE_MODE:-file} in
+file)   echo image > "$d/image.1" ;;
+subdir) mkdir "$d/imgdir" && echo x > "$d/imgdir/f" ;;
+fail)   exit 3 ;;
+kill)   echo image > "$d/image.1"; kill -KILL -"$pg" ;;
+esac
+[ -n "$PROBE_SLEEP" ] && sleep "$PROBE_SLEEP"
+exit 0
+"""
+
+ERESTART_PROBE = r"""#!/bin/sh
+# Probe of the LSF test double: records what LSF gave erestart.<method>.
+# It is NOT a restart implementation.
+n="$PROBE_DIR/erestart.$$"
+printf '%s\0' "$@" > "$n.argv"
+cat /proc/$$/environ > "$n.env"
+pwd > "$n.cwd"
+id -u > "$n.uid"
+ls -l "$LSB_CHKPNT_DIR/" > "$n.dir"
+case ${PROBE_RESTART:-good} in
+good)    printf '  LSB_RESTART_CMD=  echo restarted $LSB_JOBID; exit 4\nsecond line ignored\n' \
+             > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
+none)    : ;;
+bad)     echo "garbage" > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
+fail)    exit 5 ;;
+esac
+exit 0
+"""
+
+
+def ensure_users():
+    subprocess.run(["/bin/sh", os.path.join(HERE, "ensure-users.sh")], check=True)
+
+
+def read_env0(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    env = {}
+    for item in data.split(b"\0"):
+        if b"=" in item:
+            k, v = item.split(b"=", 1)
+            env[k.decode()] = v.decode()
+    return env
+
+
+def slurp(path):
+    with open(path) as f:
+        return f.read()
+
+
+def read_argv0(path):
+    with open(path, "rb") as f:
+        return [a.decode() for a in f.read().split(b"\0")[:-1]]
+
+
+class Cluster:
+    def __init__(self, knobs=None, queues=None, first_jobid=100):
+        self.dir = tempfile.mkdtemp(prefix="lsfsim-test.", dir="/var/tmp")
+        os.chmod(self.dir, 0o755)
+        self.root = os.path.join(self.dir, "cluster")
+        subprocess.run([PY, LSFSIM, "init", "--root", self.root, "--first-jobid",
+                        str(first_jobid)], check=True)
+        k = dict(FAST_KNOBS)
+        k.update(knobs or {})
+        self.set_knobs(k)
+        if queues:
+            with open(os.path.join(self.root, "conf", "lsb.queues"), "w") as f:
+                f.write(queues)
+        self.serverdir = os.path.join(self.root, "serverdir")
+        for name, text in (("echkpnt.probe", ECHKPNT_PROBE), ("erestart.probe", ERESTART_PROBE)):
+            p = os.path.join(self.serverdir, name)
+            with open(p, "w") as f:
+                f.write(text)
+            os.chmod(p, 0o755)
+        self.users = {}
+        for u in ("lcuser1", "lcuser2"):
+            pw = pwd.getpwnam(u)
+            self.users[u] = pw
+        # per-user work area (cwd, checkpoint base, probe records)
+        self.work = {}
+        for u, pw in self.users.items():
+            w = os.path.join(self.dir, u)
+            os.mkdir(w)
+            os.chown(w, pw.pw_uid, pw.pw_gid)
+            self.work[u] = w
+        self.started = False
+
+    def set_knobs(self, knobs):
+        p = os.path.join(self.root, "conf", "lsb.params")
+        with open(p, "a") as f:
+            for k, v in knobs.items():
+                f.write("%s=%s\n" % (k, v))
+
+    def start(self):
+        subprocess.run([PY, LSFSIM, "start", "--root", self.root], check=True, timeout=30)
+        self.started = True
+
+    def stop(self):
+        if self.started:
+            subprocess.run([PY, LSFSIM, "stop", "--root", self.root], timeout=60)
+            self.started = False
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def mkdir(self, user, *parts):
+        p = os.path.join(self.work[user], *parts)
+        os.makedirs(p, exist_ok=True)
+        pw = self.users[user]
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+        return p
+
+    def env(self, user, extra=None):
+        pw = self.users[user]
+        env = {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user,
+               "PATH": os.path.join(self.root, "bin") + ":/usr/bin:/bin",
+               "LSF_ENVDIR": os.path.join(self.root, "conf"), "LANG": "C"}
+        env.update(extra or {})
+        return env
+
+    def run(self, user, argv, extra_env=None, cwd=None, stdin=None, timeout=30):
+        pw = self.users[user]
+        if not argv[0].startswith("/"):
+            argv = [os.path.join(self.root, "bin", argv[0])] + list(argv[1:])
+        return subprocess.run(argv, user=pw.pw_uid, group=pw.pw_gid,
+                              extra_groups=os.getgrouplist(user, pw.pw_gid),
+                              env=self.env(user, extra_env), cwd=cwd or self.work[user],
+                              input=stdin, capture_output=True, text=True, timeout=timeout)
+
+    def bsub(self, user, args, **kw):
+        r = self.run(user, ["bsub"] + list(args), **kw)
+        if r.returncode != 0:
+            raise AssertionError("bsub failed: %s %s" % (r.stdout, r.stderr))
+        line = r.stdout.strip()
+        assert line.startswith("Job <") and "is submitted to queue" in line, line
+        return int(line.split("<")[1].split(">")[0])
+
+    def job(self, jobid):
+        r = subprocess.run([os.path.join(self.root, "bin", "bjobs"), "-json", str(jobid)],
+                           env=self.env("lcuser1"), capture_output=True, text=True, timeout=30)
+        return json.loads(r.stdout)[0]
+
+    def wait(self, jobid, states="DONE,EXIT", timeout=20):
+        r = subprocess.run([PY, LSFSIM, "wait", "--root", self.root, str(jobid), "--state",
+                            states, "--timeout", str(timeout)], timeout=timeout + 10)
+        if r.returncode != 0:
+            raise AssertionError("job %s did not reach %s; it is %s" % (
+                jobid, states, self.job(jobid)["stat"]))
+        return self.job(jobid)
+
+    def events(self, etype=None, jobid=None):
+        out = []
+        try:
+            with open(os.path.join(self.root, "work", "events.jsonl")) as f:
+                for line in f:
+                    e = json.loads(line)
+                    if etype and e["type"] != etype:
+                        continue
+                    if jobid is not None and e.get("jobid") != jobid:
+                        continue
+                    out.append(e)
+        except FileNotFoundError:
+            pass
+        return out
+
+    def wait_for(self, pred, timeout=10, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for %s" % what)
+
+    def probe_records(self, user, kind):
+        d = self.work[user]
+        return sorted(os.path.join(d, "probe", f[:-5]) for f in os.listdir(
+            os.path.join(d, "probe")) if f.startswith(kind + ".") and f.endswith(".argv"))
+
+
+class Base(unittest.TestCase):
+    knobs = None
+    queues = None
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("the LSF test double tests need root")
+        ensure_users()
+
+    def setUp(self):
+        self.c = Cluster(self.knobs, self.queues)
+        self.addCleanup(self.c.cleanup)
+        self.c.start()
+        self.u = "lcuser1"
+        self.w = self.c.work[self.u]
+        self.probe = self.c.mkdir(self.u, "probe")
+        self.base = self.c.mkdir(self.u, "ck")
+        self.penv = {"PROBE_DIR": self.probe}
+
+    def submit_chk(self, cmd="echo started; sleep 30", extra_env=None, opts=()):
+        env = dict(self.penv)
+        env.update(extra_env or {})
+        return self.c.bsub(self.u, ["-o", "out.txt", "-k", "ck method=probe"] + list(opts)
+                           + [cmd], extra_env=env)
+
+    def checkpoint(self, jobid, flags=("-k",), ok=True):
+        n = len(self.c.events("chkpnt_done", jobid))
+        r = self.c.run(self.u, ["bchkpnt"] + list(flags) + [str(jobid)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "Job <%d> is being checkpointed" % jobid)
+        ev = self.c.wait_for(lambda: self.c.events("chkpnt_done", jobid)[n:], what="checkpoint")
+        self.assertEqual(ev[0]["ok"], ok, ev)
+        return ev[0]
+
+
+class TestJobs(Base):
+    def test_exit_status_and_output(self):
+        j = self.c.bsub(self.u, ["-o", "out.txt", "-J", "seven",
+                                 "echo to-stdout; echo to-stderr >&2; exit 7"])
+        self.assertEqual(j, 100)
+        rec = self.c.wait(j)
+        self.assertEqual(rec["stat"], "EXIT")
+        self.assertEqual(rec["exit_code"], 7)
+        self.assertEqual(rec["exit_status"], 7 << 8)
+        self.assertEqual(rec["name"], "seven")
+        with open(os.path.join(self.w, "out.txt")) as f:
+            out = f.read()
+        self.assertIn("Subject: Job 100: <seven>", out)
+        self.assertIn("Exited with exit code 7.", out)
+        self.assertIn("to-stdout\nto-stderr\n", out)
+        # job file removed at job end by default
+        self.assertFalse(os.path.exists(rec["jobfile"]))
+        j2 = self.c.bsub(self.u, ["-o", "out.txt", "true"])
+        self.assertEqual(j2, 101)
+        self.assertEqual(self.c.wait(j2)["stat"], "DONE")
+        with open(os.path.join(self.w, "out.txt")) as f:
+            self.assertEqual(f.read().count("Subject: Job"), 2)  # appended
+
+    def test_environment_and_job_file(self):
+        envfile = os.path.join(self.w, "jobenv")
+        j = self.c.bsub(self.u, ["-o", "out.txt", "-e", "err.txt", "-I",
+                                 "cat /proc/$$/environ > %s; pwd > %s.cwd" % (envfile, envfile)],
+                        extra_env={"MY_VAR": "it's a $value `x`\nline2", "LSB_JOBID": "999",
+                                   "TERM": "xterm", "ENABLE_ORUN_CHKPNT": "Y"},
+                        cwd=self.c.mkdir(self.u, "sub"))
+        rec = self.c.wait(j)
+        self.assertEqual(rec["stat"], "DONE", rec)
+        env = read_env0(envfile)
+        self.assertEqual(env["MY_VAR"], "it's a $value `x`\nline2")
+        self.assertEqual(env["ENABLE_ORUN_CHKPNT"], "Y")
+        self.assertEqual(env["LSB_JOBID"], str(j))
+        self.assertEqual(env["LSB_JOBINDEX"], "0")
+        self.assertEqual(env["LSB_QUEUE"], "normal")
+        self.assertEqual(env["LSB_INTERACTIVE"], "Y")
+        self.assertEqual(env["HOME"], "/home/lcuser1")
+        self.assertEqual(env["USER"], "lcuser1")
+        self.assertEqual(env["LS_SUBCWD"], os.path.join(self.w, "sub"))
+        self.assertEqual(env["LSB_OUTPUTFILE"], os.path.join(self.w, "sub", "out.txt"))
+        self.assertEqual(env["LSB_ERRORFILE"], os.path.join(self.w, "sub", "err.txt"))
+        self.assertEqual(env["LSF_ENVDIR"], os.path.join(self.c.root, "conf"))
+        self.assertEqual(env["LSF_SERVERDIR"], self.c.serverdir)
+        self.assertEqual(env["LS_JOBPID"], str(rec["res_pid"]))
+        self.assertNotIn("LSB_CHKPNT_DIR", env)
+        self.assertNotIn("LSB_RESTART", env)
+        for k in ("LSB_JOBNAME", "LSB_HOSTS", "LSB_MCPU_HOSTS", "LSB_SUB_HOST",
+                  "LSB_JOBFILENAME", "LSB_CHKFILENAME", "LSF_BINDIR"):
+            self.assertIn(k, env)
+        with open(envfile + ".cwd") as f:
+            self.assertEqual(f.read().strip(), os.path.join(self.w, "sub"))
+
+    def test_process_tree_and_job_file(self):
+        j = self.c.bsub(self.u, ["sleep 30"], extra_env={"LSFSIM_UNUSED": "1"})
+        rec = self.c.wait(j, "RUN")
+        rec = self.c.wait_for(lambda: (lambda r: r if len(r["pids"]) >= 3 else None)(
+            self.c.job(j)), what="job processes")
+        pgid = rec["pgid"]
+        self.assertEqual(pgid, rec["res_pid"])
+        uid = self.c.users[self.u].pw_uid
+        st = os.stat("/proc/%d" % pgid)
+        self.assertEqual(st.st_uid, uid)
+        children = [p for p in rec["pids"] if p != pgid and
+                    slurp("/proc/%d/stat" % p).rsplit(")", 1)[1].split()[1] == str(pgid)]
+        self.assertEqual(len(children), 1)
+        with open("/proc/%d/cmdline" % children[0], "rb") as f:
+            argv = f.read().split(b"\0")[:-1]
+        self.assertEqual(argv, [b"/bin/sh", rec["jobfile"].encode()])
+        with open(rec["jobfile"]) as f:
+            text = f.read()
+        self.assertIn("# LSBATCH: User input\nsleep 30\n# LSBATCH: End user input\n", text)
+        self.assertIn("ExitStat=$?", text)
+        self.assertIn("exit $ExitStat", text)
+        self.assertIn("LSFSIM_UNUSED=1; export LSFSIM_UNUSED", text)
+        # the job file lives in the user's 0700 spool directory
+        sp = os.stat(os.path.dirname(rec["jobfile"]))
+        self.assertEqual((sp.st_uid, sp.st_mode & 0o777), (uid, 0o700))
+        # res survives a group SIGTERM; the job dies of it
+        self.c.run(self.u, ["bkill", "-s", "TERM", str(j)])
+        rec = self.c.wait(j)
+        self.assertEqual(rec["stat"], "EXIT")
+        self.assertEqual(rec["term_signal"], signal.SIGTERM)
+
+    def test_script_on_stdin(self):
+        script = "#!/bin/sh\n#BSUB -J fromscript\necho line1\necho line2\nexit 3\n"
+        r = self.c.run(self.u, ["bsub", "-o", "s.txt"], stdin=script)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = int(r.stdout.split("<")[1].split(">")[0])
+        rec = self.c.wait(j)
+        self.assertEqual((rec["stat"], rec["exit_code"], rec["name"]), ("EXIT", 3, "fromscript"))
+        with open(os.path.join(self.w, "s.txt")) as f:
+            self.assertIn("line1\nline2\n", f.read())
+
+    def test_permissions_and_errors(self):
+        j = self.c.bsub(self.u, ["sleep 30"])
+        self.c.wait(j, "RUN")
+        for cmd in (["bkill", str(j)], ["bchkpnt", str(j)], ["bkill", "-s", "KILL", str(j)]):
+            r = self.c.run("lcuser2", cmd)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("User permission denied", r.stderr)
+        r = self.c.run(self.u, ["bchkpnt", str(j)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not checkpointable", r.stderr)
+        r = self.c.run(self.u, ["bsub", "-q", "nosuch", "true"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("No such queue", r.stderr)
+        r = self.c.run(self.u, ["bsub", "-k", "/nonexistent/dir", "true"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Job not submitted", r.stderr)
+        r = self.c.run(self.u, ["bkill", "99999"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.c.job(j)["stat"], "RUN")
+
+    def test_bkill_default_sequence(self):
+        # the job ignores INT and TERM: bkill's SIGKILL follows after the grace
+        j = self.c.bsub(self.u, ["trap '' INT TERM; sleep 30"])
+        self.c.wait(j, "RUN")
+        time.sleep(0.3)
+        t0 = time.time()
+        r = self.c.run(self.u, ["bkill", str(j)])
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "Job <%d> is being terminated" % j))
+        rec = self.c.wait(j, timeout=10)
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        sigs = [e["name"] for e in self.c.events("signal", j)]
+        self.assertEqual(sigs, ["SIGINT", "SIGTERM", "SIGKILL"])
+        self.assertEqual(rec["stat"], "EXIT")
+        self.assertEqual(rec["term_signal"], signal.SIGKILL)
+
+
+class TestCheckpoint(Base):
+    def test_echkpnt_call(self):
+        j = self.submit_chk()
+        rec = self.c.wait(j, "RUN")
+        chkdir = os.path.join(self.base, str(j))
+        self.assertEqual(rec["chkpnt_dir"], chkdir)
+        st = os.stat(chkdir)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.c.users[self.u].pw_uid, 0o700))
+        self.checkpoint(j, ("-k",))
+        [n] = self.c.probe_records(self.u, "echkpnt")
+        self.assertEqual(read_argv0(n + ".argv"),
+                         ["-c", "-k", "-d", "%d.tmp" % j, str(rec["pgid"])])
+        with open(n + ".cwd") as f:
+            self.assertEqual(f.read().strip(), self.base)
+        with open(n + ".uid") as f:
+            self.assertEqual(int(f.read()), self.c.users[self.u].pw_uid)
+        env = read_env0(n + ".env")
+        self.assertEqual(env["LS_EXEC_T"], "CHKPNT")
+        self.assertEqual(env["LSB_JOBID"], str(j))
+        self.assertEqual(env["LSB_CHKPNT_DIR"], chkdir)
+        self.assertEqual(env["LSB_ECHKPNT_METHOD"], "probe")
+        self.assertEqual(env["LSF_SERVERDIR"], self.c.serverdir)
+        with open(n + ".fds") as f:
+            fds = f.read()
+        for line in fds.splitlines()[1:]:
+            fd, target = line.split()[-3], line.split()[-1]
+            if fd in ("0", "2"):  # fd 1 is the probe's own redirection
+                self.assertEqual(target, "/dev/null", fds)
+            else:  # only the shell's own descriptors may be open
+                self.assertFalse(target.startswith(("pipe:", "socket:")) or
+                                 target.endswith("sbatchd.log"), fds)
+        ev = self.c.events("method_call", j)[-1]
+        self.assertEqual(ev["argv"][0], "echkpnt.probe")
+        self.assertEqual(ev["stdio"], ["/dev/null"] * 3)
+        # .tmp handled, plain file moved, LSF's files present
+        self.assertFalse(os.path.exists(os.path.join(self.base, "%d.tmp" % j)))
+        self.assertTrue(os.path.isfile(os.path.join(chkdir, "image.1")))
+        self.assertTrue(os.path.isfile(os.path.join(chkdir, "chklog")))
+        with open(os.path.join(chkdir, ".echkpnt")) as f:
+            text = f.read()
+        self.assertIn('LSB_ECHKPNT_METHOD="probe"', text)
+        self.assertIn('LSB_OLD_JOBID="%d"' % j, text)
+        self.assertTrue(os.path.isfile(os.path.join(chkdir, os.path.basename(rec["jobfile"]))))
+        # nothing is killed for -k
+        time.sleep(0.5)
+        self.assertEqual(self.c.job(j)["stat"], "RUN")
+
+    def test_keep_output_and_force(self):
+        j = self.submit_chk(extra_env={"LSB_ECHKPNT_KEEP_OUTPUT": "Y"})
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-f",))
+        self.checkpoint(j, ())
+        [a, b] = sorted(self.c.probe_records(self.u, "echkpnt"),
+                        key=lambda p: float(slurp(p + ".start")))
+        self.assertEqual(read_argv0(a + ".argv")[:2], ["-c", "-f"])
+        self.assertEqual(read_argv0(b + ".argv")[0], "-d")
+        chkdir = os.path.join(self.base, str(j))
+        with open(os.path.join(chkdir, "echkpnt.out")) as f:
+            self.assertEqual(f.read(), "out-of-echkpnt\nout-of-echkpnt\n")  # O_APPEND
+        with open(os.path.join(chkdir, "echkpnt.err")) as f:
+            self.assertEqual(f.read(), "err-of-echkpnt\nerr-of-echkpnt\n")
+
+    def test_failed_checkpoint(self):
+        j = self.submit_chk(extra_env={"PROBE_MODE": "fail"})
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",), ok=False)
+        self.assertFalse(os.path.exists(os.path.join(self.base, "%d.tmp" % j)))
+        self.assertEqual(self.c.job(j)["stat"], "RUN")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+        r = self.c.run(self.u, ["brestart", "ck", str(j)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not been checkpointed", r.stderr)
+
+    def test_subdirectory_move_fails(self):
+        j = self.submit_chk(extra_env={"PROBE_MODE": "subdir"})
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, (), ok=True)      # first: imgdir/ moved in
+        self.assertTrue(os.path.isdir(os.path.join(self.base, str(j), "imgdir")))
+        ev = self.checkpoint(j, (), ok=False)  # second: imgdir/ exists -> fails
+        self.assertIn("existing directory", ev["error"])
+        self.assertFalse(os.path.exists(os.path.join(self.base, "%d.tmp" % j)))
+        self.assertEqual(self.c.job(j)["stat"], "RUN")
+
+    def test_chkpnt_killed_job_is_done(self):
+        # a method that kills the job on -k: the job ends DONE with status 0
+        j = self.submit_chk(extra_env={"PROBE_MODE": "kill"})
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",))
+        rec = self.c.wait(j)
+        self.assertEqual((rec["stat"], rec["exit_status"]), ("DONE", 0))
+        self.assertEqual(rec["real_status"], signal.SIGKILL)
+
+    def test_restart_cycle(self):
+        j = self.submit_chk(cmd="echo first-run; sleep 30")
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        old = self.c.wait(j)
+        self.assertEqual((old["stat"], old["exit_status"]), ("DONE", 0))  # checkpoint kill
+        r = self.c.run(self.u, ["brestart", "ck", str(j)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        n = int(r.stdout.split("<")[1].split(">")[0])
+        self.assertEqual(r.stdout.strip(), "Job <%d> is submitted to queue <normal>." % n)
+        self.assertGreater(n, j)
+        rec = self.c.wait(n)
+        self.assertEqual((rec["stat"], rec["exit_code"]), ("EXIT", 4))
+        self.assertEqual(rec["restarted_from"], j)
+        newdir = os.path.join(self.base, str(n))
+        self.assertTrue(os.path.isdir(newdir) and not os.path.islink(newdir))
+        self.assertEqual(os.readlink(os.path.join(self.base, str(j))), str(n))
+        self.assertFalse(os.path.exists(os.path.join(newdir, ".restart_cmd")))
+        [p] = self.c.probe_records(self.u, "erestart")
+        self.assertEqual(read_argv0(p + ".argv"), ["-c", newdir])
+        with open(p + ".cwd") as f:
+            self.assertEqual(f.read().strip(), self.base)
+        env = read_env0(p + ".env")
+        self.assertEqual(env["LSB_RESTART"], "Y")
+        self.assertEqual(env["LSB_OLD_JOBID"], str(j))
+        self.assertEqual(env["LSB_JOBID"], str(n))
+        self.assertEqual(env["LSB_CHKPNT_DIR"], newdir)
+        self.assertEqual(env["LSB_ERESTART_USRCMD"], "echo first-run; sleep 30")
+        self.assertEqual(env["LSB_RESTART_PGID"], str(rec["pgid"]))
+        self.assertIn("LSB_STDERR_FD", env)
+        self.assertEqual(env["PROBE_DIR"], self.probe)  # original submission env
+        with open(os.path.join(self.w, "out.txt")) as f:
+            out = f.read()
+        self.assertIn("first-run", out)
+        self.assertIn("restarted %d\n" % n, out)  # appended to the same -o file
+        self.assertEqual(out.count("Subject: Job"), 2)
+        # the restarted job's PGID leader is the erestart stand-in
+        me = [e for e in self.c.events("state", n) if e["new"] == "RUN"][0]
+        self.assertEqual(me["pgid"], me["res_pid"])
+
+    def test_restart_rules(self):
+        for mode, expect_ok in (("none", True), ("bad", False), ("fail", False)):
+            with self.subTest(mode=mode):
+                j = self.submit_chk(cmd="echo run-of $LSB_JOBID; sleep 30",
+                                    extra_env={"PROBE_RESTART": mode})
+                self.c.wait(j, "RUN")
+                self.checkpoint(j, ())
+                self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+                self.c.wait(j)
+                r = self.c.run(self.u, ["brestart", "ck", str(j)])
+                n = int(r.stdout.split("<")[1].split(">")[0])
+                if expect_ok:
+                    self.c.wait(n, "RUN")
+                    self.c.wait_for(lambda: "run-of %d" % n in slurp(
+                        os.path.join(self.c.root, "spool", self.u, "%d.out" % n)),
+                        what="rerun output")
+                    self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+                    rec = self.c.wait(n)
+                    self.assertEqual(os.readlink(os.path.join(self.base, str(j))), str(n))
+                else:
+                    rec = self.c.wait(n)
+                    self.assertEqual(rec["stat"], "EXIT")
+                    # renamed back, link gone
+                    self.assertTrue(os.path.isdir(os.path.join(self.base, str(j))))
+                    self.assertFalse(os.path.islink(os.path.join(self.base, str(j))))
+                    self.assertFalse(os.path.exists(os.path.join(self.base, str(n))))
+                    self.assertFalse(os.path.exists(
+                        os.path.join(self.base, str(j), ".restart_cmd")))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
