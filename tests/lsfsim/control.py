@@ -254,10 +254,12 @@ def tick(d):
             if now - job.rec["start_time"] >= rt["runlimit_s"]:
                 runlimit_hit(d, job, now)
         seq = rt.get("term_seq") or []
-        while seq and now >= seq[0][0]:
+        if seq and now >= rt.get("term_next", 0):
             _, sig, why = seq.pop(0)
             if group_alive(job):
                 signal_job(d, job, sig, why)
+            if seq:  # spacing counts from the signal actually sent
+                rt["term_next"] = time.time() + seq[0][0]
         if rt.get("next_periodic") and now >= rt["next_periodic"]:
             spm = simlib.cfg_float(cfg, "LSFSIM_SECONDS_PER_MINUTE")
             period = job.rec.get("chkpnt_period_min")
@@ -281,9 +283,10 @@ def runlimit_hit(d, job, now):
             signal_job(d, job, signal.SIGUSR2, "RUNLIMIT warning")
             warn = simlib.cfg_float(cfg, "LSFSIM_RUNLIMIT_WARNING_PERIOD")
             iv = simlib.cfg_float(cfg, "JOB_TERMINATE_INTERVAL")
-            rt["term_seq"] = [(now + warn, signal.SIGINT, "RUNLIMIT kill"),
-                              (now + warn + iv, signal.SIGTERM, "RUNLIMIT kill"),
-                              (now + warn + 2 * iv, signal.SIGKILL, "RUNLIMIT kill")]
+            rt["term_seq"] = [(warn, signal.SIGINT, "RUNLIMIT kill"),
+                              (iv, signal.SIGTERM, "RUNLIMIT kill"),
+                              (iv, signal.SIGKILL, "RUNLIMIT kill")]
+            rt["term_next"] = time.time() + warn
     elif kind is not None and simlib.truthy(cfg.get("LSFSIM_REISSUE_TERMINATE")):
         if not rt.get("action_running") and rt.get("actions_queued", 0) <= 0:
             enqueue_action(d, job, int(cfg.get("LSFSIM_RUNLIMIT_REASONS", "131072")),

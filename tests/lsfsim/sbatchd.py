@@ -242,7 +242,7 @@ class Daemon:
 
     def ticker(self):
         while not self.stopping:
-            time.sleep(0.2)
+            time.sleep(0.1)
             try:
                 jobsmod.tick(self)
             except Exception as e:

@@ -564,5 +564,347 @@ class TestCheckpoint(Base):
                         os.path.join(self.base, str(j), ".restart_cmd")))
 
 
+QUEUES = """
+Begin Queue
+QUEUE_NAME = normal
+End Queue
+
+Begin Queue
+QUEUE_NAME   = ckq
+RUNLIMIT     = 1 5
+JOB_CONTROLS = TERMINATE["$PROBE_DIR/action.sh"]
+POST_EXEC    = "$PROBE_DIR/post.sh"
+End Queue
+
+Begin Queue
+QUEUE_NAME = plain
+RUNLIMIT   = 1 5
+POST_EXEC  = "$PROBE_DIR/post.sh"
+End Queue
+"""
+
+ACTION = r"""#!/bin/sh
+# TERMINATE action probe: records its context, then acts per ACTION_MODE.
+n="$PROBE_DIR/action.$$"
+cat /proc/$$/environ > "$n.env"
+pwd > "$n.cwd"
+id -u > "$n.uid"
+ls -l /proc/$$/fd > "$n.fds"
+case ${ACTION_MODE:-record} in
+record) : ;;
+chkpnt) "$LSF_BINDIR/bchkpnt" -k "$LSB_JOBID" > "$n.bchkpnt" 2>&1
+        sleep 1 ;;
+kill)   for pg in $LSB_JOBPGIDS; do kill -TERM -"$pg"; done ;;
+esac
+date +%s.%N > "$n.end"
+exit 0
+"""
+
+POST = r"""#!/bin/sh
+# POST_EXEC probe: records its context and what bjobs says meanwhile.
+n="$PROBE_DIR/post.$$"
+cat /proc/$$/environ > "$n.env"
+pwd > "$n.cwd"
+id -u > "$n.uid"
+ls -l /proc/$$/fd > "$n.fds"
+"$LSF_BINDIR/bjobs" -json "$LSB_JOBID" > "$n.bjobs" 2>&1
+if [ "$POST_MODE" = restart ] && [ "$LSB_RESTART" != Y ]; then
+    "$LSF_BINDIR/brestart" "${LSB_CHKPNT_DIR%/*}" "$LSB_JOBID" > "$n.brestart" 2>&1
+fi
+exit 0
+"""
+
+
+class Phase2Base(Base):
+    queues = QUEUES
+
+    def setUp(self):
+        super().setUp()
+        for name, text in (("action.sh", ACTION), ("post.sh", POST)):
+            p = os.path.join(self.probe, name)
+            with open(p, "w") as f:
+                f.write(text)
+            os.chmod(p, 0o755)
+
+    def records(self, kind):
+        return sorted((os.path.join(self.probe, f[:-4]) for f in os.listdir(self.probe)
+                       if f.startswith(kind + ".") and f.endswith(".env")),
+                      key=lambda p: os.stat(p + ".env").st_mtime)
+
+
+class TestRunLimit(Phase2Base):
+    def test_runlimit_terminate_action(self):
+        j = self.c.bsub(self.u, ["-q", "ckq", "sleep 30"], extra_env=self.penv)
+        rec = self.c.wait(j, "RUN")
+        rec = self.c.wait(j, "SSUSP", timeout=10)  # action left it alive
+        self.assertEqual((rec["susp_reasons"], rec["susp_subreasons"]), (131072, 1))
+        self.assertTrue(rec["pids"])
+        [a] = self.records("action")
+        env = read_env0(a + ".env")
+        self.assertEqual(env["LS_EXEC_T"], "JOB_CONTROLS")
+        self.assertEqual(env["LSB_JOBPGIDS"], "%d " % rec["pgid"])  # trailing space
+        pids = env["LSB_JOBPIDS"].split()
+        self.assertIn(str(rec["res_pid"]), pids)
+        self.assertIn(str(rec["shell_pid"]), pids)
+        self.assertEqual(env["LSB_SUSP_REASONS"], "131072")
+        self.assertEqual(env["LSB_SUSP_SUBREASONS"], "1")
+        self.assertEqual(env["LSB_JOBID"], str(j))
+        self.assertEqual(env["PROBE_DIR"], self.probe)
+        self.assertEqual(slurp(a + ".cwd").strip(), self.w)
+        self.assertEqual(int(slurp(a + ".uid")), self.c.users[self.u].pw_uid)
+        for line in slurp(a + ".fds").splitlines()[1:]:
+            fd, target = line.split()[-3], line.split()[-1]
+            if fd in ("0", "2"):
+                self.assertEqual(target, "/dev/null")
+        ev = self.c.events("terminate_action", j)
+        self.assertEqual(len(ev), 1)
+        self.assertEqual(ev[0]["argv"], ["/bin/sh", "-c", '"$PROBE_DIR/action.sh"'])
+        self.assertEqual(ev[0]["stdio"], ["/dev/null"] * 3)
+        time.sleep(1.5)  # several limit checks later: not issued again
+        self.assertEqual(len(self.c.events("terminate_action", j)), 1)
+        self.assertEqual(self.c.job(j)["stat"], "SSUSP")
+        # bkill with an action: the action runs with reasons 2/0, kills nothing
+        r = self.c.run(self.u, ["bkill", str(j)])
+        self.assertEqual(r.returncode, 0)
+        self.c.wait_for(lambda: len(self.c.events("terminate_action", j)) == 2, what="action")
+        env = read_env0(self.records("action")[-1] + ".env")
+        self.assertEqual((env["LSB_SUSP_REASONS"], env["LSB_SUSP_SUBREASONS"]), ("2", "0"))
+        self.assertEqual(self.c.job(j)["stat"], "SSUSP")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+
+    def test_runlimit_without_action(self):
+        flag = os.path.join(self.w, "usr2")
+        j = self.c.bsub(self.u, ["-q", "plain", "trap 'echo usr2 >> %s' USR2; "
+                                 "while :; do sleep 0.1; done" % flag], extra_env=self.penv)
+        self.c.wait(j, "RUN")
+        rec = self.c.wait(j, timeout=15)
+        sigs = self.c.events("signal", j)
+        self.assertEqual([s["name"] for s in sigs][:2], ["SIGUSR2", "SIGINT"])
+        self.assertGreaterEqual(sigs[1]["time"] - sigs[0]["time"], 0.9)  # warning period
+        self.assertTrue(os.path.exists(flag))
+        self.assertEqual(rec["stat"], "EXIT")
+        self.assertEqual(rec["term_reason"], "TERM_RUNLIMIT")
+        self.assertEqual(self.c.events("terminate_action", j), [])
+
+    def test_runlimit_kill_sequence_spacing(self):
+        j = self.c.bsub(self.u, ["-q", "plain", "trap '' USR2 INT TERM; "
+                                 "while :; do sleep 0.1; done"], extra_env=self.penv)
+        rec = self.c.wait(j, timeout=15)
+        sigs = [(s["name"], s["time"]) for s in self.c.events("signal", j)]
+        self.assertEqual([n for n, _ in sigs], ["SIGUSR2", "SIGINT", "SIGTERM", "SIGKILL"])
+        self.assertGreaterEqual(sigs[2][1] - sigs[1][1], 0.45)
+        self.assertGreaterEqual(sigs[3][1] - sigs[2][1], 0.45)
+        self.assertEqual(rec["term_signal"], signal.SIGKILL)
+
+    def test_bsub_W(self):
+        r = self.c.run(self.u, ["bsub", "-q", "ckq", "-W", "6", "true"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("queue's hard limit", r.stderr)
+        j = self.c.bsub(self.u, ["-q", "ckq", "-W", "0:02", "true"], extra_env=self.penv)
+        self.assertEqual(self.c.job(j)["runlimit_min"], 2)
+
+    def test_reissue_switch_and_combined_reasons(self):
+        self.c.set_knobs({"LSFSIM_REISSUE_TERMINATE": "Y",
+                          "LSFSIM_RUNLIMIT_REASONS": str(131072 | 64),
+                          "LSFSIM_RUNLIMIT_SUBREASONS": "9"})
+        j = self.c.bsub(self.u, ["-q", "ckq", "sleep 30"], extra_env=self.penv)
+        self.c.wait_for(lambda: len(self.c.events("terminate_action", j)) >= 3,
+                        timeout=10, what="re-issued actions")
+        env = read_env0(self.records("action")[0] + ".env")
+        self.assertEqual((env["LSB_SUSP_REASONS"], env["LSB_SUSP_SUBREASONS"]),
+                         (str(131072 | 64), "9"))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+
+
+class TestOverrunCycle(Phase2Base):
+    def test_action_bchkpnt_postexec_brestart(self):
+        # the predecessor's cycle: limit -> action -> bchkpnt -k (queued until the
+        # action exits) -> method kills -> DONE/0 -> POST_EXEC -> brestart
+        env = dict(self.penv, ACTION_MODE="chkpnt", PROBE_MODE="kill", POST_MODE="restart")
+        j = self.c.bsub(self.u, ["-q", "ckq", "-o", "out.txt", "-k", "ck method=probe",
+                                 "echo first; sleep 30"], extra_env=env)
+        rec = self.c.wait(j, timeout=15)
+        self.assertEqual((rec["stat"], rec["exit_status"]), ("DONE", 0))
+        [a] = self.records("action")
+        self.assertIn("is being checkpointed", slurp(a + ".bchkpnt"))
+        [e] = self.c.probe_records(self.u, "echkpnt")
+        self.assertGreaterEqual(float(slurp(e + ".start")), float(slurp(a + ".end")))
+        self.assertEqual(read_argv0(e + ".argv")[:3], ["-c", "-k", "-d"])
+        [p] = self.c.wait_for(lambda: self.records("post"), what="post-exec")
+        penv = read_env0(p + ".env")
+        self.assertEqual(penv["LS_EXEC_T"], "END")
+        self.assertEqual(penv["LSB_JOBEXIT_STAT"], "0")
+        self.assertNotIn("LSB_JOBEXIT_INFO", penv)
+        n = self.c.wait_for(lambda: [x for x in self.c.events("submit")
+                                     if x.get("restarted_from") == j], what="brestart")[0]["jobid"]
+        rec = self.c.wait(n)
+        self.assertEqual((rec["stat"], rec["exit_code"]), ("EXIT", 4))
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertIn("first\n", out)
+        self.assertIn("restarted %d\n" % n, out)
+
+    def test_sig_chkpnt_switch(self):
+        self.c.set_knobs({"LSFSIM_CHKPNT_EXIT": "SIG_CHKPNT"})
+        env = dict(self.penv, PROBE_MODE="kill")
+        j = self.c.bsub(self.u, ["-q", "plain", "-W", "3", "-k", "ck method=probe", "sleep 30"],
+                        extra_env=env)
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",))
+        rec = self.c.wait(j)
+        self.assertEqual((rec["stat"], rec["exit_info"]), ("EXIT", "SIGNAL -1 SIG_CHKPNT"))
+        [p] = self.c.wait_for(lambda: self.records("post"), what="post-exec")
+        penv = read_env0(p + ".env")
+        self.assertEqual(penv["LSB_JOBEXIT_INFO"], "SIGNAL -1 SIG_CHKPNT")
+        self.assertEqual(penv["LSB_JOBEXIT_STAT"], str(signal.SIGKILL))
+
+    def test_kill_after_chkpnt_switch(self):
+        self.c.set_knobs({"LSFSIM_KILL_AFTER_CHKPNT": "Y"})
+        j = self.submit_chk(cmd="sleep 30")
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",))
+        rec = self.c.wait(j)
+        self.assertEqual((rec["stat"], rec["exit_status"]), ("DONE", 0))
+        self.assertIn("kill after checkpoint", [s["why"] for s in self.c.events("signal", j)])
+
+
+class TestPostExec(Phase2Base):
+    def test_post_exec_context(self):
+        j = self.c.bsub(self.u, ["-q", "plain", "-o", "o.txt", "exit 7"], extra_env=self.penv)
+        self.c.wait(j)
+        [p] = self.c.wait_for(lambda: self.records("post"), what="post-exec")
+        self.c.wait_for(lambda: os.path.exists(p + ".bjobs") and slurp(p + ".bjobs"),
+                        what="post-exec bjobs")
+        env = read_env0(p + ".env")
+        self.assertEqual(env["LS_EXEC_T"], "END")
+        self.assertEqual(env["LSB_JOBEXIT_STAT"], str(7 << 8))
+        self.assertEqual(env["PATH"], "/bin:/usr/bin:/sbin:/usr/sbin")
+        self.assertEqual(env["LSB_JOBID"], str(j))
+        self.assertEqual(env["LSB_OUTPUTFILE"], os.path.join(self.w, "o.txt"))
+        self.assertEqual(env["PROBE_DIR"], self.probe)
+        self.assertEqual(slurp(p + ".cwd").strip(), "/tmp")
+        self.assertEqual(int(slurp(p + ".uid")), self.c.users[self.u].pw_uid)
+        # DONE/EXIT is reported before post-exec runs
+        self.assertEqual(json.loads(slurp(p + ".bjobs"))[0]["stat"], "EXIT")
+        ev = self.c.events("post_exec", j)[0]
+        self.assertEqual(ev["argv"], ["/bin/sh", "-c", '"$PROBE_DIR/post.sh"'])
+        self.assertEqual(ev["cwd"], "/tmp")
+
+    def test_include_postproc_and_root(self):
+        self.c.set_knobs({"JOB_INCLUDE_POSTPROC": "Y", "LSFSIM_POSTEXEC_AS_ROOT": "Y"})
+        j = self.c.bsub(self.u, ["-q", "plain", "true"], extra_env=self.penv)
+        self.c.wait(j)
+        [p] = self.records("post")
+        self.assertEqual(int(slurp(p + ".uid")), 0)
+        self.assertEqual(json.loads(slurp(p + ".bjobs"))[0]["stat"], "RUN")
+
+
+class TestSwitches(Phase2Base):
+    def test_output_and_jobfile_switches(self):
+        self.c.set_knobs({"LSB_STDOUT_DIRECT": "Y", "LSFSIM_KEEP_JOBFILE": "Y",
+                          "LSFSIM_DROP_OUTPUTFILE": "Y"})
+        j = self.c.bsub(self.u, ["-o", "d.txt", "echo direct; env > env.txt; sleep 30"])
+        self.c.wait(j, "RUN")
+        self.c.wait_for(lambda: os.path.exists(os.path.join(self.w, "d.txt")) and
+                        "direct" in slurp(os.path.join(self.w, "d.txt")), what="direct output")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        rec = self.c.wait(j)
+        self.assertTrue(os.path.exists(rec["jobfile"]))
+        self.assertNotIn("LSB_OUTPUTFILE=", slurp(os.path.join(self.w, "env.txt")))
+        out = slurp(os.path.join(self.w, "d.txt"))
+        self.assertTrue(out.startswith("direct\n"))
+        self.assertIn("Subject: Job %d" % j, out)
+
+    def test_no_report_and_drop_method(self):
+        self.c.set_knobs({"LSFSIM_JOB_REPORT": "N", "LSFSIM_DROP_ECHKPNT_METHOD": "Y"})
+        j = self.submit_chk(cmd="echo only-output; sleep 30")
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ())
+        [e] = self.c.probe_records(self.u, "echkpnt")
+        self.assertNotIn("LSB_ECHKPNT_METHOD", read_env0(e + ".env"))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+        self.assertEqual(slurp(os.path.join(self.w, "out.txt")), "only-output\n")
+
+
+
+class TestMisc(Phase2Base):
+    def test_periodic_checkpoints_and_method_dir(self):
+        mdir = self.c.mkdir(self.u, "methods")
+        shutil.copy(os.path.join(self.c.serverdir, "echkpnt.probe"), mdir)
+        os.chmod(os.path.join(mdir, "echkpnt.probe"), 0o755)
+        os.unlink(os.path.join(self.c.serverdir, "echkpnt.probe"))
+        j = self.c.bsub(self.u, ["-k", "ck init=1 1 method=probe", "sleep 30"],
+                        extra_env=dict(self.penv, LSB_ECHKPNT_METHOD_DIR=mdir))
+        self.c.wait_for(lambda: len([e for e in self.c.events("chkpnt_done", j) if e["ok"]]) >= 2,
+                        timeout=10, what="periodic checkpoints")
+        env = read_env0(self.c.probe_records(self.u, "echkpnt")[0] + ".env")
+        self.assertEqual(env["LSB_CHKPNT_PERIOD"], "60")
+        self.assertIn('LSB_ECHKPNT_METHOD_DIR="%s"' % mdir,
+                      slurp(os.path.join(self.base, str(j), ".echkpnt")))
+        r = self.c.run(self.u, ["bchkpnt", "-p", "0", str(j)])  # checkpoint now, period off
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+
+    def test_queue_chkpnt_and_brestart_options(self):
+        with open(os.path.join(self.c.root, "conf", "lsb.queues"), "a") as f:
+            f.write("\nBegin Queue\nQUEUE_NAME = cq\nCHKPNT = %s\nEnd Queue\n" % self.base)
+        self.c.set_knobs({"LSB_ECHKPNT_METHOD": "probe"})
+        j = self.c.bsub(self.u, ["-q", "cq", "sleep 30"], extra_env=self.penv)
+        rec = self.c.wait(j, "RUN")
+        self.assertEqual(rec["chkpnt_dir"], os.path.join(self.base, str(j)))
+        self.checkpoint(j, ())
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+        r = self.c.run("lcuser2", ["brestart", self.base, str(j)])
+        self.assertNotEqual(r.returncode, 0)
+        r = self.c.run(self.u, ["brestart", "-q", "normal", "-W", "7", "-f", self.base, str(j)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        n = int(r.stdout.split("<")[1].split(">")[0])
+        self.assertIn("queue <normal>", r.stdout)
+        rec = self.c.wait(n)
+        self.assertEqual(rec["runlimit_min"], 7)
+        [p] = self.c.probe_records(self.u, "erestart")
+        self.assertEqual(read_argv0(p + ".argv"), ["-f", os.path.join(self.base, str(n))])
+        r = self.c.run(self.u, ["brestart", self.base, str(j)])  # already restarted
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_stop_leaves_nothing(self):
+        pidfile = os.path.join(self.w, "escaped.pid")
+        j = self.c.bsub(self.u, ["setsid sh -c 'echo $$ > %s; exec sleep 300' & sleep 300"
+                                 % pidfile])
+        self.c.wait(j, "RUN")
+        self.c.wait_for(lambda: os.path.exists(pidfile) and slurp(pidfile).strip(),
+                        what="escaped process")
+        escaped = int(slurp(pidfile))
+        pgid = self.c.job(j)["pgid"]
+        self.c.stop()
+        self.assertEqual(simlib_pids(pgid), [])
+        st = proc_state(escaped)
+        self.assertTrue(st is None or st == "Z", st)
+
+
+def simlib_pids(pgid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                f = slurp("/proc/%s/stat" % d).rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(f[2]) == pgid and f[0] != "Z":
+                out.append(int(d))
+    return out
+
+
+def proc_state(pid):
+    try:
+        return slurp("/proc/%d/stat" % pid).rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
