@@ -123,7 +123,9 @@ def do_chkpnt(d, job, kill=False, force=False, stop=False, why="bchkpnt"):
               "keep": keep, "serverdir": os.path.join(d.root, "serverdir"),
               "move_tmp": simlib.truthy(cfg.get("LSFSIM_MOVE_TMP", "Y")),
               "chklog": chklog_record(job), "cwd": rec["chkpnt_base"],
-              "chkdir": rec["chkpnt_dir"]}
+              "chkdir": rec["chkpnt_dir"],
+              "old_link": rec.get("restarted_from")
+              if simlib.truthy(cfg.get("LSFSIM_DROP_OLD_LINK", "Y")) else None}
     if stop:
         params["stop"] = True
     d.event("chkpnt_start", job.id, kill=kill, force=force, why=why)

@@ -164,6 +164,15 @@ def main():
                 error = "cannot write chklog: %s" % ex
     else:
         error = "echkpnt.%s failed (%s)" % (method, simlib.wait_status_str(raw))
+    if error is None and p.get("old_link"):
+        # OpenLava drops the old ID's link after the new job's next checkpoint
+        link = os.path.join(os.getcwd(), str(p["old_link"]))
+        try:
+            if os.path.islink(link) and os.readlink(link) == jobid:
+                os.unlink(link)
+                res["dropped_link"] = link
+        except OSError:
+            pass
     if not ok or p.get("move_tmp", True):
         shutil.rmtree(tmp, ignore_errors=True)
     res.update(ok=error is None, error=error)

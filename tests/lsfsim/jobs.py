@@ -349,6 +349,12 @@ def runner(d, job):
     with job.cv:
         job.rt["ended"] = True
         job.cv.notify_all()
+    left = simlib.pids_in_pgid(rec.get("pgid"))
+    if left:
+        # processes that outlived the job's top process (e.g. a detached restore)
+        d.event("orphans", job.id, pgid=rec.get("pgid"), pids=left)
+        if simlib.truthy(job.cfg.get("LSFSIM_KILL_ORPHANS_AT_END")):
+            control.killpg(rec.get("pgid"), 9)
     try:
         with open(os.path.join(d.work, "jobs", "%d.status" % job.id), "w") as f:
             f.write("%d\n" % raw)

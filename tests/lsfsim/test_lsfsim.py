@@ -550,9 +550,12 @@ class TestCheckpoint(Base):
                     self.c.wait_for(lambda: "run-of %d" % n in slurp(
                         os.path.join(self.c.root, "spool", self.u, "%d.out" % n)),
                         what="rerun output")
+                    self.assertEqual(os.readlink(os.path.join(self.base, str(j))), str(n))
+                    # OpenLava drops the old link after the new job's next checkpoint
+                    self.checkpoint(n, ())
+                    self.assertFalse(os.path.lexists(os.path.join(self.base, str(j))))
                     self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
                     rec = self.c.wait(n)
-                    self.assertEqual(os.readlink(os.path.join(self.base, str(j))), str(n))
                 else:
                     rec = self.c.wait(n)
                     self.assertEqual(rec["stat"], "EXIT")
