@@ -41,8 +41,7 @@ class CheckpointRestart(ClusterTest):
         done = self.c.wait_state(jobid)
         calls = self.c.method_calls("echkpnt.criu")
         self.assertTrue(calls, "echkpnt.criu was never called")
-        self.assertEqual(calls[-1].get("exit_status", calls[-1].get("status")), 0,
-                         self.c.log_text(jobid))
+        self.assertEqual(calls[-1].get("exit_code"), 0, self.c.log_text(jobid))
         new, p = self.c.brestart(jobid)
         self.assertIsNotNone(new, p.stdout + p.stderr)
         self.c.wait_state(new, ("RUN",), timeout=60)
@@ -159,12 +158,8 @@ class Failures(ClusterTest):
         return jid, out
 
     def last_echkpnt(self):
-        calls = wait_for(lambda: self.c.method_calls("echkpnt.criu"), 60, 0.2,
-                         "a call of echkpnt.criu")
-        wait_for(lambda: self.c.method_calls("echkpnt.criu")[-1].get("end_time")
-                 or self.c.method_calls("echkpnt.criu")[-1].get("exit_status") is not None,
-                 60, 0.2, "echkpnt.criu to finish")
-        calls = self.c.method_calls("echkpnt.criu")
+        calls = wait_for(lambda: [c for c in self.c.method_calls("echkpnt.criu")
+                                  if c.get("end")], 60, 0.2, "echkpnt.criu to finish")
         return calls[-1]
 
     def assert_still_counting(self, jid):
@@ -178,7 +173,7 @@ class Failures(ClusterTest):
         jid, _ = self.start_counter({"LSF_CRIU_CRIU": "/nonexistent/criu"})
         self.c.bchkpnt(jid, kill=True)
         call = self.last_echkpnt()
-        self.assertEqual(call.get("exit_status"), 3, call)
+        self.assertEqual(call.get("exit_code"), 3, call)
         self.assertIn("criu is not usable", self.c.log_text(jid))
         self.assertIn("not found", self.c.log_text(jid))
         self.assert_still_counting(jid)
@@ -188,7 +183,7 @@ class Failures(ClusterTest):
         jid, _ = self.start_counter({"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-fails")})
         self.c.bchkpnt(jid, kill=True)
         call = self.last_echkpnt()
-        self.assertEqual(call.get("exit_status"), 1, call)
+        self.assertEqual(call.get("exit_code"), 1, call)
         log = self.c.log_text(jid)
         self.assertIn("criu exited with status 1", log)
         self.assertIn("the job keeps running", log)
@@ -199,19 +194,31 @@ class Failures(ClusterTest):
         jid, _ = self.start_counter({"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-3.17")})
         self.c.bchkpnt(jid, kill=True)
         call = self.last_echkpnt()
-        self.assertEqual(call.get("exit_status"), 3, call)
+        self.assertEqual(call.get("exit_code"), 3, call)
         self.assertIn("needs 4.2 or newer", self.c.log_text(jid))
         self.assert_still_counting(jid)
 
     def test_checkpoint_dir_not_writable(self):
         jid, _ = self.start_counter()
         d = self.c.chkdir(jid)
-        wait_for(lambda: os.path.exists(os.path.join(d, "lsf-criu.log")) or True, 1)
+        pgid = self.c.job(jid)["pgid"]
         os.chmod(d, 0o500)
-        self.c.bchkpnt(jid, kill=True)
-        call = self.last_echkpnt()
-        self.assertNotEqual(call.get("exit_status"), 0, call)
-        os.chmod(d, 0o700)
+        try:
+            # Through LSF: the checkpoint fails and the job keeps running.
+            self.c.bchkpnt(jid, kill=True)
+            wait_for(lambda: [e for e in self.c.method_calls("echkpnt.criu")
+                              if e.get("ok") is False or e.get("end")], 60, 0.2,
+                     "the checkpoint attempt to end")
+            self.assertEqual(self.c.job(jid)["stat"], "RUN")
+            # As LSF's echkpnt would call it: a non-zero exit and a one-line reason.
+            r = self.c.run([os.path.join(self.c.serverdir, "echkpnt.criu"), "-c", "-k", "-d",
+                            "%s.tmp" % jid, str(pgid)], {"LSB_JOBID": jid, "LSB_CHKPNT_DIR": d},
+                           cwd=self.c.base)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("cannot open 'lsf-criu.log'", r.stderr)
+            self.assertIn("the job keeps running", r.stderr)
+        finally:
+            os.chmod(d, 0o700)
         self.assertFalse(os.path.exists(os.path.join(d, "lsf-criu.current")))
         self.assert_still_counting(jid)
 
