@@ -36,6 +36,9 @@
 #include "exitcodes.h"
 #include "job.h"
 #include "jobdir.h"
+#include "killseq.h"
+#include "ledger.h"
+#include "lsfenv.h"
 #include "log.h"
 #include "meta.h"
 #include "util.h"
@@ -117,11 +120,62 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static bool jobid_ok(const char *s)
+/*
+ * Records the outcome in the chain's ledger. A failed checkpoint that was
+ * requested because the job reached its run limit must still end the job:
+ * LSF does not issue TERMINATE again.
+ */
+static void record_outcome(int dirfd, const char *jobid, pid_t pgid, bool ok,
+			   const char *imgset, const struct lc_meta *m)
 {
-	size_t n = s ? strlen(s) : 0;
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+	bool overrun;
+	int r;
 
-	return n > 0 && n < 32 && strspn(s, "0123456789[]") == n;
+	lock = lc_ledger_lock(dirfd, 30, &err);
+	if (lock < 0) {
+		log_warn("%s; the ledger is not updated", err.msg);
+		return;
+	}
+	r = lc_ledger_load(dirfd, getuid(), &l, &err);
+	if (r == -ENOENT) {
+		if (!ok)
+			return;
+		lc_ledger_init(&l, jobid, getuid());
+	} else if (r < 0) {
+		log_warn("%s; the ledger is not updated (no automatic restart will follow)",
+			 err.msg);
+		return;
+	}
+	overrun = l.state == LC_CHAIN_OVERRUN && !strcmp(l.req_jobid, jobid);
+	if (ok) {
+		snprintf(l.ckpt_jobid, sizeof(l.ckpt_jobid), "%s", jobid);
+		snprintf(l.ckpt_imgset, sizeof(l.ckpt_imgset), "%s", imgset);
+		l.ckpt_time = m->created;
+		l.ckpt_seconds = m->dump_seconds;
+		l.ckpt_bytes = m->image_bytes;
+		if (overrun)
+			l.state = LC_CHAIN_CHECKPOINTED;
+	} else if (overrun) {
+		l.state = LC_CHAIN_ENDED;
+		snprintf(l.end_reason, sizeof(l.end_reason), "the run-limit checkpoint failed; killed");
+		struct lc_run *run = lc_ledger_run(&l, jobid, 0);
+		if (run)
+			snprintf(run->end_reason, sizeof(run->end_reason),
+				 "killed at the run limit: the checkpoint failed");
+	}
+	r = lc_ledger_save(dirfd, &l);
+	if (r < 0)
+		log_warn("cannot write the ledger: %s", strerror(-r));
+	close(lock);
+	lock = -1;
+	if (!ok && overrun) {
+		log_error("the checkpoint was requested at job %s's run limit: ending the job as LSF "
+			  "would", jobid);
+		(void)lc_kill_sequence(&pgid, 1, lc_env_long("JOB_TERMINATE_INTERVAL", 1, 3600, 10));
+	}
 }
 
 /* The next free image set number: one more than the highest ckpt.<N> present. */
@@ -277,7 +331,7 @@ int main(int argc, char **argv)
 	}
 	jobid = getenv("LSB_JOBID");
 	chkdir = getenv("LSB_CHKPNT_DIR");
-	if (!jobid_ok(jobid)) {
+	if (!lc_jobid_ok(jobid)) {
 		log_error("LSB_JOBID is unset or not a job ID; not called by LSF?");
 		return LC_EXIT_USAGE;
 	}
@@ -307,12 +361,14 @@ int main(int argc, char **argv)
 	if (lc_criu_check(cfg.criu, m->criu_version, sizeof(m->criu_version), &err) < 0) {
 		log_error("checkpoint of job %s failed: criu is not usable: %s; the job keeps "
 			  "running", jobid, err.msg);
+		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
 		return LC_EXIT_NOTSUP;
 	}
 	r = lc_job_find(dirfd, o.pgid, jobid, &job, &err);
 	if (r < 0) {
 		log_error("checkpoint of job %s failed: %s", jobid, err.msg);
 		lc_job_free(&job);
+		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
 		return r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
 	}
 	r = next_imgset(dirfd, imgset, sizeof(imgset));
@@ -320,6 +376,7 @@ int main(int argc, char **argv)
 		log_error("checkpoint of job %s failed: cannot create an image set in '%s': %s; the "
 			  "job keeps running", jobid, chkdir, strerror(r < 0 ? -r : errno));
 		lc_job_free(&job);
+		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
 		return LC_EXIT_FAILURE;
 	}
 	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -361,6 +418,7 @@ int main(int argc, char **argv)
 			  lc_job_tree_alive(&job) ? "the job keeps running" : "the job is gone",
 			  failed);
 		lc_job_free(&job);
+		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
 		return LC_EXIT_FAILURE;
 	}
 	m->dump_seconds = dump.seconds;
@@ -371,14 +429,14 @@ int main(int argc, char **argv)
 		log_error("checkpoint of job %s failed: cannot write '%s/meta.json': %s", jobid,
 			  imgset, strerror(-r));
 		lc_job_free(&job);
+		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
 		return LC_EXIT_FAILURE;
 	}
 	if (o.kill) {
 		if (wait_gone(&job, (double)cfg.kill_wait_seconds) < 0)
 			log_warn("job processes still alive %ld s after the dump", cfg.kill_wait_seconds);
 		lc_job_kill_group_rest(o.pgid);
-		for (size_t k = 0; k < job.n_tree; k++)
-			(void)kill(job.tree[k], SIGKILL);
+		lc_job_kill_tree(&job);
 		if (wait_gone(&job, 10) < 0) {
 			log_error("checkpoint of job %s: images are complete in '%s', but job "
 				  "processes survive SIGKILL", jobid, imgset);
@@ -387,7 +445,8 @@ int main(int argc, char **argv)
 		}
 	} else if (o.stop) {
 		for (size_t k = 0; k < job.n_tree; k++)
-			(void)kill(job.tree[k], SIGSTOP);
+			if (lc_proc_alive(job.tree[k], 0))
+				(void)kill(job.tree[k], SIGSTOP);
 		log_info("job %s stopped (SIGSTOP) as asked by -s", jobid);
 	}
 	r = lc_current_save(dirfd, imgset);
@@ -398,6 +457,7 @@ int main(int argc, char **argv)
 		return LC_EXIT_FAILURE;
 	}
 	prune_imgsets(dirfd, imgset);
+	record_outcome(dirfd, jobid, o.pgid, true, imgset, m);
 	log_info("checkpoint of job %s done: '%s', %zu process(es), %.1f MiB in %.2f s "
 		 "(%.0f MiB/s), job %s", jobid, imgset, job.n_tree,
 		 (double)m->image_bytes / 1048576.0, dump.seconds,

@@ -172,6 +172,16 @@ bool lc_job_tree_alive(const struct lc_job_procs *j)
 	return false;
 }
 
+void lc_job_kill_tree(const struct lc_job_procs *j)
+{
+	for (size_t k = 0; k < j->n_tree; k++) {
+		const struct lc_proc *p = find_pid(j, j->tree[k]);
+
+		if (p && lc_proc_alive(p->pid, p->start_time))
+			(void)kill(p->pid, SIGKILL);
+	}
+}
+
 int lc_job_kill_group_rest(pid_t pgid)
 {
 	struct lc_proc *all = NULL;

@@ -27,6 +27,8 @@ struct lc_job_procs {
 int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *ret,
 		struct lc_err *err);
 void lc_job_free(struct lc_job_procs *j);
+/* SIGKILLs every process of the tree that is still the same process (pid and start time). */
+void lc_job_kill_tree(const struct lc_job_procs *j);
 /* True while any process of the tree (with its recorded start time) is alive. */
 bool lc_job_tree_alive(const struct lc_job_procs *j);
 /*

@@ -96,18 +96,27 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 		json_decref(o), json_decref(pids), json_decref(stdio), json_decref(files);
 		return -ENOMEM;
 	}
+	bool bad = false;
+
 	for (int i = 0; i < m->n_pids; i++)
-		json_array_append_new(pids, json_integer(m->pids[i]));
+		bad |= json_array_append_new(pids, json_integer(m->pids[i])) < 0;
 	for (int i = 0; i < m->n_stdio; i++)
-		json_array_append_new(stdio, json_pack("{s:i,s:s}", "fd", m->stdio[i].fd,
-						       "target", m->stdio[i].target));
+		bad |= json_array_append_new(stdio, json_pack("{s:i,s:s}", "fd", m->stdio[i].fd,
+							      "target", m->stdio[i].target)) < 0;
 	for (int i = 0; i < m->n_files; i++)
-		json_array_append_new(files, json_pack("{s:i,s:s,s:I,s:s}", "fd", m->files[i].fd,
-						       "path", m->files[i].path, "pos",
-						       (json_int_t)m->files[i].pos, "copy",
-						       m->files[i].copy));
+		bad |= json_array_append_new(files, json_pack("{s:i,s:s,s:I,s:s}", "fd",
+							      m->files[i].fd, "path",
+							      m->files[i].path, "pos",
+							      (json_int_t)m->files[i].pos, "copy",
+							      m->files[i].copy)) < 0;
+	/* jansson refuses text that is not UTF-8 (a path may be any bytes): fail, never drop. */
+	bad |= json_object_set_new(o, "jobid", json_string(m->jobid)) < 0;
+	bad |= json_object_set_new(o, "criu_version", json_string(m->criu_version)) < 0;
+	if (bad) {
+		json_decref(o), json_decref(pids), json_decref(stdio), json_decref(files);
+		return -EILSEQ;
+	}
 	json_object_set_new(o, "version", json_integer(LC_META_VERSION));
-	json_object_set_new(o, "jobid", json_string(m->jobid));
 	json_object_set_new(o, "created", json_integer(m->created));
 	json_object_set_new(o, "root_pid", json_integer(m->root_pid));
 	json_object_set_new(o, "root_start_time", json_integer((json_int_t)m->root_start_time));
@@ -116,7 +125,6 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 	json_object_set_new(o, "killed", json_boolean(m->killed));
 	json_object_set_new(o, "dump_seconds", json_real(m->dump_seconds));
 	json_object_set_new(o, "image_bytes", json_integer(m->image_bytes));
-	json_object_set_new(o, "criu_version", json_string(m->criu_version));
 	json_object_set_new(o, "pids", pids);
 	json_object_set_new(o, "stdio", stdio);
 	json_object_set_new(o, "files", files);
@@ -135,8 +143,10 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	if (!o)
 		return -err->code;
 	if (check_version(o, err) < 0 || get_str(o, "jobid", m->jobid, sizeof(m->jobid), err) < 0 ||
-	    get_int(o, "created", 0, 1LL << 40, &m->created, err) < 0)
+	    get_int(o, "created", 0, 1LL << 40, &m->created, err) < 0) {
+		r = -err->code;
 		goto out;
+	}
 	if (get_int(o, "root_pid", 2, 1 << 22, &x, err) < 0)
 		goto out;
 	m->root_pid = (pid_t)x;
@@ -146,12 +156,21 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	if (get_int(o, "uid", 0, 0xfffffffe, &x, err) < 0)
 		goto out;
 	m->uid = (uid_t)x;
+	if (!json_is_boolean(json_object_get(o, "file_locks")) ||
+	    !json_is_boolean(json_object_get(o, "killed"))) {
+		lc_err_set(err, EINVAL, "field 'file_locks' or 'killed' missing or not a boolean");
+		goto out;
+	}
 	m->file_locks = json_is_true(json_object_get(o, "file_locks"));
 	m->killed = json_is_true(json_object_get(o, "killed"));
 	v = json_object_get(o, "dump_seconds");
-	m->dump_seconds = json_is_number(v) ? json_number_value(v) : 0;
-	v = json_object_get(o, "image_bytes");
-	m->image_bytes = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e7) {
+		lc_err_set(err, EINVAL, "field 'dump_seconds' missing or out of range");
+		goto out;
+	}
+	m->dump_seconds = json_number_value(v);
+	if (get_int(o, "image_bytes", 0, 1LL << 50, &m->image_bytes, err) < 0)
+		goto out;
 	if (get_str(o, "criu_version", m->criu_version, sizeof(m->criu_version), err) < 0)
 		goto out;
 
@@ -251,6 +270,10 @@ int lc_root_parse(const char *text, struct lc_root_rec *rec, struct lc_err *err)
 	rec->start_time = (unsigned long long)x;
 	if (get_str(o, "imgset", rec->imgset, sizeof(rec->imgset), err) < 0)
 		goto out;
+	if (!lc_imgset_name_ok(rec->imgset)) {
+		lc_err_set(err, EINVAL, "field 'imgset' names no image set");
+		goto out;
+	}
 	r = 0;
 out:
 	json_decref(o);
@@ -289,6 +312,8 @@ int lc_current_load(int dirfd, uid_t owner, char *name, size_t size, struct lc_e
 	r = lc_read_file_at(dirfd, CURRENT_FILE, 256, owner, &txt, NULL);
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot read '%s'", CURRENT_FILE);
+	if (strchr(txt, '\n') && strchr(txt, '\n')[1] != '\0')
+		return lc_err_set(err, EINVAL, "'%s' holds more than one line", CURRENT_FILE);
 	txt[strcspn(txt, "\n")] = '\0';
 	if (!lc_imgset_name_ok(txt) || strlen(txt) >= size)
 		return lc_err_set(err, EINVAL, "'%s' names no image set", CURRENT_FILE);

@@ -26,10 +26,14 @@ int lc_proc_parse_stat(const char *buf, struct lc_proc *ret)
 	if (!open || !close || close < open || close[1] != ' ')
 		return -EINVAL;
 	memset(ret, 0, sizeof(*ret));
+	long long pid;
+
 	errno = 0;
-	ret->pid = (pid_t)strtol(buf, &end, 10);
-	if (errno || end == buf || ret->pid <= 0)
+	pid = strtoll(buf, &end, 10);
+	if (errno || end == buf || !isdigit((unsigned char)buf[0]) || pid <= 0 || pid > (1 << 22) ||
+	    end + 1 != open || *end != ' ')
 		return -EINVAL;
+	ret->pid = (pid_t)pid;
 	n = (size_t)(close - open - 1);
 	if (n >= sizeof(ret->comm))
 		n = sizeof(ret->comm) - 1;
@@ -53,6 +57,8 @@ int lc_proc_parse_stat(const char *buf, struct lc_proc *ret)
 	ret->ppid = (pid_t)v[0];
 	ret->pgid = (pid_t)v[1];
 	ret->sid = (pid_t)v[2];
+	if ((long long)v[18] < 0)
+		return -EINVAL;
 	ret->start_time = v[18];
 	return 0;
 }
@@ -144,7 +150,7 @@ int lc_proc_fd_target(pid_t pid, int fd, char *buf, size_t size)
 	if (n < 0)
 		return -errno;
 	if ((size_t)n >= size - 1)
-		return -ENAMETOOLONG;
+		return -ENAMETOOLONG; /* size >= 2 is the caller's duty */
 	buf[n] = '\0';
 	return 0;
 }

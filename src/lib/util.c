@@ -8,6 +8,7 @@
  * 3. They MUST check type and owner with fstat() on the opened fd, never on
  *    the path, before trusting the content.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,12 @@ int lc_parse_long(const char *s, long min, long max, long *ret)
 	char *end;
 	long v;
 
-	if (!s || !*s || *s == ' ' || *s == '+' || (*s == '-' && min >= 0))
+	const char *digits = s && *s == '-' ? s + 1 : s;
+
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '+' || (*s == '-' && min >= 0))
 		return -EINVAL;
-	if (*s == '0' && s[1] != '\0')
-		return -EINVAL; /* no octal look-alikes */
+	if (!isdigit((unsigned char)*digits) || (*digits == '0' && digits[1] != '\0'))
+		return -EINVAL; /* no blanks, no octal look-alikes */
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (*end != '\0' || end == s)
@@ -267,7 +270,13 @@ int lc_rmtree_at(int atfd, const char *name)
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (de->d_type == DT_DIR)
+		struct stat st;
+		bool is_dir = de->d_type == DT_DIR ||
+			      (de->d_type == DT_UNKNOWN &&
+			       fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISDIR(st.st_mode));
+
+		if (is_dir)
 			lc_rmtree_at(dirfd(d), de->d_name);
 		else
 			(void)unlinkat(dirfd(d), de->d_name, 0);

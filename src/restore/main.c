@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -42,6 +43,7 @@
 #include "criu.h"
 #include "exitcodes.h"
 #include "jobdir.h"
+#include "ledger.h"
 #include "log.h"
 #include "meta.h"
 #include "proc.h"
@@ -164,6 +166,32 @@ static int prepare_inherit(const struct lc_meta *m, int imgfd, struct lc_restore
 		add_inherit(ro, fd, f->path, what);
 	}
 	return 0;
+}
+
+/* Records this run's start in the chain's ledger, if there is one. */
+static void note_run(int dirfd, const char *jobid)
+{
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+	struct lc_run *run;
+
+	lock = lc_ledger_lock(dirfd, 30, &err);
+	if (lock < 0 || lc_ledger_load(dirfd, getuid(), &l, &err) < 0) {
+		if (err.code != ENOENT)
+			log_warn("%s; the ledger is not updated", err.msg);
+		return;
+	}
+	run = lc_ledger_run(&l, jobid, 0);
+	if (run)
+		run->start = (long long)time(NULL);
+	if (l.state == LC_CHAIN_RESTARTING)
+		l.state = LC_CHAIN_RUNNING;
+	if (lc_ledger_save(dirfd, &l) < 0)
+		log_warn("cannot write the ledger, ignoring");
+	else
+		log_info("restart %ld of %ld of job %s is running as job %s", l.restarts,
+			 l.restart_limit, l.chain_id, jobid);
 }
 
 static int exit_like(int st)
@@ -312,6 +340,7 @@ int main(int argc, char **argv)
 			 "will fail", strerror(-r));
 	log_info("job %s restored in %.2f s: root process %d; waiting for it", jobid, ro.seconds,
 		 (int)root);
+	note_run(dirfd, jobid);
 	for (;;) {
 		pid_t p = waitpid(-1, &st, 0);
 

@@ -77,7 +77,7 @@ class Cluster:
                 f.write("%s = %s\n" % (k, v))
         if queues:
             with open(os.path.join(self.conf, "lsb.queues"), "w") as f:
-                f.write(queues)
+                f.write(queues.replace("{serverdir}", os.path.join(self.root, "serverdir")))
         for p in PROGRAMS:
             dst = os.path.join(self.serverdir, p)
             shutil.copy(os.path.join(BUILD, p), dst)
