@@ -315,8 +315,12 @@ int main(int argc, char **argv)
 		log_error("checkpoint directory path too long");
 		return LC_EXIT_FAILURE;
 	}
-	snprintf(base, sizeof(base), "%s", chkdir);
-	snprintf(base, sizeof(base), "%s", dirname(base));
+	{
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s", chkdir);
+		snprintf(base, sizeof(base), "%s", dirname(tmp));
+	}
 	r = run_brestart(base, jobid, newid, sizeof(newid), &err);
 	if (r < 0) {
 		log_error("post-exec of job %s: %s; the chain ends", jobid, err.msg);

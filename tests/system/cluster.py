@@ -22,7 +22,8 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 LSFSIM = os.path.join(TOP, "tests", "lsfsim", "lsfsim")
 WORKLOADS = os.path.join(HERE, "workloads")
 BUILD = os.environ.get("LC_BUILD_DIR", os.path.join(TOP, "build"))
-PROGRAMS = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore")
+PROGRAMS = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
+            "lsf-criu-postexec")
 USER = "lcuser1"
 OTHER_USER = "lcuser2"
 PY = "/usr/bin/python3"

@@ -47,8 +47,22 @@ class Overrun(ClusterTest):
         recs = json.loads(p.stdout)
         return recs if isinstance(recs, list) else [recs]
 
+    def chain_dir(self, first):
+        """The directory that holds the chain now: LSF renames it on every restart."""
+        for d in sorted(os.listdir(self.c.base), key=lambda x: (len(x), x), reverse=True):
+            p = os.path.join(self.c.base, d)
+            if os.path.islink(p) or not os.path.isdir(p):
+                continue
+            try:
+                with open(os.path.join(p, "lsf-criu.ledger.json")) as f:
+                    if json.load(f).get("chain_id") == first:
+                        return p
+            except (OSError, ValueError):
+                continue
+        return os.path.join(self.c.base, first)
+
     def ledger(self, first):
-        with open(os.path.join(self.c.base, first, "lsf-criu.ledger.json")) as f:
+        with open(os.path.join(self.chain_dir(first), "lsf-criu.ledger.json")) as f:
             return json.load(f)
 
     def wait_chain_end(self, first, timeout=180):
@@ -82,7 +96,7 @@ class Overrun(ClusterTest):
         for j in jobs:
             self.assertIn(str(j["jobid"]), text)
         # The restart count is visible to the job itself.
-        with open(os.path.join(self.c.base, jid, "lsf-criu.restarts")) as f:
+        with open(os.path.join(self.chain_dir(jid), "lsf-criu.restarts")) as f:
             self.assertEqual(f.read().strip(), "2")
 
     def test_restart_limit_zero_checkpoints_without_restart(self):
@@ -240,16 +254,16 @@ class ManyOverruns(ClusterTest):
             wait_for(lambda: self.ledger_state(jid) == "ended", 300, 1,
                      "the chain of job %s to end" % jid)
         for jid, out in jobs:
-            with open(os.path.join(self.c.base, jid, "lsf-criu.ledger.json")) as f:
-                led = json.load(f)
+            led = Overrun.ledger(self, jid)
             self.assertEqual(led["restarts"], 1, (jid, led))
             self.assertEqual(len(led["runs"]), 2, (jid, led))
             assert_continuous(self, counts(out))
 
+    chain_dir = Overrun.chain_dir
+
     def ledger_state(self, jid):
         try:
-            with open(os.path.join(self.c.base, jid, "lsf-criu.ledger.json")) as f:
-                return json.load(f)["state"]
+            return Overrun.ledger(self, jid)["state"]
         except (OSError, ValueError):
             return None
 
