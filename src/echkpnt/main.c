@@ -178,6 +178,23 @@ static void record_outcome(int dirfd, const char *jobid, pid_t pgid, bool ok,
 	}
 }
 
+/* The deadline of a run-limit checkpoint of this job, or 0 for any other checkpoint. */
+static long long overrun_deadline(int dirfd, const char *jobid)
+{
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+
+	lock = lc_ledger_lock(dirfd, 30, &err);
+	if (lock < 0 || lc_ledger_load(dirfd, getuid(), &l, &err) < 0)
+		return 0;
+	if (l.state != LC_CHAIN_OVERRUN || strcmp(l.req_jobid, jobid))
+		return 0;
+	log_info("run-limit checkpoint: criu must finish by the deadline of ORUN_TIMEOUT_SECONDS "
+		 "(%lld s from now)", l.req_deadline - (long long)time(NULL));
+	return l.req_deadline;
+}
+
 /* The next free image set number: one more than the highest ckpt.<N> present. */
 static int next_imgset(int dirfd, char *name, size_t size)
 {
@@ -405,6 +422,7 @@ int main(int argc, char **argv)
 	dump.leave_running = !o.kill;
 	dump.shell_job = true;
 	dump.file_locks = m->file_locks;
+	dump.deadline = overrun_deadline(dirfd, jobid);
 	log_info("dumping %zu process(es) of job %s into '%s' with criu %s", job.n_tree, jobid,
 		 imgset, m->criu_version);
 	r = lc_criu_dump(&dump, &err);

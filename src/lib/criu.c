@@ -17,6 +17,7 @@
 #include <linux/close_range.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -98,7 +99,8 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 }
 
 static int run_logged(char *const argv[], int workfd, const char *imgdir, const char *outname,
-		      const int *keep, int nkeep, double *seconds, struct lc_err *err)
+		      const int *keep, int nkeep, long long deadline, double *seconds,
+		      struct lc_err *err)
 {
 	_cleanup_close_ int imgfd = -1, out = -1;
 	char line[8192];
@@ -118,7 +120,28 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 	pid = lc_spawn(argv, workfd, out, keep, nkeep);
 	if (pid < 0)
 		return lc_err_set(err, errno, "cannot run criu");
-	st = lc_wait_status(pid);
+	if (deadline > 0) {
+		for (;;) {
+			pid_t w = waitpid(pid, &st, WNOHANG);
+
+			if (w == pid)
+				break;
+			if (w < 0 && errno != EINTR) {
+				st = -errno;
+				break;
+			}
+			if ((long long)time(NULL) >= deadline) {
+				kill(pid, SIGKILL);
+				(void)lc_wait_status(pid);
+				*seconds = lc_now() - t0;
+				return lc_err_set(err, ETIMEDOUT, "criu did not finish by the deadline "
+						  "(%.1f s); killed it", *seconds);
+			}
+			lc_msleep(20);
+		}
+	} else {
+		st = lc_wait_status(pid);
+	}
 	*seconds = lc_now() - t0;
 	if (st < 0)
 		return lc_err_set(err, -st, "waiting for criu");
@@ -156,7 +179,8 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 	if (o->file_locks)
 		argv[n++] = "--file-locks";
 	argv[n] = NULL;
-	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0, &o->seconds, err);
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0, o->deadline, &o->seconds,
+		       err);
 	if (r < 0 && err->code == EPROTO) {
 		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -211,7 +235,7 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 		keep[i] = o->inherit[i].fd;
 	}
 	argv[n] = NULL;
-	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit, &o->seconds,
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit, 0, &o->seconds,
 		       err);
 	if (r < 0) {
 		if (err->code == EPROTO) {

@@ -27,6 +27,7 @@ struct lc_dump_opts {
 	bool leave_running;
 	bool file_locks;
 	bool shell_job;
+	long long deadline;   /* epoch seconds after which criu is killed; 0: none */
 	double seconds;	      /* out: wall time of the dump */
 };
 

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -178,6 +179,23 @@ static int run_brestart(const char *base, const char *jobid, char *newid, size_t
 	return 0;
 }
 
+/*
+ * LSB_JOBEXIT_INFO="SIGNAL <n> SIG_TERM_USER" and the like: LSF itself ended the
+ * job on someone's request. Such a job is never restarted, even if a
+ * checkpoint ended it first. A run-limit or checkpoint kill is not this.
+ */
+static bool user_killed(void)
+{
+	const char *info = getenv("LSB_JOBEXIT_INFO");
+	const char *sig = info ? strstr(info, "SIG_") : NULL;
+
+	if (!sig)
+		return false;
+	if (!strncmp(sig, "SIG_CHKPNT", 10) || !strncmp(sig, "SIG_TERM_RUNLIMIT", 17))
+		return false;
+	return !strncmp(sig, "SIG_TERM_", 9) || !strncmp(sig, "SIG_KILL", 8);
+}
+
 static void describe_exit(char *buf, size_t size)
 {
 	int st = (int)lc_env_long("LSB_JOBEXIT_STAT", 0, 0xffff, -1);
@@ -272,7 +290,12 @@ int main(int argc, char **argv)
 	if (run && run->end == 0)
 		run->end = (long long)time(NULL);
 	restart = false;
-	if (l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, jobid) &&
+	if (user_killed()) {
+		snprintf(l.end_reason, sizeof(l.end_reason), "killed by its owner or an "
+			 "administrator (LSB_JOBEXIT_INFO='%.48s')", getenv("LSB_JOBEXIT_INFO"));
+		if (run)
+			snprintf(run->end_reason, sizeof(run->end_reason), "killed (bkill)");
+	} else if (l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, jobid) &&
 	    !strcmp(l.req_jobid, jobid)) {
 		if (!lc_env_flag("ENABLE_ORUN_RESTART")) {
 			snprintf(l.end_reason, sizeof(l.end_reason), "checkpointed at the run limit; "

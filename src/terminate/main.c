@@ -359,7 +359,7 @@ int main(int argc, char **argv)
 	if (l.restart_limit < 0)
 		l.restart_limit = limit;
 	if (!(l.restarts < l.restart_limit || (l.restart_limit == 0 && l.restarts == 0))) {
-		snprintf(why, sizeof(why), "the restart budget is used up (%ld of %ld restarts)",
+		snprintf(why, sizeof(why), "restart budget used up (%ld of %ld)",
 			 l.restarts, l.restart_limit);
 		l.state = LC_CHAIN_ENDED;
 		snprintf(l.end_reason, sizeof(l.end_reason), "%s", why);

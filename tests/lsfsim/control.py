@@ -343,6 +343,10 @@ def bkill(d, req, uid):
             out.append("Job <%d> is being signaled\n" % job.id)
             continue
         job.rt.setdefault("term_reason", "TERM_OWNER")
+        # LSF reports a job its owner killed with LSB_JOBEXIT_INFO="SIGNAL -14
+        # SIG_TERM_USER" (documented for LSF 6.2); kept even when the kill request
+        # is held behind a checkpoint and then dropped because the job is gone.
+        job.rt["user_killed"] = True
         kind, _ = terminate_control(job)
         if kind is not None:
             cfg = job.cfg

@@ -457,6 +457,8 @@ def finish(d, job, raw, reason=None):
         status = raw
         if job.rt.get("term_reason"):
             fields["term_reason"] = job.rt["term_reason"]
+    if job.rt.get("user_killed"):
+        fields["exit_info"] = "SIGNAL -14 SIG_TERM_USER"
     if reason:
         fields["exit_reason"] = reason
     fields["exit_status"] = status
