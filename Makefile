@@ -79,9 +79,10 @@ lint:
 	@echo "lint: ok"
 
 install: all
-	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(addprefix build/,$(PROGS)) $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	@if [ -n "$(LSF_SERVERDIR)" ]; then \
 		install -d $(DESTDIR)$(LSF_SERVERDIR); \
 		for p in $(PROGS); do install -m 0755 build/$$p $(DESTDIR)$(LSF_SERVERDIR)/$$p; done; \
