@@ -27,7 +27,8 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDFLAGS)
 LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 LIB_SRC := $(wildcard src/lib/*.c)
-PROGS   := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate lsf-criu-postexec
+PROGS   := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate lsf-criu-postexec \
+           $(if $(wildcard src/admin/main.c),lsf-criu)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 # $(call build_tree,DIR,EXTRA_CFLAGS)
@@ -49,6 +50,8 @@ $(1)/lsf-criu-terminate: $(1)/obj/terminate/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu-postexec: $(1)/obj/postexec/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu: $(patsubst src/%.c,$(1)/obj/%.o,$(wildcard src/admin/*.c)) $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) -lcap
 $(1)/unit/%: tests/unit/%.c tests/unit/tap.h $(1)/liblc.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $(2) -Itests/unit $$(LDFLAGS_ALL) -fPIE -o $$@ $$< $(1)/liblc.a $$(LIBS)

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""make demo: a counter job of a non-root user on the embedded LSF test double,
-checkpointed and killed with bchkpnt -k, restarted with brestart, twice, and
-finishing with one continuous count. Prints what LSF and the user would see."""
+"""make demo: counter jobs of a non-root user on the embedded LSF test double.
+Part 1: checkpointed and killed with bchkpnt -k, restarted with brestart, twice,
+finishing with one continuous count. Part 2 (the headline): a job reaching its
+run limit is checkpointed instead of killed and restarted by POST_EXEC, twice,
+then killed at its third limit, its output one continuous count. Prints what
+LSF and the user see."""
 import os
 import sys
 import time
@@ -24,11 +27,60 @@ def sh(c, argv):
     return p
 
 
+QUEUES = """Begin Queue
+QUEUE_NAME   = normal
+RUNLIMIT     = 3
+JOB_CONTROLS = TERMINATE[{serverdir}/lsf-criu-terminate]
+POST_EXEC    = {serverdir}/lsf-criu-postexec
+End Queue
+"""
+
+
+def overrun_demo():
+    c = Cluster(queues=QUEUES)
+    try:
+        out = os.path.join(c.home, "long.out")
+        say("part 2: the queue has RUNLIMIT = 3 minutes (a demo minute is 2 s), "
+            "TERMINATE[lsf-criu-terminate] and POST_EXEC = lsf-criu-postexec")
+        with open(os.path.join(c.conf, "lsb.queues")) as f:
+            print("".join("   " + line for line in f))
+        env = {"ENABLE_ORUN_CHKPNT": "Y", "ENABLE_ORUN_RESTART": "Y",
+               "JOB_TERMINATE_INTERVAL": "2"}
+        say("user %s submits a long counter job with ENABLE_ORUN_CHKPNT=Y "
+            "ENABLE_ORUN_RESTART=Y (default budget: ORUN_RESTART_LIMIT=2)" % c.user)
+        jid, _ = c.chk_bsub(["/bin/sh", os.path.join(WORKLOADS, "counter.sh"), "100000",
+                             "0.05", "0"], env, outfile=out)
+        summary = os.path.join(c.home, "overrun-summary-%s.txt" % jid)
+        seen = set()
+
+        def progress():
+            p = c.run([os.path.join(c.bindir, "bjobs"), "-a", "-json"])
+            import json
+            for j in json.loads(p.stdout):
+                key = (j["jobid"], j["stat"])
+                if key not in seen:
+                    seen.add(key)
+                    print("   job %s: %s" % key)
+            return os.path.exists(summary)
+        wait_for(progress, 120, 0.5, "the chain to end")
+        nums = counts(out)
+        ok = nums == list(range(1, len(nums) + 1)) and len(nums) > 0
+        say("the job's output file: %d counts over the runs, %s" %
+            (len(nums), "one continuous count" if ok else "NOT continuous"))
+        say("the summary written for the user (%s)" % summary)
+        with open(summary) as f:
+            print("".join("   " + line for line in f))
+        ok = ok and "runs: 3, restarts: 2 of 2 allowed" in open(summary).read()
+        return ok
+    finally:
+        c.stop()
+
+
 def main():
     c = Cluster(params={"LSFSIM_JOB_REPORT": "Y"})
     try:
         out = os.path.join(c.home, "counter.out")
-        say("user %s submits a counter job (counts to 60, one count every 0.1 s)" % c.user)
+        say("part 1: user %s submits a counter job (counts to 60, one count every 0.1 s)" % c.user)
         jid, _ = c.chk_bsub(["/bin/sh", os.path.join(WORKLOADS, "counter.sh"), "60", "0.1",
                              "0"], outfile=out)
         print("job %s, checkpoint directory %s" % (jid, c.chkdir(jid)))
@@ -67,10 +119,11 @@ def main():
         with open(os.path.join(c.chkdir(jobs[-1]), "lsf-criu.log")) as f:
             for line in f:
                 print("   " + line.rstrip())
-        say("demo %s" % ("succeeded" if ok else "FAILED"))
-        return 0 if ok else 1
     finally:
         c.stop()
+    ok = overrun_demo() and ok
+    say("demo %s" % ("succeeded" if ok else "FAILED"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

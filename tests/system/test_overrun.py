@@ -191,9 +191,12 @@ class Overrun(ClusterTest):
         jid, out = self.submit(env={"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-hangs"),
                                     "ORUN_TIMEOUT_SECONDS": "5"})
         led = self.wait_chain_end(jid, timeout=90)
-        self.assertIn("no checkpoint within ORUN_TIMEOUT_SECONDS", led["end_reason"])
+        # echkpnt.criu (criu killed at the deadline) and the watchdog race to end the
+        # job; either may win, both log the deadline.
+        self.assertRegex(led["end_reason"],
+                         "no checkpoint within ORUN_TIMEOUT_SECONDS|checkpoint failed")
         self.assertEqual(len(self.all_jobs()), 1)
-        self.assertIn("watchdog", self.c.log_text(jid))
+        self.assertRegex(self.c.log_text(jid), "by the deadline")
         n = len(counts(out))
         time.sleep(1)
         self.assertEqual(len(counts(out)), n)
