@@ -10,7 +10,6 @@
  *    rename of the directory by LSF does not matter.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "json.h"
 #include "ledger.h"
 #include "util.h"
 
@@ -81,41 +81,10 @@ struct lc_run *lc_ledger_run(struct lc_ledger *l, const char *jobid, long long s
 	return r;
 }
 
-static int str_field(json_t *o, const char *key, char *buf, size_t size, bool required,
-		     struct lc_err *err)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v && !required) {
-		buf[0] = '\0';
-		return 0;
-	}
-	if (!json_is_string(v))
-		return lc_err_set(err, EINVAL, "field '%s' missing or not a string", key);
-	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v))
-		return lc_err_set(err, EINVAL, "field '%s' too long or holds a NUL", key);
-	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
-	return 0;
-}
-
-static int int_field(json_t *o, const char *key, long long min, long long max, long long *ret,
-		     struct lc_err *err)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_integer(v))
-		return lc_err_set(err, EINVAL, "field '%s' missing or not an integer", key);
-	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return lc_err_set(err, ERANGE, "field '%s' out of range", key);
-	*ret = json_integer_value(v);
-	return 0;
-}
-
 #define T_MAX (1LL << 40)
 
 int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 {
-	json_error_t je;
 	json_t *o, *runs, *v;
 	char state[64];
 	long long x;
@@ -123,25 +92,16 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 	int r = -EINVAL;
 
 	memset(l, 0, sizeof(*l));
-	o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+	o = lc_json_parse(text, err);
 	if (!o)
-		return lc_err_set(err, EINVAL, "invalid JSON at line %d: %s", je.line, je.text);
-	if (!json_is_object(o)) {
-		lc_err_set(err, EINVAL, "not a JSON object");
+		return -err->code;
+	if (lc_json_check_version(o, LC_LEDGER_VERSION, err) < 0)
 		goto out;
-	}
-	if (int_field(o, "version", 1, 1000000, &x, err) < 0)
-		goto out;
-	if (x > LC_LEDGER_VERSION) {
-		lc_err_set(err, EPROTONOSUPPORT, "ledger version %lld is newer than this lsf-criu "
-			   "understands (%d)", x, LC_LEDGER_VERSION);
-		goto out;
-	}
-	if (str_field(o, "chain_id", l->chain_id, sizeof(l->chain_id), true, err) < 0 ||
-	    int_field(o, "uid", 0, 0xfffffffeLL, &x, err) < 0)
+	if (lc_json_str(o, "chain_id", l->chain_id, sizeof(l->chain_id), err) < 0 ||
+	    lc_json_int(o, "uid", 0, 0xfffffffeLL, &x, err) < 0)
 		goto out;
 	l->uid = (uid_t)x;
-	if (str_field(o, "state", state, sizeof(state), true, err) < 0)
+	if (lc_json_str(o, "state", state, sizeof(state), err) < 0)
 		goto out;
 	l->state = LC_CHAIN_STATE_COUNT;
 	for (int s = 0; s < LC_CHAIN_STATE_COUNT; s++)
@@ -151,21 +111,20 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 		lc_err_set(err, EINVAL, "unknown state '%s'", state);
 		goto out;
 	}
-	if (int_field(o, "restart_limit", -1, 1000000, &x, err) < 0)
+	if (lc_json_int(o, "restart_limit", -1, 1000000, &x, err) < 0)
 		goto out;
 	l->restart_limit = (long)x;
-	if (int_field(o, "restarts", 0, 1000000, &x, err) < 0)
+	if (lc_json_int(o, "restarts", 0, 1000000, &x, err) < 0)
 		goto out;
 	l->restarts = (long)x;
-	if (str_field(o, "request_jobid", l->req_jobid, sizeof(l->req_jobid), true, err) < 0 ||
-	    int_field(o, "request_time", 0, T_MAX, &l->req_time, err) < 0 ||
-	    int_field(o, "request_deadline", 0, T_MAX, &l->req_deadline, err) < 0 ||
-	    str_field(o, "checkpoint_jobid", l->ckpt_jobid, sizeof(l->ckpt_jobid), true, err) < 0 ||
-	    str_field(o, "checkpoint_imgset", l->ckpt_imgset, sizeof(l->ckpt_imgset), true,
-		      err) < 0 ||
-	    int_field(o, "checkpoint_time", 0, T_MAX, &l->ckpt_time, err) < 0 ||
-	    int_field(o, "checkpoint_bytes", 0, 1LL << 50, &l->ckpt_bytes, err) < 0 ||
-	    str_field(o, "end_reason", l->end_reason, sizeof(l->end_reason), true, err) < 0)
+	if (lc_json_str(o, "request_jobid", l->req_jobid, sizeof(l->req_jobid), err) < 0 ||
+	    lc_json_int(o, "request_time", 0, T_MAX, &l->req_time, err) < 0 ||
+	    lc_json_int(o, "request_deadline", 0, T_MAX, &l->req_deadline, err) < 0 ||
+	    lc_json_str(o, "checkpoint_jobid", l->ckpt_jobid, sizeof(l->ckpt_jobid), err) < 0 ||
+	    lc_json_str(o, "checkpoint_imgset", l->ckpt_imgset, sizeof(l->ckpt_imgset), err) < 0 ||
+	    lc_json_int(o, "checkpoint_time", 0, T_MAX, &l->ckpt_time, err) < 0 ||
+	    lc_json_int(o, "checkpoint_bytes", 0, 1LL << 50, &l->ckpt_bytes, err) < 0 ||
+	    lc_json_str(o, "end_reason", l->end_reason, sizeof(l->end_reason), err) < 0)
 		goto out;
 	v = json_object_get(o, "checkpoint_seconds");
 	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e7) {
@@ -186,11 +145,10 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 			lc_err_set(err, EINVAL, "a run is not an object");
 			goto out;
 		}
-		if (str_field(v, "jobid", run->jobid, sizeof(run->jobid), true, err) < 0 ||
-		    int_field(v, "start", 0, T_MAX, &run->start, err) < 0 ||
-		    int_field(v, "end", 0, T_MAX, &run->end, err) < 0 ||
-		    str_field(v, "end_reason", run->end_reason, sizeof(run->end_reason), true,
-			      err) < 0)
+		if (lc_json_str(v, "jobid", run->jobid, sizeof(run->jobid), err) < 0 ||
+		    lc_json_int(v, "start", 0, T_MAX, &run->start, err) < 0 ||
+		    lc_json_int(v, "end", 0, T_MAX, &run->end, err) < 0 ||
+		    lc_json_str(v, "end_reason", run->end_reason, sizeof(run->end_reason), err) < 0)
 			goto out;
 		l->n_runs++;
 	}
@@ -222,7 +180,7 @@ int lc_ledger_load(int dirfd, uid_t owner, struct lc_ledger *l, struct lc_err *e
 int lc_ledger_save(int dirfd, const struct lc_ledger *l)
 {
 	json_t *o = json_object(), *runs = json_array();
-	char num[32], *txt;
+	char num[32];
 	int r;
 
 	if (!o || !runs) {
@@ -251,12 +209,7 @@ int lc_ledger_save(int dirfd, const struct lc_ledger *l)
 	json_object_set_new(o, "checkpoint_bytes", json_integer(l->ckpt_bytes));
 	json_object_set_new(o, "end_reason", json_string(l->end_reason));
 	json_object_set_new(o, "runs", runs);
-	txt = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
-	if (!txt)
-		return -ENOMEM;
-	r = lc_write_atomic_at(dirfd, LC_LEDGER_FILE, txt, strlen(txt), 0600);
-	free(txt);
+	r = lc_json_save(dirfd, LC_LEDGER_FILE, o);
 	if (r < 0)
 		return r;
 	snprintf(num, sizeof(num), "%ld\n", l->restarts);

@@ -9,11 +9,11 @@
  * 3. Parsers MUST NOT trust any value: types, ranges and lengths are checked.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cleanup.h"
+#include "json.h"
 #include "meta.h"
 #include "util.h"
 
@@ -21,71 +21,6 @@
 #define ROOT_FILE "lsf-criu.root"
 #define CURRENT_FILE "lsf-criu.current"
 #define MAX_JSON (1 << 20)
-
-static int save_json(int dirfd, const char *name, json_t *o)
-{
-	char *txt;
-	int r;
-
-	if (!o)
-		return -ENOMEM;
-	txt = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(o);
-	if (!txt)
-		return -ENOMEM;
-	r = lc_write_atomic_at(dirfd, name, txt, strlen(txt), 0600);
-	free(txt);
-	return r;
-}
-
-static int get_str(json_t *o, const char *key, char *buf, size_t size, struct lc_err *err)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_string(v))
-		return lc_err_set(err, EINVAL, "field '%s' missing or not a string", key);
-	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v))
-		return lc_err_set(err, EINVAL, "field '%s' too long or holds a NUL", key);
-	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
-	return 0;
-}
-
-static int get_int(json_t *o, const char *key, long long min, long long max, long long *ret,
-		   struct lc_err *err)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_integer(v))
-		return lc_err_set(err, EINVAL, "field '%s' missing or not an integer", key);
-	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return lc_err_set(err, ERANGE, "field '%s' out of range", key);
-	*ret = json_integer_value(v);
-	return 0;
-}
-
-static int check_version(json_t *o, struct lc_err *err)
-{
-	long long v;
-
-	if (!json_is_object(o))
-		return lc_err_set(err, EINVAL, "not a JSON object");
-	if (get_int(o, "version", 1, 1000000, &v, err) < 0)
-		return -err->code;
-	if (v > LC_META_VERSION)
-		return lc_err_set(err, EPROTONOSUPPORT, "version %lld is newer than this lsf-criu "
-				  "understands (%d)", v, LC_META_VERSION);
-	return 0;
-}
-
-static json_t *parse(const char *text, struct lc_err *err)
-{
-	json_error_t je;
-	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
-
-	if (!o)
-		lc_err_set(err, EINVAL, "invalid JSON at line %d: %s", je.line, je.text);
-	return o;
-}
 
 int lc_meta_save(int imgfd, const struct lc_meta *m)
 {
@@ -128,7 +63,7 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 	json_object_set_new(o, "pids", pids);
 	json_object_set_new(o, "stdio", stdio);
 	json_object_set_new(o, "files", files);
-	return save_json(imgfd, META_FILE, o);
+	return lc_json_save(imgfd, META_FILE, o);
 }
 
 int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
@@ -139,21 +74,21 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	int r = -EINVAL;
 
 	memset(m, 0, sizeof(*m));
-	o = parse(text, err);
+	o = lc_json_parse(text, err);
 	if (!o)
 		return -err->code;
-	if (check_version(o, err) < 0 || get_str(o, "jobid", m->jobid, sizeof(m->jobid), err) < 0 ||
-	    get_int(o, "created", 0, 1LL << 40, &m->created, err) < 0) {
+	if (lc_json_check_version(o, LC_META_VERSION, err) < 0 || lc_json_str(o, "jobid", m->jobid, sizeof(m->jobid), err) < 0 ||
+	    lc_json_int(o, "created", 0, 1LL << 40, &m->created, err) < 0) {
 		r = -err->code;
 		goto out;
 	}
-	if (get_int(o, "root_pid", 2, 1 << 22, &x, err) < 0)
+	if (lc_json_int(o, "root_pid", 2, 1 << 22, &x, err) < 0)
 		goto out;
 	m->root_pid = (pid_t)x;
-	if (get_int(o, "root_start_time", 0, 1LL << 62, &x, err) < 0)
+	if (lc_json_int(o, "root_start_time", 0, 1LL << 62, &x, err) < 0)
 		goto out;
 	m->root_start_time = (unsigned long long)x;
-	if (get_int(o, "uid", 0, 0xfffffffe, &x, err) < 0)
+	if (lc_json_int(o, "uid", 0, 0xfffffffe, &x, err) < 0)
 		goto out;
 	m->uid = (uid_t)x;
 	if (!json_is_boolean(json_object_get(o, "file_locks")) ||
@@ -169,9 +104,9 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		goto out;
 	}
 	m->dump_seconds = json_number_value(v);
-	if (get_int(o, "image_bytes", 0, 1LL << 50, &m->image_bytes, err) < 0)
+	if (lc_json_int(o, "image_bytes", 0, 1LL << 50, &m->image_bytes, err) < 0)
 		goto out;
-	if (get_str(o, "criu_version", m->criu_version, sizeof(m->criu_version), err) < 0)
+	if (lc_json_str(o, "criu_version", m->criu_version, sizeof(m->criu_version), err) < 0)
 		goto out;
 
 	a = json_object_get(o, "pids");
@@ -195,8 +130,8 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	json_array_foreach(a, i, v) {
 		struct lc_meta_stdio *s = &m->stdio[m->n_stdio];
 
-		if (get_int(v, "fd", 0, 2, &x, err) < 0 ||
-		    get_str(v, "target", s->target, sizeof(s->target), err) < 0)
+		if (lc_json_int(v, "fd", 0, 2, &x, err) < 0 ||
+		    lc_json_str(v, "target", s->target, sizeof(s->target), err) < 0)
 			goto out;
 		s->fd = (int)x;
 		m->n_stdio++;
@@ -209,12 +144,12 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	json_array_foreach(a, i, v) {
 		struct lc_meta_file *f = &m->files[m->n_files];
 
-		if (get_int(v, "fd", 3, 1 << 20, &x, err) < 0)
+		if (lc_json_int(v, "fd", 3, 1 << 20, &x, err) < 0)
 			goto out;
 		f->fd = (int)x;
-		if (get_str(v, "path", f->path, sizeof(f->path), err) < 0 ||
-		    get_int(v, "pos", 0, 1LL << 40, &f->pos, err) < 0 ||
-		    get_str(v, "copy", f->copy, sizeof(f->copy), err) < 0)
+		if (lc_json_str(v, "path", f->path, sizeof(f->path), err) < 0 ||
+		    lc_json_int(v, "pos", 0, 1LL << 40, &f->pos, err) < 0 ||
+		    lc_json_str(v, "copy", f->copy, sizeof(f->copy), err) < 0)
 			goto out;
 		if (f->path[0] != '/' || strchr(f->copy, '/') || f->copy[0] == '.' || !f->copy[0]) {
 			lc_err_set(err, EINVAL, "field 'files' holds a bad path or copy name");
@@ -244,7 +179,7 @@ int lc_meta_load(int imgfd, uid_t owner, struct lc_meta *m, struct lc_err *err)
 
 int lc_root_save(int dirfd, const struct lc_root_rec *rec)
 {
-	return save_json(dirfd, ROOT_FILE,
+	return lc_json_save(dirfd, ROOT_FILE,
 			 json_pack("{s:i,s:s,s:i,s:I,s:s}", "version", LC_META_VERSION, "jobid",
 				   rec->jobid, "pid", (int)rec->pid, "start_time",
 				   (json_int_t)rec->start_time, "imgset", rec->imgset));
@@ -257,18 +192,18 @@ int lc_root_parse(const char *text, struct lc_root_rec *rec, struct lc_err *err)
 	int r = -EINVAL;
 
 	memset(rec, 0, sizeof(*rec));
-	o = parse(text, err);
+	o = lc_json_parse(text, err);
 	if (!o)
 		return -err->code;
-	if (check_version(o, err) < 0 ||
-	    get_str(o, "jobid", rec->jobid, sizeof(rec->jobid), err) < 0 ||
-	    get_int(o, "pid", 2, 1 << 22, &x, err) < 0)
+	if (lc_json_check_version(o, LC_META_VERSION, err) < 0 ||
+	    lc_json_str(o, "jobid", rec->jobid, sizeof(rec->jobid), err) < 0 ||
+	    lc_json_int(o, "pid", 2, 1 << 22, &x, err) < 0)
 		goto out;
 	rec->pid = (pid_t)x;
-	if (get_int(o, "start_time", 0, 1LL << 62, &x, err) < 0)
+	if (lc_json_int(o, "start_time", 0, 1LL << 62, &x, err) < 0)
 		goto out;
 	rec->start_time = (unsigned long long)x;
-	if (get_str(o, "imgset", rec->imgset, sizeof(rec->imgset), err) < 0)
+	if (lc_json_str(o, "imgset", rec->imgset, sizeof(rec->imgset), err) < 0)
 		goto out;
 	if (!lc_imgset_name_ok(rec->imgset)) {
 		lc_err_set(err, EINVAL, "field 'imgset' names no image set");

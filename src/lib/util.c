@@ -88,11 +88,28 @@ int lc_read_file_at(int dirfd, const char *name, size_t max, uid_t owner, char *
 	return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int lc_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
 {
 	char tmp[NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
-	const char *p = buf;
 	int r;
 
 	r = snprintf(tmp, sizeof(tmp), ".%s.%d.tmp", name, (int)getpid());
@@ -102,18 +119,9 @@ int lc_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len,
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto fail;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	r = write_all(fd, buf, len);
+	if (r < 0)
+		goto fail;
 	if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
 		r = -errno;
 		goto fail;
@@ -195,6 +203,7 @@ int lc_copy_fd_at(int in_fd, int dirfd, const char *name, mode_t mode, off_t max
 	_cleanup_close_ int out = -1;
 	char buf[65536];
 	off_t off = 0, total = 0;
+	int r;
 
 	out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (out < 0)
@@ -213,16 +222,9 @@ int lc_copy_fd_at(int in_fd, int dirfd, const char *name, mode_t mode, off_t max
 		total += n;
 		if (total > max)
 			return -EFBIG;
-		for (ssize_t w = 0; w < n;) {
-			ssize_t m = write(out, buf + w, (size_t)(n - w));
-
-			if (m < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			w += m;
-		}
+		r = write_all(out, buf, (size_t)n);
+		if (r < 0)
+			return r;
 	}
 	if (fsync(out) < 0)
 		return -errno;

@@ -189,9 +189,11 @@ static void note_run(int dirfd, const char *jobid)
 		l.state = LC_CHAIN_RUNNING;
 	if (lc_ledger_save(dirfd, &l) < 0)
 		log_warn("cannot write the ledger, ignoring");
-	else
-		log_info("restart %ld of %ld of job %s is running as job %s", l.restarts,
+	else if (l.restart_limit >= 0)
+		log_info("automatic restart %ld of %ld of job %s is running as job %s", l.restarts,
 			 l.restart_limit, l.chain_id, jobid);
+	else
+		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
 }
 
 static int exit_like(int st)
