@@ -150,21 +150,24 @@ class Overrun(ClusterTest):
         self.assertEqual(rec["stat"], "EXIT")
         time.sleep(2)
         self.assertEqual(len(self.all_jobs()), 1)
-        acts = [e for e in self.c.events() if e.get("kind") == "terminate" or
-                "TERMINATE" in json.dumps(e.get("why", ""))]
-        self.assertTrue(self.c.events())
-        self.assertEqual(rec.get("term_signal") in (2, 15, 9), True, rec)
+        # The action ran (no crash, unlike the predecessor) and killed the job itself.
+        acts = [e for e in self.c.events()
+                if e.get("type") == "terminate_action" and str(e.get("jobid")) == jid]
+        self.assertEqual(len(acts), 1, acts)
+        self.assertEqual(acts[0].get("exit_code"), 0, acts[0])
+        self.assertIn(rec.get("term_signal"), (2, 15, 9), rec)
 
     def test_bkill_during_run_ends_chain(self):
         jid, out = self.submit()
         self.c.wait_state(jid, ("RUN",))
-        wait_for(lambda: len(counts(self.c.job(jid).get("spool_out") or "")) > 3 or
-                 True, 5)
-        time.sleep(1)
+        wait_for(lambda: len(counts(self.c.job(jid).get("spool_out") or "")) > 3, 30, 0.1,
+                 "the job to count")
         self.c.bkill(jid)
-        self.c.wait_state(jid, timeout=60)
+        rec = self.c.wait_state(jid, timeout=60)
+        self.assertEqual(rec["stat"], "EXIT", rec)
         time.sleep(3)
         self.assertEqual(len(self.all_jobs()), 1, "a killed job was restarted")
+        self.assertIn("not a run-limit overrun", self.c.log_text(jid))
 
     def test_bkill_of_restarted_job(self):
         jid, out = self.submit()
