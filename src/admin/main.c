@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lsf-criu - the administrator's tool:
+ *     lsf-criu check    is this host ready for lsf-criu (probes, like criu check)
+ *     lsf-criu status   what happened to a job's chain of runs (the ledger)
+ *     lsf-criu install  put the programs into LSF_SERVERDIR and print the rest
+ *
+ * Expected identity: anyone. check and status report on the caller's view
+ * (run check as a job owner too: criu runs as the job owner); install needs
+ * write access to the server directory, usually root. It holds no privilege,
+ * changes nothing but the files install writes, and runs criu only for
+ * "criu --version" and "criu check".
+ *
+ * Only this file decides exit codes and usage messages; the subcommands
+ * (check.c, status.c, and install below) return exit codes from exitcodes.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "cfg.h"
+#include "cleanup.h"
+#include "criu.h"
+#include "exitcodes.h"
+#include "ledger.h"
+#include "log.h"
+#include "lsfenv.h"
+#include "meta.h"
+#include "util.h"
+#include "version.h"
+
+#define MAX_PROGRAM (64 << 20)
+
+static int cmd_install(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "check", lc_admin_check, "check that this host can checkpoint and restart jobs" },
+	{ "status", cmd_status, "show a job's chain of runs and its newest checkpoint" },
+	{ "install", cmd_install, "install the programs into LSF_SERVERDIR" },
+};
+
+/* The programs install copies, in the order it reports them. */
+static const char *const programs[] = {
+	"echkpnt.criu",	      "erestart.criu",	   "lsf-criu-restore",
+	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu",
+};
+
+int lc_admin_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("lsf-criu: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'lsf-criu --help' for more information.\n", stderr);
+	return LC_EXIT_USAGE;
+}
+
+void lc_admin_version(const char *sub)
+{
+	printf("lsf-criu%s%s (lsf-criu) %s (%s)\n", sub ? " " : "", sub ? sub : "", LC_VERSION,
+	       LC_GIT_ID);
+}
+
+void lc_admin_cmdline(char *buf, size_t size, const char *const argv[])
+{
+	lc_argv_format((char *const *)argv, buf, size);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lsf-criu COMMAND [OPTION]... [ARGUMENT]...\n"
+		"       lsf-criu -h | --help | -V | --version\n"
+		"\n"
+		"Administer lsf-criu, the CRIU checkpoint method for IBM Spectrum LSF.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
+	fprintf(out,
+		"\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"'lsf-criu COMMAND --help' shows the options of a command. See lsf-criu(8).\n");
+}
+
+/* ---- install ------------------------------------------------------------ */
+
+static void install_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lsf-criu install --serverdir DIR [--criu PATH] [--dry-run]\n"
+		"\n"
+		"Copy echkpnt.criu, erestart.criu, lsf-criu-restore, lsf-criu-terminate,\n"
+		"lsf-criu-postexec and lsf-criu from the directory of this lsf-criu into DIR\n"
+		"(LSF_SERVERDIR or LSB_ECHKPNT_METHOD_DIR) with mode 0755, each atomically;\n"
+		"files already identical are left alone. Then print the lsb.queues lines, the\n"
+		"lsf.conf hint and the setcap command for criu.\n"
+		"\n"
+		"  -s, --serverdir DIR  the directory to install into (must exist and be writable)\n"
+		"  -c, --criu PATH      the criu to print the setcap command for (default: the\n"
+		"                       configured criu)\n"
+		"  -n, --dry-run        only say what would be done\n"
+		"  -h, --help           show this help\n"
+		"  -V, --version        show the version\n");
+}
+
+/* True when the open file fd has exactly len bytes equal to buf. */
+static bool same_content(int fd, const char *buf, size_t len)
+{
+	char chunk[65536];
+	size_t off = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return false;
+		if (n == 0)
+			return off == len;
+		if ((size_t)n > len - off || memcmp(chunk, buf + off, (size_t)n))
+			return false;
+		off += (size_t)n;
+	}
+}
+
+enum install_result { INST_UNCHANGED, INST_MODE, INST_WRITTEN };
+
+/*
+ * Installs one program into dirfd. The existing file counts as identical
+ * only when it is a regular file (not a symlink) with the same bytes; a mode
+ * other than 0755 is corrected in place. Anything else is replaced by a
+ * temporary file renamed over it, so LSF never runs a half-written program.
+ */
+static int install_one(int srcdir, int dirfd, const char *name, bool dry_run,
+		       enum install_result *ret, struct lc_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	size_t len = 0;
+	int r;
+
+	if (fstatat(srcdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return lc_err_set(err, errno, "cannot find the program '%s' beside this lsf-criu",
+				  name);
+	if (st.st_size > MAX_PROGRAM)
+		return lc_err_set(err, EFBIG, "the program '%s' is larger than %d MiB", name,
+				  MAX_PROGRAM >> 20);
+	r = lc_read_file_at(srcdir, name, (size_t)st.st_size, (uid_t)-1, &buf, &len);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot read the program '%s' beside this lsf-criu",
+				  name);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (size_t)st.st_size == len && same_content(fd, buf, len)) {
+		if ((st.st_mode & 07777) == 0755) {
+			*ret = INST_UNCHANGED;
+			return 0;
+		}
+		if (!dry_run && fchmod(fd, 0755) < 0)
+			return lc_err_set(err, errno, "cannot set the mode of '%s'", name);
+		*ret = INST_MODE;
+		return 0;
+	}
+	if (!dry_run) {
+		/* lc_write_atomic_at creates with mode & ~umask: umask 0 gives exactly 0755. */
+		mode_t old = umask(0);
+
+		r = lc_write_atomic_at(dirfd, name, buf, len, 0755);
+		umask(old);
+		if (r < 0)
+			return lc_err_set(err, -r, "cannot write '%s'", name);
+	}
+	*ret = INST_WRITTEN;
+	return 0;
+}
+
+/* The directory of the running executable, symlinks resolved. */
+static int self_dir(char *buf, size_t size, struct lc_err *err)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0)
+		return lc_err_set(err, errno, "cannot read '/proc/self/exe'");
+	exe[n] = '\0';
+	snprintf(buf, size, "%s", dirname(exe));
+	return 0;
+}
+
+static void print_config_hints(const char *dir, const char *criu)
+{
+	char line[PATH_MAX * 2];
+	const char *setcap[] = { "setcap", "cap_checkpoint_restore,cap_setpcap=ep", criu, NULL };
+
+	printf("\nIn lsb.queues, add to each queue whose jobs may be checkpointed at their run "
+	       "limit:\n\n");
+	printf("JOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]\n", dir);
+	printf("POST_EXEC    = %s/lsf-criu-postexec\n", dir);
+	printf("\nthen run 'badmin reconfig'. Jobs opt in with ENABLE_ORUN_CHKPNT=Y (and "
+	       "ENABLE_ORUN_RESTART=Y).\n");
+	printf("\nOptional, in lsf.conf: make criu the default checkpoint method, so that jobs\n"
+	       "need only 'bsub -k DIR' instead of 'bsub -k \"DIR method=criu\"':\n\n");
+	printf("LSB_ECHKPNT_METHOD=criu\n");
+	printf("\nOn every execution host, give criu the least file capabilities non-root dumps "
+	       "and\nrestores need (again after every copy or upgrade of criu):\n\n");
+	lc_admin_cmdline(line, sizeof(line), setcap);
+	printf("%s\n", line);
+	printf("\nThen check each host, as root and as a job owner: lsf-criu check\n");
+}
+
+static int cmd_install(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "serverdir", required_argument, NULL, 's' },
+		{ "criu", required_argument, NULL, 'c' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *serverdir = NULL, *criu = NULL;
+	_cleanup_close_ int dirfd = -1, srcfd = -1;
+	char src[PATH_MAX], real[PATH_MAX];
+	struct lc_err err = { 0 };
+	struct lc_cfg cfg;
+	bool dry_run = false;
+	int c, failed = 0, written = 0;
+
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:s:c:nhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': serverdir = optarg; break;
+		case 'c': criu = optarg; break;
+		case 'n': dry_run = true; break;
+		case 'h': install_usage(stdout); return LC_EXIT_OK;
+		case 'V': lc_admin_version("install"); return LC_EXIT_OK;
+		case ':': return lc_admin_usage_error("install: option '%s' needs an argument",
+						      argv[optind - 1]);
+		default: return lc_admin_usage_error("install: unknown option '%s'",
+						     argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return lc_admin_usage_error("install: unexpected argument '%s'", argv[optind]);
+	if (!serverdir || !*serverdir)
+		return lc_admin_usage_error("install: --serverdir DIR is required");
+	if (criu && criu[0] != '/')
+		return lc_admin_usage_error("install: --criu needs an absolute path, not '%s'",
+					    criu);
+	if (!criu) {
+		lc_cfg_load(&cfg);
+		criu = cfg.criu;
+	}
+	if (!realpath(serverdir, real)) {
+		log_error("cannot install into '%s': %s", serverdir, strerror(errno));
+		return LC_EXIT_FAILURE;
+	}
+	dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		log_error("cannot install into '%s': %s", real, strerror(errno));
+		return LC_EXIT_FAILURE;
+	}
+	if (!dry_run && faccessat(dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+		log_error("cannot install into '%s': %s; run as a user who may write there "
+			  "(usually root)", real, strerror(errno));
+		return LC_EXIT_FAILURE;
+	}
+	if (self_dir(src, sizeof(src), &err) < 0) {
+		log_error("%s", err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	srcfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (srcfd < 0) {
+		log_error("cannot open '%s': %s", src, strerror(errno));
+		return LC_EXIT_FAILURE;
+	}
+	printf("%s the programs from '%s' into '%s'%s:\n", dry_run ? "would install" : "installing",
+	       src, real, dry_run ? " (dry run, nothing is written)" : "");
+	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
+		enum install_result res = INST_UNCHANGED;
+
+		if (install_one(srcfd, dirfd, programs[i], dry_run, &res, &err) < 0) {
+			printf("  %-20s FAILED: %s\n", programs[i], err.msg);
+			log_error("install: %s", err.msg);
+			failed++;
+			continue;
+		}
+		written += res != INST_UNCHANGED;
+		printf("  %-20s %s\n", programs[i],
+		       res == INST_UNCHANGED ? "unchanged"
+		       : res == INST_MODE    ? (dry_run ? "would set mode 0755" : "mode set to 0755")
+					     : (dry_run ? "would install" : "installed"));
+	}
+	if (!dry_run && written > 0 && fsync(dirfd) < 0)
+		log_warn("cannot flush '%s': %s, ignoring", real, strerror(errno));
+	if (failed) {
+		log_error("%d of %zu programs not installed", failed,
+			  sizeof(programs) / sizeof(programs[0]));
+		return LC_EXIT_FAILURE;
+	}
+	if (written == 0)
+		printf("all programs unchanged\n");
+	print_config_hints(real, criu);
+	return LC_EXIT_OK;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static void status_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lsf-criu status [--json] DIR\n"
+		"       lsf-criu status [--json] BASE JOBID\n"
+		"\n"
+		"Show the chain of runs of a checkpointed job from its ledger: its state, the\n"
+		"restarts used and allowed, every run and how it ended, and the newest\n"
+		"checkpoint. DIR is a job checkpoint directory ($LSB_CHKPNT_DIR); BASE JOBID\n"
+		"names it as in brestart, following LSF's link from an old job ID to the\n"
+		"renamed directory. The ledger must belong to the caller unless the caller is\n"
+		"root.\n"
+		"\n"
+		"  -j, --json     print one JSON object for scripts\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n");
+}
+
+static void fmt_time(long long t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !localtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, size, "unknown");
+}
+
+static void fmt_dur(long long s, char *buf, size_t size)
+{
+	if (s < 0)
+		snprintf(buf, size, "unknown");
+	else
+		snprintf(buf, size, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
+}
+
+/* Seconds a run lasted (so far, while it runs), or -1 when unknown. */
+static long long run_seconds(const struct lc_run *run)
+{
+	if (run->start <= 0)
+		return -1;
+	if (run->end == 0)
+		return (long long)time(NULL) >= run->start ? (long long)time(NULL) - run->start : -1;
+	return run->end >= run->start ? run->end - run->start : -1;
+}
+
+/* A ledger of the caller; as root, of whoever owns the file. */
+static int load_ledger(int dirfd, uid_t *ret_owner, struct lc_ledger *l, struct lc_err *err)
+{
+	struct stat st;
+
+	*ret_owner = getuid();
+	if (*ret_owner == 0) {
+		if (fstatat(dirfd, LC_LEDGER_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return lc_err_set(err, errno, errno == ENOENT ? "no ledger '%s'"
+							: "cannot read the ledger '%s'",
+					  LC_LEDGER_FILE);
+		*ret_owner = st.st_uid;
+	}
+	return lc_ledger_load(dirfd, *ret_owner, l, err);
+}
+
+/*
+ * Opens BASE/JOBID. On brestart LSF renames BASE/<old> to BASE/<new> and
+ * leaves the symlink <old> -> <new>, which openat follows; once that link is
+ * gone, the chain is found by the directory whose ledger lists the job.
+ */
+static int open_chain_dir(const char *base, const char *jobid, struct lc_err *err)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_close_ int basefd = -1;
+	struct dirent *de;
+	int fd;
+
+	if (!lc_jobid_ok(jobid))
+		return lc_err_set(err, EINVAL, "'%s' is not a job ID", jobid);
+	basefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (basefd < 0)
+		return lc_err_set(err, errno, "cannot open the checkpoint base directory '%s'", base);
+	fd = openat(basefd, jobid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : lc_err_set(err, errno, "cannot open '%s/%s'", base, jobid);
+	fd = openat(basefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return lc_err_set(err, errno, "cannot read '%s'", base);
+	}
+	while ((de = readdir(d))) {
+		_cleanup_close_ int sub = -1;
+		struct lc_ledger l;
+		struct lc_err e2;
+		uid_t owner;
+
+		if (!lc_jobid_ok(de->d_name))
+			continue;
+		sub = openat(basefd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sub < 0 || load_ledger(sub, &owner, &l, &e2) < 0)
+			continue;
+		for (int i = 0; i < l.n_runs; i++)
+			if (!strcmp(l.runs[i].jobid, jobid))
+				return TAKE_FD(sub);
+	}
+	return lc_err_set(err, ENOENT, "no directory '%s/%s', and no chain in '%s' lists job %s",
+			  base, jobid, base, jobid);
+}
+
+struct ckpt_view {
+	bool have;
+	char imgset[64], jobid[32], criu_version[32];
+	long long time, bytes;
+	double seconds;
+	int processes;		/* -1 when unknown */
+	const char *source;	/* "meta.json" or "ledger" */
+	char note[600];		/* why meta.json was not used */
+};
+
+/* The newest checkpoint: lsf-criu.current and its meta.json, else the ledger's record. */
+static void load_ckpt(int dirfd, uid_t owner, const struct lc_ledger *l, struct ckpt_view *v)
+{
+	_cleanup_free_ struct lc_meta *m = NULL;
+	_cleanup_close_ int imgfd = -1;
+	struct lc_err err = { 0 };
+	char name[64];
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->processes = -1;
+	r = lc_current_load(dirfd, owner, name, sizeof(name), &err);
+	if (r == 0) {
+		m = calloc(1, sizeof(*m));
+		imgfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (!m)
+			r = lc_err_set(&err, ENOMEM, "out of memory");
+		else if (imgfd < 0)
+			r = lc_err_set(&err, errno, "cannot open '%s'", name);
+		else
+			r = lc_meta_load(imgfd, owner, m, &err);
+		if (r == 0) {
+			v->have = true;
+			snprintf(v->imgset, sizeof(v->imgset), "%s", name);
+			snprintf(v->jobid, sizeof(v->jobid), "%s", m->jobid);
+			snprintf(v->criu_version, sizeof(v->criu_version), "%s", m->criu_version);
+			v->time = m->created;
+			v->bytes = m->image_bytes;
+			v->seconds = m->dump_seconds;
+			v->processes = m->n_pids;
+			v->source = "meta.json";
+			return;
+		}
+		snprintf(v->note, sizeof(v->note), "%s: %s", name, err.msg);
+	} else if (r != -ENOENT) {
+		snprintf(v->note, sizeof(v->note), "%s", err.msg);
+	}
+	if (!l->ckpt_imgset[0])
+		return;
+	v->have = true;
+	snprintf(v->imgset, sizeof(v->imgset), "%s", l->ckpt_imgset);
+	snprintf(v->jobid, sizeof(v->jobid), "%s", l->ckpt_jobid);
+	v->time = l->ckpt_time;
+	v->bytes = l->ckpt_bytes;
+	v->seconds = l->ckpt_seconds;
+	v->source = "ledger";
+}
+
+static double mib(long long bytes)
+{
+	return (double)bytes / 1048576.0;
+}
+
+static void print_status(const char *path, const struct lc_ledger *l, const struct ckpt_view *v)
+{
+	char t1[32], t2[32], d[32];
+	long long total = 0;
+
+	printf("directory:    %s\n", path);
+	printf("chain:        %s (first job ID)\n", l->chain_id);
+	printf("state:        %s\n", lc_chain_state_name(l->state));
+	if (l->restart_limit >= 0)
+		printf("restarts:     %ld of %ld used\n", l->restarts, l->restart_limit);
+	else
+		printf("restarts:     %ld (no limit fixed yet: the chain has not reached its run "
+		       "limit)\n", l->restarts);
+	if (l->state == LC_CHAIN_OVERRUN) {
+		fmt_time(l->req_time, t1, sizeof(t1));
+		fmt_time(l->req_deadline, t2, sizeof(t2));
+		printf("request:      checkpoint of job %s at its run limit, asked %s, deadline "
+		       "%s\n", l->req_jobid, t1, t2);
+	}
+	printf("runs:         %d\n", l->n_runs);
+	printf("  %-12s %-20s %-12s %s\n", "JOB", "STARTED", "RAN", "HOW IT ENDED");
+	for (int i = 0; i < l->n_runs; i++) {
+		const struct lc_run *run = &l->runs[i];
+		long long s = run_seconds(run);
+
+		if (s > 0)
+			total += s;
+		fmt_time(run->start, t1, sizeof(t1));
+		fmt_dur(s, d, sizeof(d));
+		printf("  %-12s %-20s %-12s %s\n", run->jobid, t1, d,
+		       run->end_reason[0] ? run->end_reason
+		       : run->end == 0	   ? "(running)"
+					   : "unknown");
+	}
+	fmt_dur(total, d, sizeof(d));
+	printf("run time:     %s in total\n", d);
+	if (v->have) {
+		fmt_time(v->time, t1, sizeof(t1));
+		printf("checkpoint:   %s of job %s, taken %s\n", v->imgset, v->jobid, t1);
+		printf("              dump %.2f s (the job was frozen %.2f s), %.1f MiB", v->seconds,
+		       v->seconds, mib(v->bytes));
+		if (v->seconds > 0)
+			printf(", %.1f MiB/s", mib(v->bytes) / v->seconds);
+		if (v->processes >= 0)
+			printf(", %d process%s", v->processes, v->processes == 1 ? "" : "es");
+		if (v->criu_version[0])
+			printf(", criu %s", v->criu_version);
+		printf(" (from %s)\n", v->source);
+	} else {
+		printf("checkpoint:   none\n");
+	}
+	if (v->note[0])
+		printf("note:         the newest image set's record is unusable: %s\n", v->note);
+	if (l->state == LC_CHAIN_ENDED || l->end_reason[0])
+		printf("end:          %s\n", l->end_reason[0] ? l->end_reason : "unknown");
+}
+
+/* A JSON string, or null for text jansson refuses (not UTF-8). */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+
+	return j ? j : json_null();
+}
+
+static int print_status_json(const char *path, const struct lc_ledger *l,
+			     const struct ckpt_view *v)
+{
+	json_t *o = json_object(), *runs = json_array(), *c = NULL, *req = json_null();
+	long long total = 0;
+	int r = 0;
+
+	if (!o || !runs) {
+		json_decref(o);
+		json_decref(runs);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < l->n_runs; i++) {
+		const struct lc_run *run = &l->runs[i];
+		long long s = run_seconds(run);
+
+		if (s > 0)
+			total += s;
+		json_array_append_new(runs, json_pack("{s:o,s:I,s:I,s:o,s:o}", "jobid",
+						      jstr(run->jobid), "start",
+						      (json_int_t)run->start, "end",
+						      (json_int_t)run->end, "run_seconds",
+						      s >= 0 ? json_integer(s) : json_null(),
+						      "end_reason", jstr(run->end_reason)));
+	}
+	if (l->req_jobid[0])
+		req = json_pack("{s:o,s:I,s:I}", "jobid", jstr(l->req_jobid), "time",
+				(json_int_t)l->req_time, "deadline", (json_int_t)l->req_deadline);
+	if (v->have)
+		c = json_pack("{s:o,s:o,s:I,s:f,s:f,s:I,s:o,s:o,s:o,s:s}", "imgset",
+			      jstr(v->imgset), "jobid", jstr(v->jobid), "time",
+			      (json_int_t)v->time, "dump_seconds", v->seconds, "frozen_seconds",
+			      v->seconds, "image_bytes", (json_int_t)v->bytes, "throughput_mib_s",
+			      v->seconds > 0 ? json_real(mib(v->bytes) / v->seconds) : json_null(),
+			      "processes", v->processes >= 0 ? json_integer(v->processes) : json_null(),
+			      "criu_version", v->criu_version[0] ? jstr(v->criu_version) : json_null(),
+			      "source", v->source);
+	json_object_set_new(o, "directory", jstr(path));
+	json_object_set_new(o, "chain_id", jstr(l->chain_id));
+	json_object_set_new(o, "uid", json_integer(l->uid));
+	json_object_set_new(o, "state", json_string(lc_chain_state_name(l->state)));
+	json_object_set_new(o, "restart_limit", json_integer(l->restart_limit));
+	json_object_set_new(o, "restarts", json_integer(l->restarts));
+	json_object_set_new(o, "request", req ? req : json_null());
+	json_object_set_new(o, "runs", runs);
+	json_object_set_new(o, "total_run_seconds", json_integer(total));
+	json_object_set_new(o, "checkpoint", c ? c : json_null());
+	json_object_set_new(o, "checkpoint_note", v->note[0] ? jstr(v->note) : json_null());
+	json_object_set_new(o, "end_reason", jstr(l->end_reason));
+	if (json_dumpf(o, stdout, JSON_INDENT(2)) < 0 || putchar('\n') == EOF)
+		r = -EIO;
+	json_decref(o);
+	return r;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	_cleanup_free_ struct lc_ledger *l = NULL;
+	_cleanup_close_ int dirfd = -1;
+	struct lc_err err = { 0 };
+	struct ckpt_view v;
+	char path[PATH_MAX], link[64];
+	const char *what;
+	bool json = false;
+	uid_t owner;
+	ssize_t n;
+	int c, r;
+
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+jhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': status_usage(stdout); return LC_EXIT_OK;
+		case 'V': lc_admin_version("status"); return LC_EXIT_OK;
+		default: return lc_admin_usage_error("status: unknown option '%s'",
+						     argv[optind - 1]);
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2)
+		return lc_admin_usage_error("status: expected DIR, or BASE and JOBID");
+	what = argv[optind];
+	if (argc - optind == 2) {
+		dirfd = open_chain_dir(argv[optind], argv[optind + 1], &err);
+		what = argv[optind + 1];
+	} else {
+		dirfd = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd < 0)
+			lc_err_set(&err, errno, "cannot open the checkpoint directory '%s'",
+				   argv[optind]);
+	}
+	if (dirfd < 0) {
+		log_error("status of '%s': %s", what, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		snprintf(path, sizeof(path), "%s", argv[optind]);
+	else
+		path[n] = '\0';
+	l = malloc(sizeof(*l));
+	if (!l)
+		return lc_log_errno(ENOMEM, "status"), LC_EXIT_FAILURE;
+	r = load_ledger(dirfd, &owner, l, &err);
+	if (r == -ENOENT) {
+		log_error("status of '%s': no ledger '%s' there: lsf-criu has recorded nothing "
+			  "(no checkpoint and no run-limit action yet), or this is not a job "
+			  "checkpoint directory (for a base directory give the job ID too)", path,
+			  LC_LEDGER_FILE);
+		return LC_EXIT_FAILURE;
+	}
+	if (r < 0) {
+		log_error("status of '%s': %s%s", path, err.msg,
+			  r == -EPERM ? " (the ledger must belong to the caller; root may read any)"
+				      : "");
+		return LC_EXIT_FAILURE;
+	}
+	load_ckpt(dirfd, owner, l, &v);
+	if (!json) {
+		print_status(path, l, &v);
+		return LC_EXIT_OK;
+	}
+	if (print_status_json(path, l, &v) < 0) {
+		log_error("cannot print the JSON status");
+		return LC_EXIT_FAILURE;
+	}
+	return LC_EXIT_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct command *cmd = NULL;
+	int c, r;
+
+	lc_log_init("lsf-criu");
+	umask(022);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); goto out_ok;
+		case 'V': lc_admin_version(NULL); goto out_ok;
+		default:
+			return lc_admin_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return lc_admin_usage_error("no command given");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd)
+		return lc_admin_usage_error("unknown command '%s'", argv[optind]);
+	/* The subcommand parses its own argv, with its name as argv[0]. */
+	r = cmd->run(argc - optind, argv + optind);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_error("cannot write to standard output: %s", strerror(errno));
+		return LC_EXIT_FAILURE;
+	}
+	return r;
+out_ok:
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return LC_EXIT_FAILURE;
+	return LC_EXIT_OK;
+}
