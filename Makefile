@@ -28,6 +28,7 @@ LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 LIB_SRC := $(wildcard src/lib/*.c)
 PROGS   := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate lsf-criu-postexec \
+           lsf-criu-start \
            $(if $(wildcard src/admin/main.c),lsf-criu)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -49,6 +50,8 @@ $(1)/lsf-criu-restore: $(1)/obj/restore/main.o $(1)/liblc.a
 $(1)/lsf-criu-terminate: $(1)/obj/terminate/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu-postexec: $(1)/obj/postexec/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu-start: $(1)/obj/starter/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu: $(patsubst src/%.c,$(1)/obj/%.o,$(wildcard src/admin/*.c)) $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) -lcap

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -336,7 +337,7 @@ int main(int argc, char **argv)
 	struct lc_dump_opts dump = { 0 };
 	_cleanup_free_ struct lc_meta *m = NULL;
 	_cleanup_close_ int dirfd = -1, lockfd = -1, imgfd = -1;
-	char imgset[64], failed[80], cwd[4096] = "?";
+	char imgset[64], failed[80], cwd[4096] = "?", nspath[PATH_MAX];
 	const char *jobid, *chkdir;
 	int r;
 
@@ -418,7 +419,22 @@ int main(int argc, char **argv)
 	dump.criu = cfg.criu;
 	dump.workfd = dirfd;
 	dump.imgdir = imgset;
-	dump.root = job.root.pid;
+	dump.root = job.dump_pid;
+	if (job.ns_init > 0) {
+		/* criu runs inside the job's mount namespace, with "/" as its cwd. */
+		char real[PATH_MAX];
+
+		if (!realpath(chkdir, real) ||
+		    snprintf(nspath, sizeof(nspath), "%s/%s", real, imgset) >= (int)sizeof(nspath)) {
+			log_error("checkpoint of job %s failed: cannot resolve '%s'", jobid, chkdir);
+			lc_job_free(&job);
+			record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+			return LC_EXIT_FAILURE;
+		}
+		dump.imgdir = nspath;
+		dump.ns_init = job.ns_init;
+		m->ns = true;
+	}
 	dump.leave_running = !o.kill;
 	dump.shell_job = true;
 	dump.file_locks = m->file_locks;
@@ -427,7 +443,7 @@ int main(int argc, char **argv)
 		 imgset, m->criu_version);
 	r = lc_criu_dump(&dump, &err);
 	if (r == 0)
-		r = verify_images(imgfd, job.root.pid, &err);
+		r = verify_images(imgfd, job.dump_pid, &err);
 	if (r < 0) {
 		snprintf(failed, sizeof(failed), "%s.failed", imgset);
 		(void)renameat(dirfd, imgset, dirfd, failed);
@@ -453,7 +469,7 @@ int main(int argc, char **argv)
 	if (o.kill) {
 		if (wait_gone(&job, (double)cfg.kill_wait_seconds) < 0)
 			log_warn("job processes still alive %ld s after the dump", cfg.kill_wait_seconds);
-		lc_job_kill_group_rest(o.pgid);
+		lc_job_kill_group_rest(o.pgid, 5);
 		lc_job_kill_tree(&job);
 		if (wait_gone(&job, 10) < 0) {
 			log_error("checkpoint of job %s: images are complete in '%s', but job "

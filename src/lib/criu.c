@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "criu.h"
 #include "log.h"
+#include "nsjob.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -98,9 +99,15 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 	return 0;
 }
 
+/* How criu is started: directly, inside a job's namespaces, or as a child in ours. */
+struct how {
+	pid_t ns_init;
+	bool ns_here;
+};
+
 static int run_logged(char *const argv[], int workfd, const char *imgdir, const char *outname,
-		      const int *keep, int nkeep, long long deadline, double *seconds,
-		      struct lc_err *err)
+		      const int *keep, int nkeep, struct how how, long long deadline,
+		      double *seconds, struct lc_err *err)
 {
 	_cleanup_close_ int imgfd = -1, out = -1;
 	char line[8192];
@@ -117,9 +124,15 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 	lc_argv_format(argv, line, sizeof(line));
 	log_info("running: %s", line);
 	t0 = lc_now();
-	pid = lc_spawn(argv, workfd, out, keep, nkeep);
-	if (pid < 0)
-		return lc_err_set(err, errno, "cannot run criu");
+	if (how.ns_init > 0 || how.ns_here) {
+		pid = lc_ns_spawn(how.ns_init, !how.ns_here, argv, keep, nkeep, out, err);
+		if (pid < 0)
+			return pid;
+	} else {
+		pid = lc_spawn(argv, workfd, out, keep, nkeep);
+		if (pid < 0)
+			return lc_err_set(err, errno, "cannot run criu");
+	}
 	if (deadline > 0) {
 		for (;;) {
 			pid_t w = waitpid(pid, &st, WNOHANG);
@@ -172,15 +185,15 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 	argv[n++] = "dump.log";
 	argv[n++] = "-v4";
 	argv[n++] = "--display-stats";
-	if (o->shell_job)
+	if (o->shell_job && !o->ns_init)
 		argv[n++] = "--shell-job";
 	if (o->leave_running)
 		argv[n++] = "--leave-running";
 	if (o->file_locks)
 		argv[n++] = "--file-locks";
 	argv[n] = NULL;
-	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0, o->deadline, &o->seconds,
-		       err);
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0,
+		       (struct how){ .ns_init = o->ns_init }, o->deadline, &o->seconds, err);
 	if (r < 0 && err->code == EPROTO) {
 		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -220,10 +233,12 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 	argv[n++] = (char *)o->logname;
 	argv[n++] = "-v4";
 	argv[n++] = "--restore-detached";
-	argv[n++] = "--restore-sibling";
-	argv[n++] = "--pidfile";
-	argv[n++] = (char *)o->pidfile;
-	if (o->shell_job)
+	if (!o->ns_here) {
+		argv[n++] = "--restore-sibling";
+		argv[n++] = "--pidfile";
+		argv[n++] = (char *)o->pidfile;
+	}
+	if (o->shell_job && !o->ns_here)
 		argv[n++] = "--shell-job";
 	if (o->file_locks)
 		argv[n++] = "--file-locks";
@@ -235,8 +250,8 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 		keep[i] = o->inherit[i].fd;
 	}
 	argv[n] = NULL;
-	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit, 0, &o->seconds,
-		       err);
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit,
+		       (struct how){ .ns_here = o->ns_here }, 0, &o->seconds, err);
 	if (r < 0) {
 		if (err->code == EPROTO) {
 			imgfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -247,6 +262,8 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 		}
 		return r;
 	}
+	if (o->ns_here)
+		return 0;
 	imgfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (imgfd < 0)
 		return lc_err_set(err, errno, "cannot open '%s'", o->imgdir);

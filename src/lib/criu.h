@@ -28,6 +28,7 @@ struct lc_dump_opts {
 	bool file_locks;
 	bool shell_job;
 	long long deadline;   /* epoch seconds after which criu is killed; 0: none */
+	pid_t ns_init;	      /* run criu inside this init's namespaces (imgdir absolute) */
 	double seconds;	      /* out: wall time of the dump */
 };
 
@@ -41,7 +42,8 @@ struct lc_restore_opts {
 	int workfd;
 	const char *imgdir;
 	const char *logname;	/* log file inside imgdir */
-	const char *pidfile;	/* inside imgdir; must not exist */
+	const char *pidfile;	/* inside imgdir; must not exist; NULL with ns_here */
+	bool ns_here;		/* the caller created the namespaces; criu runs as its child */
 	bool file_locks;
 	bool shell_job;
 	struct lc_inherit inherit[LC_MAX_INHERIT];
@@ -58,8 +60,9 @@ int lc_criu_dump(struct lc_dump_opts *opts, struct lc_err *err);
 
 /*
  * Restores detached as our sibling-child (-d --restore-sibling) so the caller
- * can waitpid() the root. Returns the restored root's host PID, or a negative
- * errno; -EEXIST when criu failed because a PID was taken.
+ * can waitpid() the root. Returns the restored root's host PID (0 with
+ * ns_here: the namespace's init adopts the root), or a negative errno;
+ * -EEXIST when criu failed because a PID was taken.
  */
 int lc_criu_restore(struct lc_restore_opts *opts, struct lc_err *err);
 

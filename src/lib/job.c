@@ -20,9 +20,11 @@
 #include "job.h"
 #include "log.h"
 #include "meta.h"
+#include "nsjob.h"
 #include "util.h"
 
 #define RESTORER_NAME "lsf-criu-restore"
+#define STARTER_NAME  "lsf-criu-start"
 
 static const struct lc_proc *find_pid(const struct lc_job_procs *j, pid_t pid)
 {
@@ -63,6 +65,7 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 		struct lc_err *err)
 {
 	struct lc_root_rec rec;
+	struct lc_starter_rec srec;
 	struct lc_err rerr;
 	const struct lc_proc *leader, *root = NULL;
 	size_t in_group = 0, children = 0;
@@ -79,8 +82,30 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 	if (in_group == 0)
 		return lc_err_set(err, ESRCH, "the job has no process left in group %d", (int)pgid);
 
-	r = lc_root_load(dirfd, uid, &rec, &rerr);
-	if (r == 0 && !strcmp(rec.jobid, jobid)) {
+	r = lc_starter_load(dirfd, uid, &srec, &rerr);
+	if (r == 0 && !strcmp(srec.jobid, jobid)) {
+		const struct lc_proc *init = find_pid(j, srec.init_pid), *outer;
+
+		if (!init || init->start_time != srec.init_start || init->state == 'Z')
+			return lc_err_set(err, ESRCH, "the namespace init %d of job %s is gone",
+					  (int)srec.init_pid, jobid);
+		outer = find_pid(j, init->ppid);
+		if (!outer || outer->pgid != pgid)
+			return lc_err_set(err, EPERM, "the namespace init %d is not started from the "
+					  "job's group %d", (int)srec.init_pid, (int)pgid);
+		for (size_t i = 0; i < j->n_all && !root; i++)
+			if (j->all[i].ppid == init->pid && j->all[i].state != 'Z')
+				root = &j->all[i];
+		if (!root)
+			return lc_err_set(err, ESRCH, "the job in the namespace of init %d is gone",
+					  (int)srec.init_pid);
+		if (!lc_proc_owned_by(init, uid))
+			return lc_err_set(err, EPERM, "namespace init %d runs as uid %u",
+					  (int)init->pid, (unsigned)init->uid[1]);
+		j->ns_init = init->pid;
+		log_info("dump root: process %d (PID %d in the job's namespaces of init %d)",
+			 (int)root->pid, LC_NS_JOB_PID, (int)init->pid);
+	} else if ((r = lc_root_load(dirfd, uid, &rec, &rerr)) == 0 && !strcmp(rec.jobid, jobid)) {
 		root = find_pid(j, rec.pid);
 		if (!root || root->start_time != rec.start_time || root->state == 'Z')
 			return lc_err_set(err, ESRCH, "the restored job root %d recorded for job %s "
@@ -119,6 +144,7 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 			 (int)root->pid, root->comm, (int)pgid, leader->comm);
 	}
 	j->root = *root;
+	j->dump_pid = j->ns_init ? LC_NS_JOB_PID : root->pid;
 	r = collect_tree(j, err);
 	if (r < 0)
 		return r;
@@ -182,23 +208,42 @@ void lc_job_kill_tree(const struct lc_job_procs *j)
 	}
 }
 
-int lc_job_kill_group_rest(pid_t pgid)
+/* Processes of the group that are the job's: not the leader, not a zombie, ours. */
+static bool is_rest(const struct lc_proc *p, pid_t pgid)
+{
+	return p->pgid == pgid && p->pid != pgid && p->state != 'Z' &&
+	       lc_proc_owned_by(p, getuid()) && p->pid != getpid();
+}
+
+int lc_job_kill_group_rest(pid_t pgid, double grace)
 {
 	struct lc_proc *all = NULL;
 	size_t n = 0;
 	int killed = 0;
+	double end = lc_now() + grace;
 
-	if (lc_proc_list(&all, &n) < 0)
-		return 0;
+	/* The job-file shell and our own wrappers end by themselves once the job is gone. */
+	for (;;) {
+		bool any = false;
+
+		if (lc_proc_list(&all, &n) < 0)
+			return 0;
+		for (size_t i = 0; i < n && !any; i++)
+			any = is_rest(&all[i], pgid);
+		if (!any || lc_now() >= end)
+			break;
+		free(all);
+		all = NULL;
+		lc_msleep(50);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct lc_proc *p = &all[i];
 		char exe[256] = "";
 
-		if (p->pgid != pgid || p->pid == pgid || p->state == 'Z' ||
-		    !lc_proc_owned_by(p, getuid()) || p->pid == getpid())
+		if (!is_rest(p, pgid))
 			continue;
 		(void)lc_proc_exe(p->pid, exe, sizeof(exe));
-		if (!strcmp(exe, RESTORER_NAME))
+		if (!strcmp(exe, RESTORER_NAME) || !strcmp(exe, STARTER_NAME))
 			continue;
 		if (kill(p->pid, SIGKILL) == 0) {
 			log_warn("killed surviving job process %d (%s)", (int)p->pid, p->comm);

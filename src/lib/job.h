@@ -15,6 +15,8 @@ struct lc_job_procs {
 	struct lc_proc root;
 	pid_t *tree; /* root and its descendants */
 	size_t n_tree;
+	pid_t ns_init;	/* host PID of the job's namespace init (lsf-criu-start), or 0 */
+	pid_t dump_pid;	/* the root as criu sees it: LC_NS_JOB_PID inside the namespace */
 };
 
 /*
@@ -32,10 +34,11 @@ void lc_job_kill_tree(const struct lc_job_procs *j);
 /* True while any process of the tree (with its recorded start time) is alive. */
 bool lc_job_tree_alive(const struct lc_job_procs *j);
 /*
- * SIGKILLs every live process of the caller's uid in the group that is neither
- * the group leader nor lsf-criu-restore; returns how many were signalled.
+ * Waits up to grace seconds for the group (but its leader) to empty, then
+ * SIGKILLs every live process of the caller's uid in it that is neither the
+ * group leader nor one of our wrappers; returns how many were signalled.
  */
-int lc_job_kill_group_rest(pid_t pgid);
+int lc_job_kill_group_rest(pid_t pgid, double grace);
 /* True if a process of the tree holds a POSIX or flock lock (/proc/locks). */
 bool lc_job_holds_locks(const struct lc_job_procs *j);
 

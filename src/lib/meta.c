@@ -58,6 +58,7 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 	json_object_set_new(o, "uid", json_integer(m->uid));
 	json_object_set_new(o, "file_locks", json_boolean(m->file_locks));
 	json_object_set_new(o, "killed", json_boolean(m->killed));
+	json_object_set_new(o, "namespaces", json_boolean(m->ns));
 	json_object_set_new(o, "dump_seconds", json_real(m->dump_seconds));
 	json_object_set_new(o, "image_bytes", json_integer(m->image_bytes));
 	json_object_set_new(o, "pids", pids);
@@ -92,10 +93,13 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		goto out;
 	m->uid = (uid_t)x;
 	if (!json_is_boolean(json_object_get(o, "file_locks")) ||
-	    !json_is_boolean(json_object_get(o, "killed"))) {
-		lc_err_set(err, EINVAL, "field 'file_locks' or 'killed' missing or not a boolean");
+	    !json_is_boolean(json_object_get(o, "killed")) ||
+	    !json_is_boolean(json_object_get(o, "namespaces"))) {
+		lc_err_set(err, EINVAL, "field 'file_locks', 'killed' or 'namespaces' missing or not "
+			   "a boolean");
 		goto out;
 	}
+	m->ns = json_is_true(json_object_get(o, "namespaces"));
 	m->file_locks = json_is_true(json_object_get(o, "file_locks"));
 	m->killed = json_is_true(json_object_get(o, "killed"));
 	v = json_object_get(o, "dump_seconds");

@@ -41,6 +41,7 @@ struct lc_meta {
 	uid_t uid;
 	bool file_locks;
 	bool killed;
+	bool ns;	/* dumped inside the job's own namespaces (lsf-criu-start) */
 	double dump_seconds;
 	long long image_bytes;
 	char criu_version[32];

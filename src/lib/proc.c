@@ -204,3 +204,16 @@ long long lc_proc_start_epoch(const struct lc_proc *p)
 		return 0;
 	return btime + (long long)(p->start_time / (unsigned long long)ticks);
 }
+
+unsigned long long lc_proc_start_time_at(int procfd, pid_t pid)
+{
+	_cleanup_free_ char *txt = NULL;
+	struct lc_proc p;
+	char name[32];
+
+	snprintf(name, sizeof(name), "%d/stat", (int)pid);
+	if (procfd < 0 || lc_read_file_at(procfd, name, 4096, (uid_t)-1, &txt, NULL) < 0 ||
+	    lc_proc_parse_stat(txt, &p) < 0)
+		return 0;
+	return p.start_time;
+}

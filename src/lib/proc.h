@@ -32,6 +32,8 @@ int lc_proc_fdinfo(pid_t pid, int fd, long long *ret_pos, int *ret_flags);
 /* The basename of /proc/<pid>/exe, for messages and to recognise criu. */
 int lc_proc_exe(pid_t pid, char *buf, size_t size);
 
+/* Start time (clock ticks) of pid read through an open /proc directory fd, 0 if unknown. */
+unsigned long long lc_proc_start_time_at(int procfd, pid_t pid);
 /* Epoch seconds at which p started (boot time + start ticks), 0 if unknown. */
 long long lc_proc_start_epoch(const struct lc_proc *p);
 

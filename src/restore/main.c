@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "meta.h"
+#include "nsjob.h"
 #include "proc.h"
 #include "util.h"
 #include "version.h"
@@ -196,24 +198,109 @@ static void note_run(int dirfd, const char *jobid)
 		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
 }
 
-static int exit_like(int st)
+/*
+ * Restores an image dumped inside a job's own namespaces: new user, PID and
+ * mount namespaces with the same id maps and a reaping init, criu run as our
+ * child inside them, the init adopting the restored job. No host PID of the
+ * image matters, so this never collides.
+ */
+static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const char *jobid,
+			 const struct lc_cfg *cfg, struct lc_restore_opts *ro)
 {
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st)) {
-		int sig = WTERMSIG(st);
-		struct rlimit no_core = { 0, 0 };
-		sigset_t set;
+	struct lc_starter_rec rec = { 0 };
+	struct lc_err err = { 0 };
+	struct lc_pump pumps[4];
+	int npumps = 0;
+	_cleanup_close_ int procfd = -1;
+	char real[PATH_MAX], abs[PATH_MAX], byte;
+	int ready[2], status[2], r, st;
+	sigset_t set;
+	pid_t init;
 
-		(void)setrlimit(RLIMIT_CORE, &no_core);
-		signal(sig, SIG_DFL);
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		sigprocmask(SIG_UNBLOCK, &set, NULL);
-		raise(sig);
-		return 128 + sig;
+	if (!realpath(dir, real) || snprintf(abs, sizeof(abs), "%s/%s", real, imgset) >=
+					    (int)sizeof(abs)) {
+		log_error("restore of job %s failed: cannot resolve '%s'", jobid, dir);
+		return LC_EXIT_RESTORE_FAILED;
 	}
-	return LC_EXIT_RESTORE_FAILED;
+	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Signals are forwarded to the init from now on, not ignored. */
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++)
+		sigaddset(&set, ignored_signals[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++)
+		signal(ignored_signals[i], SIG_DFL);
+	if (lc_ns_create(&err) < 0) {
+		log_error("restore of job %s failed: the image was taken inside the job's own "
+			  "namespaces, and %s", jobid, err.msg);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
+		return lc_log_errno(errno, "pipe"), LC_EXIT_RESTORE_FAILED;
+	init = fork();
+	if (init < 0)
+		return lc_log_errno(errno, "fork"), LC_EXIT_RESTORE_FAILED;
+	if (init == 0) {
+		close(ready[0]);
+		close(status[0]);
+		lc_log_attach_fd(-1);
+		lc_ns_init(NULL, ready[1], status[1]);
+	}
+	close(ready[1]);
+	close(status[1]);
+	if (read(ready[0], &byte, 1) != 1) {
+		log_error("restore of job %s failed: the namespace's init did not start", jobid);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	close(ready[0]);
+	/* The job wrote into pipes read outside: give it new ones, pumped into our stdio. */
+	for (int i = 0; i < ro->n_inherit && npumps < 4; i++) {
+		int pfd[2];
+
+		if (strncmp(ro->inherit[i].key, "pipe:[", 6))
+			continue;
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return lc_log_errno(errno, "pipe"), LC_EXIT_RESTORE_FAILED;
+		pumps[npumps].from = pfd[0];
+		pumps[npumps].to = ro->inherit[i].fd; /* our dup of fd 1 or 2 */
+		npumps++;
+		ro->inherit[i].fd = pfd[1];
+	}
+	ro->criu = cfg->criu;
+	ro->imgdir = abs;
+	ro->ns_here = true;
+	ro->pidfile = NULL;
+	r = lc_criu_restore(ro, &err);
+	for (int i = 0; i < ro->n_inherit; i++)
+		close(ro->inherit[i].fd);
+	if (r < 0) {
+		kill(init, SIGKILL);
+		waitpid(init, NULL, 0);
+		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid, err.msg,
+			  imgset, ro->logname);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
+	rec.init_pid = init;
+	rec.init_start = lc_proc_start_time_at(procfd, init);
+	if (lc_starter_save(dirfd, &rec) < 0)
+		log_warn("cannot record the namespace's init; the next checkpoint of job %s will "
+			 "fail", jobid);
+	log_info("job %s restored in its own namespaces in %.2f s: init %d, job PID %d inside; "
+		 "waiting for it", jobid, ro->seconds, (int)init, LC_NS_JOB_PID);
+	note_run(dirfd, jobid);
+	st = lc_ns_supervise(init, status[0], pumps, npumps);
+	if (st == -1) {
+		log_error("restored job %s: its namespace's init ended without a status", jobid);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	if (WIFEXITED(st))
+		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	lc_log_attach_fd(-1);
+	return lc_exit_like(st);
 }
 
 int main(int argc, char **argv)
@@ -297,6 +384,12 @@ int main(int argc, char **argv)
 	}
 	if (prepare_inherit(m, imgfd, &ro) < 0)
 		return LC_EXIT_RESTORE_FAILED;
+	snprintf(logname, sizeof(logname), "restore.%s.log", jobid);
+	ro.logname = logname;
+	ro.workfd = dirfd;
+	ro.file_locks = m->file_locks;
+	if (m->ns)
+		return restore_in_ns(dirfd, argv[optind], imgset, jobid, &cfg, &ro);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warn("cannot become a subreaper: %s, ignoring", strerror(errno));
 	snprintf(logname, sizeof(logname), "restore.%s.log", jobid);
@@ -362,5 +455,5 @@ int main(int argc, char **argv)
 		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
 			 strsignal(WTERMSIG(st)));
 	lc_log_attach_fd(-1);
-	return exit_like(st);
+	return lc_exit_like(st);
 }

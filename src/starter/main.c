@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lsf-criu-start - job starter: runs the job in its own user, PID and mount
+ * namespaces so that a checkpoint of it can always be restored, whatever
+ * PIDs are taken on the host at restore time.
+ *
+ *     JOB_STARTER = <LSF_SERVERDIR>/lsf-criu-start %USRCMD     (lsb.queues)
+ *     bsub ... <LSF_SERVERDIR>/lsf-criu-start ./job args       (by hand)
+ *
+ * Expected identity: the job owner, any uid. No privilege is needed or used:
+ * the user namespace maps only the owner's own uid and gid, so the job keeps
+ * its real ids and holds no capability.
+ *
+ * This process stays in LSF's process group, forwards every catchable signal
+ * LSF sends to the namespace's init, which forwards it to the job's process
+ * group, and exits with the job's status (or dies of the same signal). It
+ * records the init in $LSB_CHKPNT_DIR/lsf-criu.starter so that echkpnt.criu
+ * dumps the job (PID 1001 inside) rather than LSF's job-file shell. When no
+ * namespace can be created (user namespaces disabled), it logs that and runs
+ * the job directly with host PIDs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "exitcodes.h"
+#include "jobdir.h"
+#include "log.h"
+#include "lsfenv.h"
+#include "nsjob.h"
+#include "proc.h"
+#include "util.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lsf-criu-start [--] command [argument...]\n"
+		"\n"
+		"Run an LSF job in its own user, PID and mount namespaces, so that lsf-criu can\n"
+		"restore its checkpoints on any host state. Use it as the queue's job starter:\n"
+		"    JOB_STARTER = <LSF_SERVERDIR>/lsf-criu-start %%USRCMD\n"
+		"\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"See lsf-criu-start(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lc_err err = { 0 };
+	struct lc_starter_rec rec = { 0 };
+	_cleanup_close_ int dirfd = -1, procfd = -1;
+	const char *jobid, *chkdir;
+	struct lc_pump pumps[2];
+	int ready[2], status[2], c, st, npumps;
+	char byte;
+	pid_t init;
+
+	lc_log_init("lsf-criu-start");
+	/* stderr is the job's own: only failures belong there. */
+	lc_log_stderr_level(LC_LOG_WARN);
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		case 'V':
+			printf("lsf-criu-start (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
+			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'lsf-criu-start --help' for more information.\n");
+			return LC_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		log_error("no command to run");
+		fprintf(stderr, "Try 'lsf-criu-start --help' for more information.\n");
+		return LC_EXIT_USAGE;
+	}
+	jobid = getenv("LSB_JOBID");
+	chkdir = getenv("LSB_CHKPNT_DIR");
+	if (chkdir && *chkdir) {
+		dirfd = lc_jobdir_open(chkdir, &err);
+		if (dirfd >= 0)
+			(void)lc_jobdir_attach_log(dirfd, &err);
+	}
+	if (dirfd < 0 || !lc_jobid_ok(jobid)) {
+		/* Not checkpointable: nothing to gain from namespaces. */
+		execvp(argv[optind], argv + optind);
+		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
+		return errno == ENOENT ? 127 : 126;
+	}
+	npumps = lc_ns_make_pumps(pumps, &err);
+	if (npumps < 0) {
+		log_error("job %s: %s", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	if (lc_ns_create(&err) < 0) {
+		log_warn("%s; running job %s with host PIDs (its restore will need the same PIDs "
+			 "free)", err.msg, jobid);
+		close(dirfd);
+		execvp(argv[optind], argv + optind);
+		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
+		return errno == ENOENT ? 127 : 126;
+	}
+	/* The host's /proc, kept open: the init mounts its own over /proc. */
+	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
+		return lc_log_errno(errno, "pipe"), LC_EXIT_FAILURE;
+	init = fork();
+	if (init < 0)
+		return lc_log_errno(errno, "fork"), LC_EXIT_FAILURE;
+	if (init == 0) {
+		close(ready[0]);
+		close(status[0]);
+		lc_log_attach_fd(-1);
+		close(dirfd);
+		close(procfd);
+		for (int i = 0; i < npumps; i++) {
+			close(pumps[i].from);
+			close(pumps[i].to);
+		}
+		lc_ns_init(argv + optind, ready[1], status[1]);
+	}
+	close(ready[1]);
+	close(status[1]);
+	/* Only the init and the job may hold the pipes' write ends, or they never close. */
+	lc_ns_unpump_self(pumps, npumps);
+	if (read(ready[0], &byte, 1) != 1) {
+		log_error("the namespace's init of job %s failed to start", jobid);
+		return LC_EXIT_FAILURE;
+	}
+	close(ready[0]);
+	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
+	rec.init_pid = init;
+	rec.init_start = lc_proc_start_time_at(procfd, init);
+	if (lc_starter_save(dirfd, &rec) < 0)
+		log_warn("cannot record the namespace's init; job %s cannot be checkpointed", jobid);
+	log_info("job %s runs in its own namespaces: init %d, job PID %d inside", jobid, (int)init,
+		 LC_NS_JOB_PID);
+	lc_log_attach_fd(-1);
+	st = lc_ns_supervise(init, status[0], pumps, npumps);
+	if (st == -1)
+		return LC_EXIT_FAILURE;
+	return lc_exit_like(st);
+}
