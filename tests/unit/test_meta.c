@@ -17,7 +17,7 @@
 static const char valid_meta[] =
 	"{\"version\": 1, \"jobid\": \"1234[5]\", \"created\": 1700000000,"
 	" \"root_pid\": 4242, \"root_start_time\": 987654, \"uid\": 1000,"
-	" \"file_locks\": true, \"killed\": false, \"dump_seconds\": 1.5,"
+	" \"file_locks\": true, \"killed\": false, \"namespaces\": false, \"dump_seconds\": 1.5,"
 	" \"image_bytes\": 1048576, \"criu_version\": \"3.19\","
 	" \"pids\": [4242, 4243, 4250],"
 	" \"stdio\": [{\"fd\": 0, \"target\": \"/dev/null\"},"
@@ -187,6 +187,7 @@ static int meta_round_trip(void)
 	CHECK_INT(l->uid, ==, m->uid);
 	CHECK(l->file_locks == m->file_locks);
 	CHECK(l->killed == m->killed);
+	CHECK(l->ns == m->ns);
 	CHECK(l->dump_seconds == m->dump_seconds);
 	CHECK_INT(l->image_bytes, ==, m->image_bytes);
 	CHECK_STR(l->criu_version, m->criu_version);
