@@ -151,8 +151,8 @@ enum install_result { INST_UNCHANGED, INST_MODE, INST_WRITTEN };
 
 /*
  * Installs one program into dirfd. The existing file counts as identical
- * only when it is a regular file (not a symlink) with the same bytes; a mode
- * other than 0755 is corrected in place. Anything else is replaced by a
+ * only when it is a regular file (not a symlink) of the caller with the same
+ * bytes; a mode other than 0755 is corrected in place. Anything else is replaced by a
  * temporary file renamed over it, so LSF never runs a half-written program.
  */
 static int install_one(int srcdir, int dirfd, const char *name, bool dry_run,
@@ -175,7 +175,7 @@ static int install_one(int srcdir, int dirfd, const char *name, bool dry_run,
 		return lc_err_set(err, -r, "cannot read the program '%s' beside this lsf-criu",
 				  name);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
 	    (size_t)st.st_size == len && same_content(fd, buf, len)) {
 		if ((st.st_mode & 07777) == 0755) {
 			*ret = INST_UNCHANGED;
@@ -248,6 +248,7 @@ static int cmd_install(int argc, char **argv)
 	char src[PATH_MAX], real[PATH_MAX];
 	struct lc_err err = { 0 };
 	struct lc_cfg cfg;
+	struct stat st;
 	bool dry_run = false;
 	int c, failed = 0, written = 0;
 
@@ -277,13 +278,12 @@ static int cmd_install(int argc, char **argv)
 		lc_cfg_load(&cfg);
 		criu = cfg.criu;
 	}
-	if (!realpath(serverdir, real)) {
-		log_error("cannot install into '%s': %s", serverdir, strerror(errno));
-		return LC_EXIT_FAILURE;
-	}
-	dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		log_error("cannot install into '%s': %s", real, strerror(errno));
+	if (!realpath(serverdir, real) ||
+	    (dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		log_error("cannot install into '%s': %s%s", serverdir, strerror(e),
+			  e == EACCES ? "; run as a user who may write there (usually root)" : "");
 		return LC_EXIT_FAILURE;
 	}
 	if (!dry_run && faccessat(dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
@@ -291,6 +291,11 @@ static int cmd_install(int argc, char **argv)
 			  "(usually root)", real, strerror(errno));
 		return LC_EXIT_FAILURE;
 	}
+	if (fstat(dirfd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(st.st_mode & S_ISVTX))
+		log_warn("'%s' is writable by group or others (mode %04o): they could replace the "
+			 "programs LSF runs for every user; chmod go-w it", real,
+			 (unsigned)(st.st_mode & 07777));
 	if (self_dir(src, sizeof(src), &err) < 0) {
 		log_error("%s", err.msg);
 		return LC_EXIT_FAILURE;
