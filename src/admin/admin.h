@@ -33,25 +33,25 @@ enum lc_chk_verdict { LC_CHK_OK, LC_CHK_WARN, LC_CHK_FAIL };
 
 struct lc_chk_result {
 	enum lc_chk_verdict verdict;
-	char finding[1024];	/* one line */
-	char fix[2048];		/* the command that fixes it; lines split by '\n' */
+	char finding[1024]; /* one line */
+	char fix[2048];	    /* the command that fixes it; lines split by '\n' */
 };
 
 /* What every probe may read; filled once before the probes run. */
 struct lc_chk_ctx {
 	char criu[PATH_MAX];
-	const char *criu_from;	/* where the path came from, for the findings */
-	const char *dir;	/* --dir, or NULL */
-	const char *envdir;	/* --lsf-envdir, or NULL */
-	uid_t uid;		/* the caller (effective) */
-	bool criu_file;		/* criu is a regular file the caller may execute */
-	char criu_why[600];	/* why not */
-	int ptrace_scope;	/* Yama's, -1 without Yama */
+	const char *criu_from; /* where the path came from, for the findings */
+	const char *dir;       /* --dir, or NULL */
+	const char *envdir;    /* --lsf-envdir, or NULL */
+	uid_t uid;	       /* the caller (effective) */
+	bool criu_file;	       /* criu is a regular file the caller may execute */
+	char criu_why[600];    /* why not */
+	int ptrace_scope;      /* Yama's, -1 without Yama */
 };
 
 struct lc_chk_mount {
 	char point[PATH_MAX];
-	char opts[512];		/* per-mount options, e.g. "rw,nosuid" */
+	char opts[512]; /* per-mount options, e.g. "rw,nosuid" */
 	char fstype[64];
 };
 

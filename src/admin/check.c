@@ -51,7 +51,7 @@ static const char *const verdict_names[] = { "OK", "WARN", "FAIL" };
 struct probe {
 	const char *name;
 	bool required;
-	int needs;		/* NEEDS_DIR, NEEDS_ENVDIR */
+	int needs; /* NEEDS_DIR, NEEDS_ENVDIR */
 	void (*run)(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 	const char *help;
 };
@@ -122,8 +122,10 @@ static void probe_criu_path(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 
 	if (!c->criu_file) {
 		lc_chk_finding(r, LC_CHK_FAIL, "%s", c->criu_why);
-		lc_chk_fix(r, "install a criu >= 4.2 there (scripts/provision.sh of the lsf-criu sources "
-		       "does), or name yours in /etc/lsf-criu.conf: criu = /path/to/criu");
+		lc_chk_fix(
+			r,
+			"install a criu >= 4.2 there (scripts/provision.sh of the lsf-criu sources "
+			"does), or name yours in /etc/lsf-criu.conf: criu = /path/to/criu");
 		return;
 	}
 	if (stat(c->criu, &st) == 0 && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
@@ -133,9 +135,11 @@ static void probe_criu_path(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 
 		lc_admin_cmdline(a, sizeof(a), own);
 		lc_admin_cmdline(b, sizeof(b), mod);
-		lc_chk_finding(r, LC_CHK_WARN, "'%s' (%s) belongs to uid %u with mode %04o: a program with "
-			"file capabilities should be root's and writable by root only", c->criu,
-			c->criu_from, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "'%s' (%s) belongs to uid %u with mode %04o: a program with "
+			       "file capabilities should be root's and writable by root only",
+			       c->criu, c->criu_from, (unsigned)st.st_uid,
+			       (unsigned)(st.st_mode & 07777));
 		lc_chk_fix(r, "%s && %s (then set its capabilities again)", a, b);
 		return;
 	}
@@ -153,19 +157,21 @@ static void probe_criu_version(const struct lc_chk_ctx *c, struct lc_chk_result 
 	}
 	if (lc_criu_check(c->criu, version, sizeof(version), &err) < 0) {
 		if (err.code == ENOTSUP)
-			lc_chk_finding(r, LC_CHK_FAIL, "'%s' is criu %s; lsf-criu needs %d.%d or "
-				       "newer", c->criu, version, LC_CRIU_MIN_MAJOR,
-				       LC_CRIU_MIN_MINOR);
+			lc_chk_finding(r, LC_CHK_FAIL,
+				       "'%s' is criu %s; lsf-criu needs %d.%d or "
+				       "newer",
+				       c->criu, version, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
 		else
 			lc_chk_finding(r, LC_CHK_FAIL, "%s; lsf-criu needs criu %d.%d or newer",
 				       err.msg, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
-		lc_chk_fix(r, "install criu >= %d.%d (scripts/provision.sh of the lsf-criu sources "
-			   "builds one from Debian's source package)", LC_CRIU_MIN_MAJOR,
-			   LC_CRIU_MIN_MINOR);
+		lc_chk_fix(r,
+			   "install criu >= %d.%d (scripts/provision.sh of the lsf-criu sources "
+			   "builds one from Debian's source package)",
+			   LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
 		return;
 	}
 	lc_chk_finding(r, LC_CHK_OK, "criu %s (%d.%d or newer needed)", version, LC_CRIU_MIN_MAJOR,
-		LC_CRIU_MIN_MINOR);
+		       LC_CRIU_MIN_MINOR);
 }
 
 /* The first line of criu's output that says what went wrong. */
@@ -221,26 +227,31 @@ static void probe_criu_check(const struct lc_chk_ctx *c, struct lc_chk_result *r
 	}
 	first_error(out, line, sizeof(line));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		lc_chk_finding(r, LC_CHK_OK, "'%s' as uid %u: %s%s", cmd, (unsigned)c->uid,
+		lc_chk_finding(
+			r, LC_CHK_OK, "'%s' as uid %u: %s%s", cmd, (unsigned)c->uid,
 			strstr(out, "Looks good") ? "Looks good." : line,
-			c->uid ? "" : " (as root this does not test criu's file capabilities: run "
-				      "lsf-criu check as a job owner too)");
+			c->uid ? ""
+			       : " (as root this does not test criu's file capabilities: run "
+				 "lsf-criu check as a job owner too)");
 		return;
 	}
 	if (WIFEXITED(st))
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' as uid %u exited with %d: %s", cmd, (unsigned)c->uid,
-			WEXITSTATUS(st), line);
+		lc_chk_finding(r, LC_CHK_FAIL, "'%s' as uid %u exited with %d: %s", cmd,
+			       (unsigned)c->uid, WEXITSTATUS(st), line);
 	else
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' as uid %u was killed by signal %d", cmd, (unsigned)c->uid,
-			WTERMSIG(st));
+		lc_chk_finding(r, LC_CHK_FAIL, "'%s' as uid %u was killed by signal %d", cmd,
+			       (unsigned)c->uid, WTERMSIG(st));
 	if (strstr(out, "CAP_CHECKPOINT_RESTORE") && has_least_caps(c->criu))
 		lc_chk_fix(r, "the file capabilities are set but not in effect: see the criu-mount "
-			   "probe (a nosuid mount ignores them)");
+			      "probe (a nosuid mount ignores them)");
 	else if (strstr(out, "CAP_CHECKPOINT_RESTORE"))
 		lc_chk_fix_setcap(r, LC_CHK_LEAST_CAPS, c->criu);
 	else
-		lc_chk_fix(r, "%s -v4 (read its Error lines; a criu >= 4.2 that passes is installed by "
-		       "scripts/provision.sh of the lsf-criu sources)", cmd);
+		lc_chk_fix(
+			r,
+			"%s -v4 (read its Error lines; a criu >= 4.2 that passes is installed by "
+			"scripts/provision.sh of the lsf-criu sources)",
+			cmd);
 }
 
 /* ---- file capabilities -------------------------------------------------- */
@@ -311,40 +322,51 @@ static void probe_criu_caps(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	}
 	rc = lc_chk_file_caps(c->criu, &perm, &eff, have, sizeof(have));
 	if (rc == -ENOTSUP || rc == -EOPNOTSUPP) {
-		lc_chk_finding(r, LC_CHK_FAIL, "the filesystem of '%s' cannot hold file capabilities "
-			"(no security.capability xattr)", c->criu);
-		lc_chk_fix(r, "install criu on a local filesystem such as ext4 or xfs, then: setcap "
-		       LC_CHK_LEAST_CAPS "=ep <that copy>");
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "the filesystem of '%s' cannot hold file capabilities "
+			       "(no security.capability xattr)",
+			       c->criu);
+		lc_chk_fix(r,
+			   "install criu on a local filesystem such as ext4 or xfs, then: "
+			   "setcap %s=ep <that copy>",
+			   LC_CHK_LEAST_CAPS);
 		return;
 	}
 	if (rc < 0) {
-		lc_chk_finding(r, LC_CHK_FAIL, "cannot read the file capabilities of '%s': %s", c->criu,
-			strerror(-rc));
+		lc_chk_finding(r, LC_CHK_FAIL, "cannot read the file capabilities of '%s': %s",
+			       c->criu, strerror(-rc));
 		return;
 	}
-	need = LC_CHK_BIT(CAP_CHECKPOINT_RESTORE) | LC_CHK_BIT(CAP_SETPCAP) | (yama ? LC_CHK_BIT(CAP_SYS_PTRACE) : 0);
+	need = LC_CHK_BIT(CAP_CHECKPOINT_RESTORE) | LC_CHK_BIT(CAP_SETPCAP) |
+	       (yama ? LC_CHK_BIT(CAP_SYS_PTRACE) : 0);
 	ok = need | LC_CHK_BIT(CAP_NET_ADMIN);
 	snprintf(least, sizeof(least), "%s%s%s", LC_CHK_LEAST_CAPS, yama ? ",cap_sys_ptrace" : "",
 		 perm & LC_CHK_BIT(CAP_NET_ADMIN) ? ",cap_net_admin" : "");
 	missing = need & ~(perm & eff);
 	if (missing) {
 		cap_names(missing, names, sizeof(names));
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' has file capabilities '%s'; non-root dumps and restores "
-			"need %s=ep (missing or not effective: %s)", c->criu, have, least, names);
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "'%s' has file capabilities '%s'; non-root dumps and restores "
+			       "need %s=ep (missing or not effective: %s)",
+			       c->criu, have, least, names);
 		lc_chk_fix_setcap(r, least, c->criu);
 		return;
 	}
 	extra = perm & ~ok;
 	if (extra) {
 		cap_names(extra, names, sizeof(names));
-		lc_chk_finding(r, LC_CHK_WARN, "'%s' has file capabilities '%s': more than needed (%s); "
-			"lsf-criu needs only %s", c->criu, have, names, least);
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "'%s' has file capabilities '%s': more than needed (%s); "
+			       "lsf-criu needs only %s",
+			       c->criu, have, names, least);
 		lc_chk_fix_setcap(r, least, c->criu);
 		return;
 	}
 	lc_chk_finding(r, LC_CHK_OK, "'%s' has '%s'%s", c->criu, have,
-		perm & LC_CHK_BIT(CAP_NET_ADMIN) ? " (cap_net_admin is needed only for jobs with TCP "
-					    "sockets)" : ", the least set");
+		       perm & LC_CHK_BIT(CAP_NET_ADMIN)
+			       ? " (cap_net_admin is needed only for jobs with TCP "
+				 "sockets)"
+			       : ", the least set");
 }
 
 /* ---- mounts ------------------------------------------------------------- */
@@ -435,26 +457,34 @@ static void probe_criu_mount(const struct lc_chk_ctx *c, struct lc_chk_result *r
 	}
 	rc = lc_chk_find_mount(real, &m);
 	if (rc < 0) {
-		lc_chk_finding(r, LC_CHK_WARN, "cannot find the mount of '%s' in /proc/self/mountinfo: %s",
-			real, strerror(-rc));
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "cannot find the mount of '%s' in /proc/self/mountinfo: %s", real,
+			       strerror(-rc));
 		return;
 	}
 	lc_chk_quote(m.point, q, sizeof(q));
 	if (has_opt(m.opts, "nosuid")) {
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' is on %s mounted at '%s' with nosuid: the kernel ignores "
-			"its file capabilities there", real, m.fstype, m.point);
-		lc_chk_fix(r, "mount -o remount,suid %s (or install criu on a filesystem mounted without "
-		       "nosuid)", q);
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "'%s' is on %s mounted at '%s' with nosuid: the kernel ignores "
+			       "its file capabilities there",
+			       real, m.fstype, m.point);
+		lc_chk_fix(
+			r,
+			"mount -o remount,suid %s (or install criu on a filesystem mounted without "
+			"nosuid)",
+			q);
 		return;
 	}
 	if (has_opt(m.opts, "noexec")) {
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' is on %s mounted at '%s' with noexec: it cannot run", real,
-			m.fstype, m.point);
-		lc_chk_fix(r, "mount -o remount,exec %s (or install criu on another filesystem)", q);
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "'%s' is on %s mounted at '%s' with noexec: it cannot run", real,
+			       m.fstype, m.point);
+		lc_chk_fix(r, "mount -o remount,exec %s (or install criu on another filesystem)",
+			   q);
 		return;
 	}
-	lc_chk_finding(r, LC_CHK_OK, "'%s' is on %s mounted at '%s' (%s): file capabilities apply", real,
-		m.fstype, m.point, m.opts);
+	lc_chk_finding(r, LC_CHK_OK, "'%s' is on %s mounted at '%s' (%s): file capabilities apply",
+		       real, m.fstype, m.point, m.opts);
 }
 
 /* ---- the table ---------------------------------------------------------- */
@@ -515,11 +545,14 @@ static void ctx_init(struct lc_chk_ctx *c, const char *criu_opt)
 		snprintf(c->criu_why, sizeof(c->criu_why), "criu '%s' (%s) is not a regular file",
 			 c->criu, c->criu_from);
 	else if (faccessat(AT_FDCWD, c->criu, X_OK, AT_EACCESS) < 0)
-		snprintf(c->criu_why, sizeof(c->criu_why), "criu '%s' (%s) is not executable for "
-			 "uid %u", c->criu, c->criu_from, (unsigned)c->uid);
+		snprintf(c->criu_why, sizeof(c->criu_why),
+			 "criu '%s' (%s) is not executable for "
+			 "uid %u",
+			 c->criu, c->criu_from, (unsigned)c->uid);
 	else
 		c->criu_file = true;
-	c->ptrace_scope = lc_chk_read_long("/proc/sys/kernel/yama/ptrace_scope", &v) == 0 ? (int)v : -1;
+	c->ptrace_scope =
+		lc_chk_read_long("/proc/sys/kernel/yama/ptrace_scope", &v) == 0 ? (int)v : -1;
 }
 
 static void print_table(const struct probe *const *list, const struct lc_chk_result *res, size_t n)
@@ -543,11 +576,12 @@ static void print_table(const struct probe *const *list, const struct lc_chk_res
 		}
 	}
 	if (count[LC_CHK_FAIL])
-		printf("result: FAIL: %d failed, %d warning%s (exit status 1)\n", count[LC_CHK_FAIL],
-		       count[LC_CHK_WARN], count[LC_CHK_WARN] == 1 ? "" : "s");
+		printf("result: FAIL: %d failed, %d warning%s (exit status 1)\n",
+		       count[LC_CHK_FAIL], count[LC_CHK_WARN], count[LC_CHK_WARN] == 1 ? "" : "s");
 	else if (count[LC_CHK_WARN])
 		printf("result: WARN: %d warning%s, nothing failed (exit status 0: warnings do not "
-		       "fail the check)\n", count[LC_CHK_WARN], count[LC_CHK_WARN] == 1 ? "" : "s");
+		       "fail the check)\n",
+		       count[LC_CHK_WARN], count[LC_CHK_WARN] == 1 ? "" : "s");
 	else
 		printf("result: OK: all %zu probes passed\n", n);
 }
@@ -564,10 +598,11 @@ static int print_json(const struct lc_chk_ctx *c, const struct probe *const *lis
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		json_t *p = json_pack("{s:s,s:s,s:b,s:s?,s:s?}", "name", list[i]->name, "status",
-				      verdict_names[res[i].verdict], "required", list[i]->required,
-				      "finding", res[i].finding, "fix",
-				      res[i].verdict != LC_CHK_OK && res[i].fix[0] ? res[i].fix : NULL);
+		json_t *p =
+			json_pack("{s:s,s:s,s:b,s:s?,s:s?}", "name", list[i]->name, "status",
+				  verdict_names[res[i].verdict], "required", list[i]->required,
+				  "finding", res[i].finding, "fix",
+				  res[i].verdict != LC_CHK_OK && res[i].fix[0] ? res[i].fix : NULL);
 
 		/* A finding may quote bytes that are not UTF-8: never drop the probe for it. */
 		if (!p)
@@ -610,7 +645,7 @@ static void check_usage(FILE *out)
 	for (size_t i = 0; i < N_PROBES; i++)
 		fprintf(out, "  %-13s %s %s%s\n", probes[i].name, probes[i].required ? "*" : " ",
 			probes[i].help,
-			probes[i].needs & NEEDS_DIR	  ? " (with --dir)"
+			probes[i].needs & NEEDS_DIR	 ? " (with --dir)"
 			: probes[i].needs & NEEDS_ENVDIR ? " (with --lsf-envdir)"
 							 : "");
 }
@@ -651,16 +686,18 @@ int lc_admin_check(int argc, char **argv)
 				;
 			if (i == N_PROBES)
 				return lc_admin_usage_error("check: no probe '%s' (lsf-criu check "
-							    "--help lists them)", optarg);
+							    "--help lists them)",
+							    optarg);
 			selected[i] = any = true;
 			break;
 		}
 		case 'h': check_usage(stdout); return LC_EXIT_OK;
 		case 'V': lc_admin_version("check"); return LC_EXIT_OK;
-		case ':': return lc_admin_usage_error("check: option '%s' needs an argument",
-						      argv[optind - 1]);
-		default: return lc_admin_usage_error("check: unknown option '%s'",
-						     argv[optind - 1]);
+		case ':':
+			return lc_admin_usage_error("check: option '%s' needs an argument",
+						    argv[optind - 1]);
+		default:
+			return lc_admin_usage_error("check: unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	/* Validation, separate from parsing. */
@@ -675,9 +712,9 @@ int lc_admin_check(int argc, char **argv)
 			      !((probes[i].needs & NEEDS_ENVDIR) && !c.envdir);
 
 		if (any && selected[i] && !usable)
-			return lc_admin_usage_error("check: probe '%s' needs %s", probes[i].name,
-						    probes[i].needs & NEEDS_DIR ? "--dir DIR"
-										: "--lsf-envdir DIR");
+			return lc_admin_usage_error(
+				"check: probe '%s' needs %s", probes[i].name,
+				probes[i].needs & NEEDS_DIR ? "--dir DIR" : "--lsf-envdir DIR");
 		if (any ? selected[i] : usable)
 			list[n++] = &probes[i];
 	}

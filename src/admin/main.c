@@ -88,13 +88,12 @@ void lc_admin_cmdline(char *buf, size_t size, const char *const argv[])
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: lsf-criu COMMAND [OPTION]... [ARGUMENT]...\n"
-		"       lsf-criu -h | --help | -V | --version\n"
-		"\n"
-		"Administer lsf-criu, the CRIU checkpoint method for IBM Spectrum LSF.\n"
-		"\n"
-		"Commands:\n");
+	fprintf(out, "Usage: lsf-criu COMMAND [OPTION]... [ARGUMENT]...\n"
+		     "       lsf-criu -h | --help | -V | --version\n"
+		     "\n"
+		     "Administer lsf-criu, the CRIU checkpoint method for IBM Spectrum LSF.\n"
+		     "\n"
+		     "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fprintf(out,
@@ -118,7 +117,8 @@ static void install_usage(FILE *out)
 		"files already identical are left alone. Then print the lsb.queues lines, the\n"
 		"lsf.conf hint and the setcap command for criu.\n"
 		"\n"
-		"  -s, --serverdir DIR  the directory to install into (must exist and be writable)\n"
+		"  -s, --serverdir DIR  the directory to install into (it must exist and be\n"
+		"                       writable)\n"
 		"  -c, --criu PATH      the criu to print the setcap command for (default: the\n"
 		"                       configured criu)\n"
 		"  -n, --dry-run        only say what would be done\n"
@@ -261,10 +261,12 @@ static int cmd_install(int argc, char **argv)
 		case 'n': dry_run = true; break;
 		case 'h': install_usage(stdout); return LC_EXIT_OK;
 		case 'V': lc_admin_version("install"); return LC_EXIT_OK;
-		case ':': return lc_admin_usage_error("install: option '%s' needs an argument",
-						      argv[optind - 1]);
-		default: return lc_admin_usage_error("install: unknown option '%s'",
-						     argv[optind - 1]);
+		case ':':
+			return lc_admin_usage_error("install: option '%s' needs an argument",
+						    argv[optind - 1]);
+		default:
+			return lc_admin_usage_error("install: unknown option '%s'",
+						    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -288,14 +290,14 @@ static int cmd_install(int argc, char **argv)
 	}
 	if (!dry_run && faccessat(dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
 		log_error("cannot install into '%s': %s; run as a user who may write there "
-			  "(usually root)", real, strerror(errno));
+			  "(usually root)",
+			  real, strerror(errno));
 		return LC_EXIT_FAILURE;
 	}
-	if (fstat(dirfd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    !(st.st_mode & S_ISVTX))
+	if (fstat(dirfd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
 		log_warn("'%s' is writable by group or others (mode %04o): they could replace the "
-			 "programs LSF runs for every user; chmod go-w it", real,
-			 (unsigned)(st.st_mode & 07777));
+			 "programs LSF runs for every user; chmod go-w it",
+			 real, (unsigned)(st.st_mode & 07777));
 	if (self_dir(src, sizeof(src), &err) < 0) {
 		log_error("%s", err.msg);
 		return LC_EXIT_FAILURE;
@@ -319,8 +321,8 @@ static int cmd_install(int argc, char **argv)
 		written += res != INST_UNCHANGED;
 		printf("  %-20s %s\n", programs[i],
 		       res == INST_UNCHANGED ? "unchanged"
-		       : res == INST_MODE    ? (dry_run ? "would set mode 0755" : "mode set to 0755")
-					     : (dry_run ? "would install" : "installed"));
+		       : res == INST_MODE ? (dry_run ? "would set mode 0755" : "mode set to 0755")
+					  : (dry_run ? "would install" : "installed"));
 	}
 	if (!dry_run && written > 0 && fsync(dirfd) < 0)
 		log_warn("cannot flush '%s': %s, ignoring", real, strerror(errno));
@@ -378,7 +380,8 @@ static long long run_seconds(const struct lc_run *run)
 	if (run->start <= 0)
 		return -1;
 	if (run->end == 0)
-		return (long long)time(NULL) >= run->start ? (long long)time(NULL) - run->start : -1;
+		return (long long)time(NULL) >= run->start ? (long long)time(NULL) - run->start
+							   : -1;
 	return run->end >= run->start ? run->end - run->start : -1;
 }
 
@@ -390,8 +393,9 @@ static int load_ledger(int dirfd, uid_t *ret_owner, struct lc_ledger *l, struct 
 	*ret_owner = getuid();
 	if (*ret_owner == 0) {
 		if (fstatat(dirfd, LC_LEDGER_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return lc_err_set(err, errno, errno == ENOENT ? "no ledger '%s'"
-							: "cannot read the ledger '%s'",
+			return lc_err_set(err, errno,
+					  errno == ENOENT ? "no ledger '%s'"
+							  : "cannot read the ledger '%s'",
 					  LC_LEDGER_FILE);
 		*ret_owner = st.st_uid;
 	}
@@ -414,7 +418,8 @@ static int open_chain_dir(const char *base, const char *jobid, struct lc_err *er
 		return lc_err_set(err, EINVAL, "'%s' is not a job ID", jobid);
 	basefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (basefd < 0)
-		return lc_err_set(err, errno, "cannot open the checkpoint base directory '%s'", base);
+		return lc_err_set(err, errno, "cannot open the checkpoint base directory '%s'",
+				  base);
 	fd = openat(basefd, jobid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : lc_err_set(err, errno, "cannot open '%s/%s'", base, jobid);
@@ -448,9 +453,9 @@ struct ckpt_view {
 	char imgset[64], jobid[32], criu_version[32];
 	long long time, bytes;
 	double seconds;
-	int processes;		/* -1 when unknown */
-	const char *source;	/* "meta.json" or "ledger" */
-	char note[600];		/* why meta.json was not used */
+	int processes;	    /* -1 when unknown */
+	const char *source; /* "meta.json" or "ledger" */
+	char note[600];	    /* why meta.json was not used */
 };
 
 /* The newest checkpoint: lsf-criu.current and its meta.json, else the ledger's record. */
@@ -518,12 +523,14 @@ static void print_status(const char *path, const struct lc_ledger *l, const stru
 		printf("restarts:     %ld of %ld used\n", l->restarts, l->restart_limit);
 	else
 		printf("restarts:     %ld (no limit fixed yet: the chain has not reached its run "
-		       "limit)\n", l->restarts);
+		       "limit)\n",
+		       l->restarts);
 	if (l->state == LC_CHAIN_OVERRUN) {
 		fmt_time(l->req_time, t1, sizeof(t1));
 		fmt_time(l->req_deadline, t2, sizeof(t2));
 		printf("request:      checkpoint of job %s at its run limit, asked %s, deadline "
-		       "%s\n", l->req_jobid, t1, t2);
+		       "%s\n",
+		       l->req_jobid, t1, t2);
 	}
 	printf("runs:         %d\n", l->n_runs);
 	printf("  %-12s %-20s %-12s %s\n", "JOB", "STARTED", "RAN", "HOW IT ENDED");
@@ -537,16 +544,16 @@ static void print_status(const char *path, const struct lc_ledger *l, const stru
 		fmt_dur(s, d, sizeof(d));
 		printf("  %-12s %-20s %-12s %s\n", run->jobid, t1, d,
 		       run->end_reason[0] ? run->end_reason
-		       : run->end == 0	   ? "(running)"
-					   : "unknown");
+		       : run->end == 0	  ? "(running)"
+					  : "unknown");
 	}
 	fmt_dur(total, d, sizeof(d));
 	printf("run time:     %s in total\n", d);
 	if (v->have) {
 		fmt_time(v->time, t1, sizeof(t1));
 		printf("checkpoint:   %s of job %s, taken %s\n", v->imgset, v->jobid, t1);
-		printf("              dump %.2f s (the job was frozen %.2f s), %.1f MiB", v->seconds,
-		       v->seconds, mib(v->bytes));
+		printf("              dump %.2f s (the job was frozen %.2f s), %.1f MiB",
+		       v->seconds, v->seconds, mib(v->bytes));
 		if (v->seconds > 0)
 			printf(", %.1f MiB/s", mib(v->bytes) / v->seconds);
 		if (v->processes >= 0)
@@ -571,8 +578,7 @@ static json_t *jstr(const char *s)
 	return j ? j : json_null();
 }
 
-static int print_status_json(const char *path, const struct lc_ledger *l,
-			     const struct ckpt_view *v)
+static int print_status_json(const char *path, const struct lc_ledger *l, const struct ckpt_view *v)
 {
 	json_t *o = json_object(), *runs = json_array(), *c = NULL, *req = json_null();
 	long long total = 0;
@@ -589,25 +595,25 @@ static int print_status_json(const char *path, const struct lc_ledger *l,
 
 		if (s > 0)
 			total += s;
-		json_array_append_new(runs, json_pack("{s:o,s:I,s:I,s:o,s:o}", "jobid",
-						      jstr(run->jobid), "start",
-						      (json_int_t)run->start, "end",
-						      (json_int_t)run->end, "run_seconds",
-						      s >= 0 ? json_integer(s) : json_null(),
-						      "end_reason", jstr(run->end_reason)));
+		json_array_append_new(
+			runs, json_pack("{s:o,s:I,s:I,s:o,s:o}", "jobid", jstr(run->jobid), "start",
+					(json_int_t)run->start, "end", (json_int_t)run->end,
+					"run_seconds", s >= 0 ? json_integer(s) : json_null(),
+					"end_reason", jstr(run->end_reason)));
 	}
 	if (l->req_jobid[0])
 		req = json_pack("{s:o,s:I,s:I}", "jobid", jstr(l->req_jobid), "time",
 				(json_int_t)l->req_time, "deadline", (json_int_t)l->req_deadline);
 	if (v->have)
-		c = json_pack("{s:o,s:o,s:I,s:f,s:f,s:I,s:o,s:o,s:o,s:s}", "imgset",
-			      jstr(v->imgset), "jobid", jstr(v->jobid), "time",
-			      (json_int_t)v->time, "dump_seconds", v->seconds, "frozen_seconds",
-			      v->seconds, "image_bytes", (json_int_t)v->bytes, "throughput_mib_s",
-			      v->seconds > 0 ? json_real(mib(v->bytes) / v->seconds) : json_null(),
-			      "processes", v->processes >= 0 ? json_integer(v->processes) : json_null(),
-			      "criu_version", v->criu_version[0] ? jstr(v->criu_version) : json_null(),
-			      "source", v->source);
+		c = json_pack(
+			"{s:o,s:o,s:I,s:f,s:f,s:I,s:o,s:o,s:o,s:s}", "imgset", jstr(v->imgset),
+			"jobid", jstr(v->jobid), "time", (json_int_t)v->time, "dump_seconds",
+			v->seconds, "frozen_seconds", v->seconds, "image_bytes",
+			(json_int_t)v->bytes, "throughput_mib_s",
+			v->seconds > 0 ? json_real(mib(v->bytes) / v->seconds) : json_null(),
+			"processes", v->processes >= 0 ? json_integer(v->processes) : json_null(),
+			"criu_version", v->criu_version[0] ? jstr(v->criu_version) : json_null(),
+			"source", v->source);
 	json_object_set_new(o, "directory", jstr(path));
 	json_object_set_new(o, "chain_id", jstr(l->chain_id));
 	json_object_set_new(o, "uid", json_integer(l->uid));
@@ -652,8 +658,9 @@ static int cmd_status(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'h': status_usage(stdout); return LC_EXIT_OK;
 		case 'V': lc_admin_version("status"); return LC_EXIT_OK;
-		default: return lc_admin_usage_error("status: unknown option '%s'",
-						     argv[optind - 1]);
+		default:
+			return lc_admin_usage_error("status: unknown option '%s'",
+						    argv[optind - 1]);
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2)
@@ -685,8 +692,8 @@ static int cmd_status(int argc, char **argv)
 	if (r == -ENOENT) {
 		log_error("status of '%s': no ledger '%s' there: lsf-criu has recorded nothing "
 			  "(no checkpoint and no run-limit action yet), or this is not a job "
-			  "checkpoint directory (for a base directory give the job ID too)", path,
-			  LC_LEDGER_FILE);
+			  "checkpoint directory (for a base directory give the job ID too)",
+			  path, LC_LEDGER_FILE);
 		return LC_EXIT_FAILURE;
 	}
 	if (r < 0) {
@@ -726,8 +733,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'h': usage(stdout); goto out_ok;
 		case 'V': lc_admin_version(NULL); goto out_ok;
-		default:
-			return lc_admin_usage_error("unknown option '%s'", argv[optind - 1]);
+		default: return lc_admin_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)

@@ -32,40 +32,51 @@
 
 void lc_probe_userns(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 {
-	long v, threads;
+	long v, x;
 
 	(void)c;
 	if (lc_chk_read_long("/proc/sys/user/max_user_namespaces", &v) < 0) {
-		lc_chk_finding(r, LC_CHK_WARN, "the kernel has no user namespaces "
-			"(/proc/sys/user/max_user_namespaces is missing)");
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "the kernel has no user namespaces "
+			       "(/proc/sys/user/max_user_namespaces is missing)");
 		lc_chk_fix(r, "use a kernel built with CONFIG_USER_NS=y");
 		return;
 	}
 	if (v <= 0) {
-		if (lc_chk_read_long("/proc/sys/kernel/threads-max", &threads) < 0 || threads < 2)
-			threads = 2 * 15000;
-		lc_chk_finding(r, LC_CHK_WARN, "unprivileged user namespaces are disabled "
-			"(user.max_user_namespaces = %ld)", v);
-		lc_chk_fix(r, "sysctl -w user.max_user_namespaces=%ld (the kernel's default; also in "
-		       "/etc/sysctl.d/ to keep it)", threads / 2);
+		/* The kernel's own default is half of threads-max. */
+		if (lc_chk_read_long("/proc/sys/kernel/threads-max", &x) < 0 || x < 2)
+			x = 2 * 15000;
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "unprivileged user namespaces are disabled "
+			       "(user.max_user_namespaces = %ld)",
+			       v);
+		lc_chk_fix(r,
+			   "sysctl -w user.max_user_namespaces=%ld (the kernel's default; also in "
+			   "/etc/sysctl.d/ to keep it)",
+			   x / 2);
 		return;
 	}
-	if (lc_chk_read_long("/proc/sys/kernel/unprivileged_userns_clone", &threads) == 0 &&
-	    threads == 0) {
-		lc_chk_finding(r, LC_CHK_WARN, "unprivileged user namespaces are disabled "
-			"(kernel.unprivileged_userns_clone = 0)");
+	/* Debian's and Ubuntu's own switches. */
+	if (lc_chk_read_long("/proc/sys/kernel/unprivileged_userns_clone", &x) == 0 && x == 0) {
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "unprivileged user namespaces are disabled "
+			       "(kernel.unprivileged_userns_clone = 0)");
 		lc_chk_fix(r, "sysctl -w kernel.unprivileged_userns_clone=1");
 		return;
 	}
-	if (lc_chk_read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &threads) == 0 &&
-	    threads != 0) {
-		lc_chk_finding(r, LC_CHK_WARN, "AppArmor restricts unprivileged user namespaces "
-			"(kernel.apparmor_restrict_unprivileged_userns = %ld)", threads);
+	if (lc_chk_read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &x) == 0 &&
+	    x != 0) {
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "AppArmor restricts unprivileged user namespaces "
+			       "(kernel.apparmor_restrict_unprivileged_userns = %ld)",
+			       x);
 		lc_chk_fix(r, "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0");
 		return;
 	}
-	lc_chk_finding(r, LC_CHK_OK, "unprivileged user namespaces are available "
-		"(user.max_user_namespaces = %ld)", v);
+	lc_chk_finding(r, LC_CHK_OK,
+		       "unprivileged user namespaces are available "
+		       "(user.max_user_namespaces = %ld)",
+		       v);
 }
 
 void lc_probe_ptrace(const struct lc_chk_ctx *c, struct lc_chk_result *r)
@@ -75,29 +86,36 @@ void lc_probe_ptrace(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	bool cap = false;
 
 	if (c->ptrace_scope < 0) {
-		lc_chk_finding(r, LC_CHK_OK, "no Yama LSM (no /proc/sys/kernel/yama/ptrace_scope): criu needs "
-			"no cap_sys_ptrace");
+		lc_chk_finding(r, LC_CHK_OK,
+			       "no Yama LSM (no /proc/sys/kernel/yama/ptrace_scope): criu needs "
+			       "no cap_sys_ptrace");
 		return;
 	}
 	if (c->ptrace_scope == 0) {
-		lc_chk_finding(r, LC_CHK_OK, "kernel.yama.ptrace_scope = 0: criu needs no cap_sys_ptrace");
+		lc_chk_finding(r, LC_CHK_OK,
+			       "kernel.yama.ptrace_scope = 0: criu needs no cap_sys_ptrace");
 		return;
 	}
 	if (c->ptrace_scope >= 3) {
-		lc_chk_finding(r, LC_CHK_WARN, "kernel.yama.ptrace_scope = %d forbids every ptrace attach "
-			"until the next boot: criu cannot dump any job", c->ptrace_scope);
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "kernel.yama.ptrace_scope = %d forbids every ptrace attach "
+			       "until the next boot: criu cannot dump any job",
+			       c->ptrace_scope);
 		lc_chk_fix(r, "set kernel.yama.ptrace_scope = 1 in /etc/sysctl.d/ and reboot");
 		return;
 	}
 	if (c->criu_file && lc_chk_file_caps(c->criu, &perm, &eff, have, sizeof(have)) == 0)
 		cap = perm & eff & LC_CHK_BIT(CAP_SYS_PTRACE);
 	if (cap) {
-		lc_chk_finding(r, LC_CHK_OK, "kernel.yama.ptrace_scope = %d and criu has cap_sys_ptrace",
-			c->ptrace_scope);
+		lc_chk_finding(r, LC_CHK_OK,
+			       "kernel.yama.ptrace_scope = %d and criu has cap_sys_ptrace",
+			       c->ptrace_scope);
 		return;
 	}
-	lc_chk_finding(r, LC_CHK_WARN, "kernel.yama.ptrace_scope = %d: criu also needs cap_sys_ptrace to "
-		"dump jobs of non-root users", c->ptrace_scope);
+	lc_chk_finding(r, LC_CHK_WARN,
+		       "kernel.yama.ptrace_scope = %d: criu also needs cap_sys_ptrace to "
+		       "dump jobs of non-root users",
+		       c->ptrace_scope);
 	lc_chk_fix_setcap(r, LC_CHK_LEAST_CAPS ",cap_sys_ptrace", c->criu);
 }
 
@@ -107,7 +125,8 @@ void lc_probe_cgroup(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 
 	(void)c;
 	if (statfs("/sys/fs/cgroup", &fs) < 0) {
-		lc_chk_finding(r, LC_CHK_OK, "no cgroup filesystem at /sys/fs/cgroup (%s)", strerror(errno));
+		lc_chk_finding(r, LC_CHK_OK, "no cgroup filesystem at /sys/fs/cgroup (%s)",
+			       strerror(errno));
 		return;
 	}
 	if (fs.f_type == CGROUP2_SUPER_MAGIC)
@@ -115,12 +134,14 @@ void lc_probe_cgroup(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	else if (fs.f_type == CGROUP_SUPER_MAGIC)
 		lc_chk_finding(r, LC_CHK_OK, "cgroup v1 (/sys/fs/cgroup is a cgroup v1 hierarchy)");
 	else if (statfs("/sys/fs/cgroup/unified", &u) == 0 && u.f_type == CGROUP2_SUPER_MAGIC)
-		lc_chk_finding(r, LC_CHK_OK, "cgroup hybrid (v1 controllers, v2 at /sys/fs/cgroup/unified)");
+		lc_chk_finding(r, LC_CHK_OK,
+			       "cgroup hybrid (v1 controllers, v2 at /sys/fs/cgroup/unified)");
 	else if (fs.f_type == TMPFS_MAGIC)
 		lc_chk_finding(r, LC_CHK_OK, "cgroup v1 (controllers below /sys/fs/cgroup)");
 	else
-		lc_chk_finding(r, LC_CHK_OK, "no cgroup hierarchy recognised at /sys/fs/cgroup (type 0x%lx)",
-			(unsigned long)fs.f_type);
+		lc_chk_finding(r, LC_CHK_OK,
+			       "no cgroup hierarchy recognised at /sys/fs/cgroup (type 0x%lx)",
+			       (unsigned long)fs.f_type);
 }
 
 void lc_probe_pid_max(const struct lc_chk_ctx *c, struct lc_chk_result *r)
@@ -132,9 +153,11 @@ void lc_probe_pid_max(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		lc_chk_finding(r, LC_CHK_OK, "cannot read /proc/sys/kernel/pid_max");
 		return;
 	}
-	lc_chk_finding(r, LC_CHK_OK, "kernel.pid_max = %ld%s", v,
+	lc_chk_finding(
+		r, LC_CHK_OK, "kernel.pid_max = %ld%s", v,
 		v < 4194304 ? " (restored jobs need their original PIDs; a larger pid_max, up to "
-			      "4194304, makes collisions rarer)" : "");
+			      "4194304, makes collisions rarer)"
+			    : "");
 }
 
 /* ---- checkpoint directory ----------------------------------------------- */
@@ -157,10 +180,13 @@ void lc_probe_ckpt_dir(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 
 	lc_chk_quote(c->dir, q, sizeof(q));
 	if (stat(c->dir, &st) < 0) {
-		lc_chk_finding(r, LC_CHK_FAIL, "checkpoint directory '%s': %s", c->dir, strerror(errno));
-		if (errno == ENOENT && c->uid)
+		int e = errno;
+
+		lc_chk_finding(r, LC_CHK_FAIL, "checkpoint directory '%s': %s", c->dir,
+			       strerror(e));
+		if (e == ENOENT && c->uid)
 			lc_chk_fix(r, "mkdir -m 0700 %s", q);
-		else if (errno == ENOENT)
+		else if (e == ENOENT)
 			lc_chk_fix(r, "mkdir -m 0700 %s && chown <job owner> %s", q, q);
 		return;
 	}
@@ -171,42 +197,52 @@ void lc_probe_ckpt_dir(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		return;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' (owner %s, mode %04o) is writable by group or others: they "
-			"could replace the job directories in it", c->dir, owner,
-			(unsigned)(st.st_mode & 07777));
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "'%s' (owner %s, mode %04o) is writable by group or others: they "
+			       "could replace the job directories in it",
+			       c->dir, owner, (unsigned)(st.st_mode & 07777));
 		lc_chk_fix(r, "chmod go-w %s", q);
 		return;
 	}
 	if (c->uid && st.st_uid != c->uid && !(st.st_mode & S_ISVTX)) {
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' belongs to %s, not to you (%s): lsf-criu refuses a "
-			"checkpoint directory of another user", c->dir, owner, me);
-		lc_chk_fix(r, "chown %s %s (as root), or submit with a checkpoint directory of your own",
-		    me, q);
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "'%s' belongs to %s, not to you (%s): lsf-criu refuses a "
+			       "checkpoint directory of another user",
+			       c->dir, owner, me);
+		lc_chk_fix(
+			r,
+			"chown %s %s (as root), or submit with a checkpoint directory of your own",
+			me, q);
 		return;
 	}
 	if (c->uid && faccessat(AT_FDCWD, c->dir, W_OK | X_OK, AT_EACCESS) < 0) {
-		lc_chk_finding(r, LC_CHK_FAIL, "'%s' (owner %s, mode %04o) is not writable for you (%s)",
-			c->dir, owner, (unsigned)(st.st_mode & 07777), me);
+		lc_chk_finding(r, LC_CHK_FAIL,
+			       "'%s' (owner %s, mode %04o) is not writable for you (%s)", c->dir,
+			       owner, (unsigned)(st.st_mode & 07777), me);
 		lc_chk_fix(r, "chmod u+rwx %s", q);
 		return;
 	}
 	if (st.st_mode & S_ISVTX && st.st_mode & (S_IWGRP | S_IWOTH)) {
-		lc_chk_finding(r, LC_CHK_WARN, "'%s' (owner %s, mode %04o) is a shared sticky directory: each "
+		lc_chk_finding(
+			r, LC_CHK_WARN,
+			"'%s' (owner %s, mode %04o) is a shared sticky directory: each "
 			"job directory in it must belong to its job's owner (lsf-criu checks that)",
 			c->dir, owner, (unsigned)(st.st_mode & 07777));
-		lc_chk_fix(r, "give each user a checkpoint directory of their own, e.g. mkdir -m 0700 "
-		       "$HOME/ckpt");
+		lc_chk_fix(r,
+			   "give each user a checkpoint directory of their own, e.g. mkdir -m 0700 "
+			   "$HOME/ckpt");
 		return;
 	}
 	if (!c->uid && st.st_uid == 0) {
-		lc_chk_finding(r, LC_CHK_WARN, "'%s' belongs to root (mode %04o): lsf-criu runs as the job "
-			"owner, who cannot create job directories in it", c->dir,
-			(unsigned)(st.st_mode & 07777));
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "'%s' belongs to root (mode %04o): lsf-criu runs as the job "
+			       "owner, who cannot create job directories in it",
+			       c->dir, (unsigned)(st.st_mode & 07777));
 		lc_chk_fix(r, "chown <job owner> %s", q);
 		return;
 	}
 	lc_chk_finding(r, LC_CHK_OK, "'%s' is a directory of %s, mode %04o", c->dir, owner,
-		(unsigned)(st.st_mode & 07777));
+		       (unsigned)(st.st_mode & 07777));
 }
 
 static const char *fs_name(long type)
@@ -215,12 +251,18 @@ static const char *fs_name(long type)
 		long magic;
 		const char *name;
 	} names[] = {
-		{ EXT4_SUPER_MAGIC, "ext2/3/4" }, { XFS_SUPER_MAGIC, "xfs" },
-		{ BTRFS_SUPER_MAGIC, "btrfs" },	  { TMPFS_MAGIC, "tmpfs" },
-		{ NFS_SUPER_MAGIC, "nfs" },	  { OVERLAYFS_SUPER_MAGIC, "overlay" },
-		{ 0x2fc12fc1, "zfs" },		  { 0x47504653, "gpfs" },
-		{ 0x0bd00bd0, "lustre" },	  { 0xff534d42, "cifs" },
-		{ 0xfe534d42, "smb2" },		  { 0x65735546, "fuse" },
+		{ EXT4_SUPER_MAGIC, "ext2/3/4" },
+		{ XFS_SUPER_MAGIC, "xfs" },
+		{ BTRFS_SUPER_MAGIC, "btrfs" },
+		{ TMPFS_MAGIC, "tmpfs" },
+		{ NFS_SUPER_MAGIC, "nfs" },
+		{ OVERLAYFS_SUPER_MAGIC, "overlay" },
+		{ 0x2fc12fc1, "zfs" },
+		{ 0x47504653, "gpfs" },
+		{ 0x0bd00bd0, "lustre" },
+		{ 0xff534d42, "cifs" },
+		{ 0xfe534d42, "smb2" },
+		{ 0x65735546, "fuse" },
 		{ 0x00c36400, "ceph" },
 	};
 
@@ -241,7 +283,7 @@ void lc_probe_ckpt_space(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 
 	if (statvfs(c->dir, &vfs) < 0 || statfs(c->dir, &fs) < 0) {
 		lc_chk_finding(r, LC_CHK_WARN, "cannot read the filesystem of '%s': %s", c->dir,
-			strerror(errno));
+			       strerror(errno));
 		return;
 	}
 	avail = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
@@ -254,18 +296,18 @@ void lc_probe_ckpt_space(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		snprintf(type, sizeof(type), "type 0x%lx", (unsigned long)fs.f_type);
 	if (fs.f_type == TMPFS_MAGIC)
 		note = "; tmpfs: images are lost at reboot";
-	else if (fs.f_type == NFS_SUPER_MAGIC || fs.f_type == 0x47504653 ||
-		 fs.f_type == 0x0bd00bd0)
+	else if (fs.f_type == NFS_SUPER_MAGIC || fs.f_type == 0x47504653 || fs.f_type == 0x0bd00bd0)
 		note = "; shared: a job can restart on another host";
 	if (avail < MIN_FREE) {
-		lc_chk_finding(r, LC_CHK_WARN, "'%s' is on %s with only %.1f MiB free (under 1 GiB); an image "
-			"set is about the size of the job's memory", c->dir, type,
-			(double)avail / 1048576.0);
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "'%s' is on %s with only %.1f MiB free (under 1 GiB); an image "
+			       "set is about the size of the job's memory",
+			       c->dir, type, (double)avail / 1048576.0);
 		lc_chk_fix(r, "free space there or use a larger filesystem for checkpoints");
 		return;
 	}
 	lc_chk_finding(r, LC_CHK_OK, "'%s' is on %s with %.1f GiB free%s", c->dir, type,
-		(double)avail / 1073741824.0, note);
+		       (double)avail / 1073741824.0, note);
 }
 
 /* ---- LSF configuration -------------------------------------------------- */
@@ -435,12 +477,14 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	int n, rc, n_both = 0, n_half = 0;
 
 	lsf_serverdir(c->envdir, sd, sizeof(sd));
-	lc_chk_fix(r, "add to each queue in lsb.queues whose jobs may be checkpointed at their run "
-	       "limit:\nJOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]\n"
-	       "POST_EXEC    = %s/lsf-criu-postexec\nthen run: badmin reconfig", sd, sd);
+	lc_chk_fix(r,
+		   "add to each queue in lsb.queues whose jobs may be checkpointed at their run "
+		   "limit:\nJOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]\n"
+		   "POST_EXEC    = %s/lsf-criu-postexec\nthen run: badmin reconfig",
+		   sd, sd);
 	if (find_lsb_queues(c->envdir, path, sizeof(path)) < 0) {
-		lc_chk_finding(r, LC_CHK_WARN, "no lsb.queues in '%s' or '%s/lsbatch/*/configdir'", c->envdir,
-			c->envdir);
+		lc_chk_finding(r, LC_CHK_WARN, "no lsb.queues in '%s' or '%s/lsbatch/*/configdir'",
+			       c->envdir, c->envdir);
 		return;
 	}
 	rc = lc_read_file_at(AT_FDCWD, path, 16 << 20, (uid_t)-1, &txt, NULL);
@@ -464,18 +508,21 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		}
 	}
 	if (n_half) {
-		lc_chk_finding(r, LC_CHK_WARN, "in '%s', queue%s %s ha%s only one of lsf-criu's TERMINATE "
-			"action and POST_EXEC: both are needed", path, n_half > 1 ? "s" : "", half,
-			n_half > 1 ? "ve" : "s");
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "in '%s', queue%s %s ha%s only one of lsf-criu's TERMINATE "
+			       "action and POST_EXEC: both are needed",
+			       path, n_half > 1 ? "s" : "", half, n_half > 1 ? "ve" : "s");
 		return;
 	}
 	if (!n_both) {
-		lc_chk_finding(r, LC_CHK_WARN, "no queue of %d in '%s' has lsf-criu's TERMINATE action and "
-			"POST_EXEC: jobs are killed at their run limit, never checkpointed", n, path);
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "no queue of %d in '%s' has lsf-criu's TERMINATE action and "
+			       "POST_EXEC: jobs are killed at their run limit, never checkpointed",
+			       n, path);
 		return;
 	}
 	r->fix[0] = '\0';
-	lc_chk_finding(r, LC_CHK_OK, "in '%s', queue%s %s use%s lsf-criu's TERMINATE action and POST_EXEC",
-		path, n_both > 1 ? "s" : "", both, n_both > 1 ? "" : "s");
+	lc_chk_finding(r, LC_CHK_OK,
+		       "in '%s', queue%s %s use%s lsf-criu's TERMINATE action and POST_EXEC", path,
+		       n_both > 1 ? "s" : "", both, n_both > 1 ? "" : "s");
 }
-
