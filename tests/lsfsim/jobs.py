@@ -164,7 +164,11 @@ def script_name(script):
 
 def jobfile_text(job):
     rec = job.rec
-    lines = ["#! /bin/sh", "",
+    # As in OpenLava's job file: $LSB_TRAPSIGS ("trap # 15 10 12 2 1") makes the
+    # job-file shell survive the signals LSF sends to the job's process group
+    # (its handler is the no-op command "#"), while the user command, which
+    # execs with default dispositions, gets them.
+    lines = ["#! /bin/sh", "", "$LSB_TRAPSIGS",
              "# LSBATCH: job file of job %d, submitted by %s from %s" % (
                  job.id, rec["user"], rec["from_host"])]
     for k in sorted(rec["sub_env"]):

@@ -348,11 +348,15 @@ class TestJobs(Base):
         # the job file lives in the user's 0700 spool directory
         sp = os.stat(os.path.dirname(rec["jobfile"]))
         self.assertEqual((sp.st_uid, sp.st_mode & 0o777), (uid, 0o700))
-        # res survives a group SIGTERM; the job dies of it
+        # the job file sets LSF's signal traps before the user command
+        self.assertTrue(text.startswith("#! /bin/sh\n\n$LSB_TRAPSIGS\n"), text[:40])
+        # res and the job-file shell survive a group SIGTERM; the command dies of
+        # it and the shell exits with its status
         self.c.run(self.u, ["bkill", "-s", "TERM", str(j)])
         rec = self.c.wait(j)
         self.assertEqual(rec["stat"], "EXIT")
-        self.assertEqual(rec["term_signal"], signal.SIGTERM)
+        self.assertEqual(rec["exit_code"], 128 + signal.SIGTERM)
+        self.assertIsNone(rec.get("term_signal"))
 
     def test_script_on_stdin(self):
         script = "#!/bin/sh\n#BSUB -J fromscript\necho line1\necho line2\nexit 3\n"

@@ -23,7 +23,7 @@ LSFSIM = os.path.join(TOP, "tests", "lsfsim", "lsfsim")
 WORKLOADS = os.path.join(HERE, "workloads")
 BUILD = os.environ.get("LC_BUILD_DIR", os.path.join(TOP, "build"))
 PROGRAMS = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
-            "lsf-criu-postexec")
+            "lsf-criu-postexec", "lsf-criu-start")
 USER = "lcuser1"
 OTHER_USER = "lcuser2"
 PY = "/usr/bin/python3"
