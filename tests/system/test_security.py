@@ -21,12 +21,11 @@ import subprocess
 import time
 import unittest
 
-from cluster import (BUILD, OTHER_USER, PROGRAMS, USER, ClusterTest, WORKLOADS, counts,
+from cluster import (BUILD, OTHER_USER, PROGRAMS, ClusterTest, WORKLOADS, counts,
                      criu_path, wait_for)
 
 COUNTER = os.path.join(WORKLOADS, "counter.sh")
-A = pwd.getpwnam(USER) if USER else None
-EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED, EXIT_RESTORE_FAILED = 1, 2, 5, 70
+EXIT_FAILURE, EXIT_REFUSED, EXIT_RESTORE_FAILED = 1, 5, 70
 RUNLIMIT_ENV = {"LSB_SUSP_REASONS": "131072", "LSB_SUSP_SUBREASONS": "1",
                 "ENABLE_ORUN_CHKPNT": "Y", "ENABLE_ORUN_RESTART": "Y",
                 "JOB_TERMINATE_INTERVAL": "1"}
@@ -104,6 +103,25 @@ class SecurityTest(ClusterTest):
     def next_jobid(self):
         with open(os.path.join(self.c.root, "work", "next_jobid")) as f:
             return int(f.read().strip())
+
+    def counter_procs(self, uid):
+        """PIDs of uid's processes running the counter workload in this cluster."""
+        found = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                if os.stat("/proc/" + p).st_uid != uid:
+                    continue
+                with open("/proc/%s/cmdline" % p, "rb") as f:
+                    cmd = f.read()
+                with open("/proc/%s/environ" % p, "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if COUNTER.encode() in cmd and ("LSF_ENVDIR=" + self.c.conf).encode() in env:
+                found.append(int(p))
+        return found
 
     def dead_pgid(self):
         p = subprocess.Popen(["/bin/true"])
@@ -235,9 +253,7 @@ class OtherUsersJob(SecurityTest):
         # Nothing was restored: no restore log, no process of B's running A's job.
         self.assertFalse([n for n in os.listdir(os.path.join(self.dir, self.imgset))
                           if n.startswith("restore.")])
-        ps = subprocess.run(["ps", "-u", OTHER_USER, "-o", "args="], capture_output=True,
-                            text=True).stdout
-        self.assertNotIn(COUNTER, ps)
+        self.assertEqual(self.counter_procs(self.b.pw_uid), [])
         self.assert_a_unharmed()
 
     def test_images_and_records_are_private(self):
@@ -380,8 +396,9 @@ class CheckpointDirModes(SecurityTest):
                                str(rec["pgid"])], {"LSB_JOBID": jid, "LSB_CHKPNT_DIR": d},
                               cwd=self.c.base)
                 self.assert_refused(r, EXIT_REFUSED, "checkpoint of job %s refused: directory "
-                                    "'%s' is writable by group or others \\(mode %04o\\); the "
-                                    "job keeps running" % (jid, re.escape(d), mode))
+                                    "'%s' is writable by group or others \\(mode %04o\\): "
+                                    "Operation not permitted; the job keeps running"
+                                    % (jid, re.escape(d), mode))
             finally:
                 os.chmod(d, 0o700)
             self.assertFalse([n for n in os.listdir(d) if n.startswith(("ckpt.", "lsf-criu."))],
@@ -393,9 +410,10 @@ class Planting(SecurityTest):
     """A's checkpoint base or job directory is writable by others; B plants links and
     files. A's own lsf-criu programs must not follow or trust them."""
 
-    def precious(self, name, pw=None, mode=0o644):
-        path = os.path.join(self.c.home if pw is not A else self.c.home, name)
-        self.write_as(path, "precious data of %s\n" % name, pw or self.c.pw, mode)
+    def precious(self, name, text=None):
+        """A file of A's, 0644, with an old mtime."""
+        path = os.path.join(self.c.home, name)
+        self.write_as(path, text or "precious data of %s\n" % name, self.c.pw)
         return path
 
     def test_symlink_as_next_job_directory(self):
@@ -456,7 +474,7 @@ class Planting(SecurityTest):
                                 "the checkpoint directory is unusable")
             r = self.as_a([self.prog("lsf-criu-postexec")],
                           dict(env, ENABLE_ORUN_CHKPNT="Y", ENABLE_ORUN_RESTART="Y"), cwd="/tmp")
-            self.assert_refused(r, EXIT_FAILURE, "post-exec of job %s: %s; no restart"
+            self.assert_refused(r, EXIT_FAILURE, "post-exec of job %s: %s: .*; no restart"
                                 % (jid, why))
             self.assertEqual(tree_state(t) if os.path.isdir(t) else file_state(t), states[t],
                              "%s (%s) changed through B's link" % (t, kind))
@@ -468,10 +486,7 @@ class Planting(SecurityTest):
         root_pw = pwd.getpwnam("root")
         root_file = os.path.join(self.c.root, "root-file.txt")
         self.write_as(root_file, "root's data\n", root_pw)
-        a_current = self.precious("a-current.txt")
-        with open(a_current, "w") as f:
-            f.write("ckpt.1\n")
-        os.utime(a_current, ns=(10 ** 18, 10 ** 18))
+        a_current = self.precious("a-current.txt", "ckpt.1\n")
         a_ledger = self.precious("a-ledger.txt")
         a_dir = os.path.join(self.c.home, "a-precious")
         self.c.user_mkdir(a_dir, 0o700)
@@ -483,9 +498,11 @@ class Planting(SecurityTest):
         for name, target in plants.items():
             r = self.as_b(["/bin/ln", "-s", target, os.path.join(d, name)])
             self.assertEqual(r.returncode, 0, r.stderr)
-        self.write_as(os.path.join(d, "lsf-criu.root"), json.dumps(
-            {"version": 1, "jobid": jid, "pid": 1, "start_time": 1, "imgset": "ckpt.1"}),
-            self.b, 0o644)
+        # And a record naming another process as the job's restored root.
+        r = self.c.run(["/bin/sh", "-c", 'cat > "$0"', os.path.join(d, "lsf-criu.root")],
+                       user=OTHER_USER, input=json.dumps({"version": 1, "jobid": jid, "pid": 1,
+                                                          "start_time": 1, "imgset": "ckpt.1"}))
+        self.assertEqual(r.returncode, 0, r.stderr)
         states = {t: tree_state(t) for t in (root_file, a_current, a_ledger, a_dir)}
 
         def unchanged():
@@ -572,7 +589,7 @@ class Planting(SecurityTest):
         led.update(state="checkpointed", request_jobid=jid, checkpoint_jobid=jid,
                    restart_limit=5, restarts=0)
         script = ("rm -f {d}/lsf-criu.ledger.json {d}/lsf-criu.current && "
-                  "cp -r {bimg} {d}/ckpt.9 && printf 'ckpt.9\\n' > {d}/lsf-criu.current && "
+                  "cp -r {bimg} {d}/ckpt.9 && chmod -R go+rX {d}/ckpt.9 && printf 'ckpt.9\\n' > {d}/lsf-criu.current && "
                   "cat > {d}/lsf-criu.ledger.json").format(
                       d=d, bimg=os.path.join(bbase, bjid, "ckpt.1"))
         r = self.c.run(["/bin/sh", "-c", script], user=OTHER_USER, input=json.dumps(led))
@@ -583,10 +600,11 @@ class Planting(SecurityTest):
                "ENABLE_ORUN_RESTART": "Y", "LSB_QUEUE": "normal"}
         # While the directory is open: refused outright.
         r = self.as_a([self.prog("lsf-criu-postexec")], env, cwd="/tmp")
-        self.assert_refused(r, EXIT_FAILURE, "writable by group or others \\(mode 0777\\); "
-                            "no restart")
+        self.assert_refused(r, EXIT_FAILURE, "writable by group or others \\(mode 0777\\): "
+                            "Operation not permitted; no restart")
         os.chmod(d, 0o700)
-        snap = tree_state(d)
+        planted = ("lsf-criu.ledger.json", "lsf-criu.current", "ckpt.9")
+        snap = {n: tree_state(os.path.join(d, n)) for n in planted}
         njobs = len(self.all_jobs())
         # A's post-exec: B's ledger is not A's file.
         r = self.as_a([self.prog("lsf-criu-postexec")], env, cwd="/tmp")
@@ -601,7 +619,7 @@ class Planting(SecurityTest):
         r = self.as_a([self.prog("lsf-criu-restore"), d, "ckpt.9"], {"LSB_JOBID": "999"})
         self.assert_refused(r, EXIT_RESTORE_FAILED, "image set 'ckpt.9': cannot read "
                             "'meta.json': Operation not permitted")
-        self.assertEqual(tree_state(d), snap)
+        self.assertEqual({n: tree_state(os.path.join(d, n)) for n in planted}, snap)
         # A's brestart through LSF: the restart fails instead of running B's images as A.
         new, p = self.c.brestart(jid)
         self.assertIsNotNone(new, p.stdout + p.stderr)
@@ -613,35 +631,37 @@ class Planting(SecurityTest):
                       self.c.log_text(jid))
         self.assertFalse([n for n in os.listdir(os.path.join(d, "ckpt.9"))
                           if n.startswith("restore.")], "B's images were restored")
-        ps = subprocess.run(["ps", "-u", USER, "-o", "args="], capture_output=True,
-                            text=True).stdout
-        self.assertNotIn(COUNTER, ps, "a process of A runs a job")
+        self.assertEqual(self.counter_procs(self.a_uid), [], "a process of A runs a job")
+        self.assertEqual(self.counter_procs(self.b.pw_uid), [])
 
     def test_summary_not_written_through_planted_link(self):
-        # The job's -o directory is writable by everyone (like /tmp); B plants the
-        # summary's name as a link to A's file.
-        outdir = os.path.join(self.c.root, "shared-out")
-        os.mkdir(outdir)
-        os.chmod(outdir, 0o1777)
-        d = os.path.join(self.c.base, "77")
-        self.c.user_mkdir(d, 0o700)
+        # The job's -o directory is writable by everyone (like /tmp, or A's own shared
+        # directory); B plants the summary's name as a link to A's file.
         victim = self.precious("a-notes.txt")
         before = file_state(victim)
-        link = os.path.join(outdir, "overrun-summary-77.txt")
-        r = self.as_b(["/bin/ln", "-s", victim, link])
-        self.assertEqual(r.returncode, 0, r.stderr)
-        r = self.as_a([self.prog("lsf-criu-postexec")],
-                      {"LSB_JOBID": "77", "LSB_CHKPNT_DIR": d, "ENABLE_ORUN_CHKPNT": "Y",
-                       "LSB_OUTPUTFILE": os.path.join(outdir, "job.out"),
-                       "LSB_JOBEXIT_STAT": "0"}, cwd="/tmp")
-        self.assert_refused(r, 0, "not writing the summary beside the output file: directory "
-                            "'%s' is writable by group or others" % re.escape(outdir),
-                            "wrote the summary 'overrun-summary-77.txt' into the checkpoint "
-                            "directory")
-        self.assertEqual(file_state(victim), before)
-        self.assertEqual(os.readlink(link), victim)
-        st = os.lstat(os.path.join(d, "overrun-summary-77.txt"))
-        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid), (0o600, self.a_uid))
+        for jid, owner, why in (("77", pwd.getpwnam("root"), "belongs to uid 0, not to uid %d"
+                                 % self.a_uid),
+                                ("78", self.c.pw, "is writable by group or others "
+                                 "\\(mode 1777\\)")):
+            outdir = os.path.join(self.c.root, "shared-out-" + jid)
+            self.mkdir_as(outdir, owner, 0o1777)
+            d = os.path.join(self.c.base, jid)
+            self.c.user_mkdir(d, 0o700)
+            name = "overrun-summary-%s.txt" % jid
+            link = os.path.join(outdir, name)
+            r = self.as_b(["/bin/ln", "-s", victim, link])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = self.as_a([self.prog("lsf-criu-postexec")],
+                          {"LSB_JOBID": jid, "LSB_CHKPNT_DIR": d, "ENABLE_ORUN_CHKPNT": "Y",
+                           "LSB_OUTPUTFILE": os.path.join(outdir, "job.out"),
+                           "LSB_JOBEXIT_STAT": "0"}, cwd="/tmp")
+            self.assert_refused(r, 0, "not writing the summary beside the output file: "
+                                "directory '%s' %s" % (re.escape(outdir), why),
+                                "wrote the summary '%s' into the checkpoint directory" % name)
+            self.assertEqual(file_state(victim), before)
+            self.assertEqual(os.readlink(link), victim)
+            st = os.lstat(os.path.join(d, name))
+            self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid), (0o600, self.a_uid))
 
 
 class BaseDirectorySwap(SecurityTest):
