@@ -731,8 +731,14 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h': usage(stdout); goto out_ok;
-		case 'V': lc_admin_version(NULL); goto out_ok;
+		case 'h':
+			usage(stdout);
+			r = LC_EXIT_OK;
+			goto out;
+		case 'V':
+			lc_admin_version(NULL);
+			r = LC_EXIT_OK;
+			goto out;
 		default: return lc_admin_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -745,13 +751,11 @@ int main(int argc, char **argv)
 		return lc_admin_usage_error("unknown command '%s'", argv[optind]);
 	/* The subcommand parses its own argv, with its name as argv[0]. */
 	r = cmd->run(argc - optind, argv + optind);
+out:
+	/* Output that did not reach its destination is a failure (close_stdout). */
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		log_error("cannot write to standard output: %s", strerror(errno));
 		return LC_EXIT_FAILURE;
 	}
 	return r;
-out_ok:
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return LC_EXIT_FAILURE;
-	return LC_EXIT_OK;
 }

@@ -351,13 +351,17 @@ class Status(ClusterTest):
         env = dict(overrun.OPT_IN, ORUN_RESTART_LIMIT="1")
         jid, out = self.c.chk_bsub(["/bin/sh", overrun.COUNTER, "100000", "0.05", "0"], env)
 
+        summary = os.path.join(self.c.home, "overrun-summary-%s.txt" % jid)
+
         def ended():
+            # The post-exec writes the summary after its last ledger update.
             try:
                 led = self.ledger(jid)
             except (OSError, ValueError):
                 return False
-            return led["state"] == "ended" and len(led["runs"]) == 2 and led
+            return led["state"] == "ended" and os.path.exists(summary) and led
         led = wait_for(ended, 180, 0.5, "the chain of job %s to end" % jid)
+        self.assertEqual(len(led["runs"]), 2, led)
         d = self.chain_dir(jid)
         p = self.c.run([ADMIN, "status", d])
         sane(self, p)
