@@ -34,7 +34,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 # $(call build_tree,DIR,EXTRA_CFLAGS)
 define build_tree
-$(1)/obj/%.o: src/%.c $(wildcard src/lib/*.h) | $(1)/obj
+$(1)/obj/%.o: src/%.c $(wildcard src/*/*.h) | $(1)/obj
 	@mkdir -p $$(dir $$@)
 	@echo "  CC $$@"; $$(CC) $$(ALL_CFLAGS) $(2) $$(HARDEN) -c $$< -o $$@
 $(1)/obj:

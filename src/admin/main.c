@@ -60,7 +60,7 @@ static const struct command {
 /* The programs install copies, in the order it reports them. */
 static const char *const programs[] = {
 	"echkpnt.criu",	      "erestart.criu",	   "lsf-criu-restore",
-	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu",
+	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu-start", "lsf-criu",
 };
 
 int lc_admin_usage_error(const char *fmt, ...)

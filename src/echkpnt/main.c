@@ -126,7 +126,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
  * requested because the job reached its run limit must still end the job:
  * LSF does not issue TERMINATE again.
  */
-static void record_outcome(int dirfd, const char *jobid, pid_t pgid, bool ok,
+static void record_outcome(int dirfd, const char *jobid, pid_t pgid, bool ok, bool killed,
 			   const char *imgset, const struct lc_meta *m)
 {
 	_cleanup_close_ int lock = -1;
@@ -157,7 +157,8 @@ static void record_outcome(int dirfd, const char *jobid, pid_t pgid, bool ok,
 		l.ckpt_time = m->created;
 		l.ckpt_seconds = m->dump_seconds;
 		l.ckpt_bytes = m->image_bytes;
-		if (overrun)
+		/* Only the checkpoint that ended the job answers the run-limit request. */
+		if (overrun && killed)
 			l.state = LC_CHAIN_CHECKPOINTED;
 	} else if (overrun) {
 		l.state = LC_CHAIN_ENDED;
@@ -379,14 +380,14 @@ int main(int argc, char **argv)
 	if (lc_criu_check(cfg.criu, m->criu_version, sizeof(m->criu_version), &err) < 0) {
 		log_error("checkpoint of job %s failed: criu is not usable: %s; the job keeps "
 			  "running", jobid, err.msg);
-		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
 		return LC_EXIT_NOTSUP;
 	}
 	r = lc_job_find(dirfd, o.pgid, jobid, &job, &err);
 	if (r < 0) {
 		log_error("checkpoint of job %s failed: %s", jobid, err.msg);
 		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
 		return r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
 	}
 	r = next_imgset(dirfd, imgset, sizeof(imgset));
@@ -394,7 +395,7 @@ int main(int argc, char **argv)
 		log_error("checkpoint of job %s failed: cannot create an image set in '%s': %s; the "
 			  "job keeps running", jobid, chkdir, strerror(r < 0 ? -r : errno));
 		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
 		return LC_EXIT_FAILURE;
 	}
 	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -428,7 +429,7 @@ int main(int argc, char **argv)
 		    snprintf(nspath, sizeof(nspath), "%s/%s", real, imgset) >= (int)sizeof(nspath)) {
 			log_error("checkpoint of job %s failed: cannot resolve '%s'", jobid, chkdir);
 			lc_job_free(&job);
-			record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+			record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
 			return LC_EXIT_FAILURE;
 		}
 		dump.imgdir = nspath;
@@ -452,7 +453,7 @@ int main(int argc, char **argv)
 			  lc_job_tree_alive(&job) ? "the job keeps running" : "the job is gone",
 			  failed);
 		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
 		return LC_EXIT_FAILURE;
 	}
 	m->dump_seconds = dump.seconds;
@@ -463,7 +464,7 @@ int main(int argc, char **argv)
 		log_error("checkpoint of job %s failed: cannot write '%s/meta.json': %s", jobid,
 			  imgset, strerror(-r));
 		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, NULL, m);
+		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
 		return LC_EXIT_FAILURE;
 	}
 	if (o.kill) {
@@ -491,7 +492,7 @@ int main(int argc, char **argv)
 		return LC_EXIT_FAILURE;
 	}
 	prune_imgsets(dirfd, imgset);
-	record_outcome(dirfd, jobid, o.pgid, true, imgset, m);
+	record_outcome(dirfd, jobid, o.pgid, true, o.kill, imgset, m);
 	log_info("checkpoint of job %s done: '%s', %zu process(es), %.1f MiB in %.2f s "
 		 "(%.0f MiB/s), job %s", jobid, imgset, job.n_tree,
 		 (double)m->image_bytes / 1048576.0, dump.seconds,

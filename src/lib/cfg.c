@@ -61,6 +61,13 @@ void lc_cfg_parse(struct lc_cfg *cfg, const char *text)
 		key = trim(line);
 		if (!*key || *key == '#')
 			continue;
+		/* A '#' after a blank starts a comment, as in LSF's own files. */
+		for (char *h = strchr(key, '#'); h; h = strchr(h + 1, '#'))
+			if (h[-1] == ' ' || h[-1] == '\t') {
+				*h = '\0';
+				key = trim(key);
+				break;
+			}
 		eq = strchr(key, '=');
 		if (!eq) {
 			log_warn("config line %d: no '=', ignoring", lineno);

@@ -20,9 +20,28 @@
 
 int lc_jobdir_open(const char *path, struct lc_err *err)
 {
+	_cleanup_close_ int fd = -1, parent = -1;
+	struct stat st;
+
 	if (!path || !*path)
 		return lc_err_set(err, EINVAL, "no checkpoint directory ($LSB_CHKPNT_DIR is unset)");
-	return lc_open_dir_verified(AT_FDCWD, path, err);
+	fd = lc_open_dir_verified(AT_FDCWD, path, err);
+	if (fd < 0)
+		return fd;
+	/*
+	 * In a base directory others may write to without the sticky bit, they
+	 * could rename this job's directory away and another one of the same
+	 * owner into its place between two of our actions.
+	 */
+	parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (parent < 0 || fstat(parent, &st) < 0)
+		return lc_err_set(err, errno, "cannot check the directory above '%s'", path);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return lc_err_set(err, EPERM, "the checkpoint base directory above '%s' is writable "
+				  "by group or others without the sticky bit (mode %04o); run "
+				  "'chmod go-w' or 'chmod +t' on it", path,
+				  (unsigned)(st.st_mode & 07777));
+	return TAKE_FD(fd);
 }
 
 static int open_owned(int dirfd, const char *name, int flags, struct lc_err *err)

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The job's environment, read as hostile input. Every value has a defined
- * meaning; a value that is not accepted is logged once and replaced by the
+ * meaning; a value that is not accepted is logged (on each read) and replaced by the
  * documented default.
  *
  *   ENABLE_ORUN_CHKPNT, ENABLE_ORUN_RESTART   Y, y, yes (any case) -> on;
  *        unset, empty, N, n, no -> off; anything else -> off, with a warning
- *   ORUN_RESTART_LIMIT     0..1000, default 2
+ *   ORUN_RESTART_LIMIT     0..60, default 2 (the ledger keeps at most 64 runs)
  *   ORUN_TIMEOUT_SECONDS   1..86400, default 180
- *   LSB_JOBPGIDS           blank-separated pids (trailing blanks allowed), at most 64
+ *   LSB_JOBPGIDS           blank-separated pids (blanks and tabs around them allowed),
+ *                          at most 64; one bad token makes the whole list unusable
  */
 #ifndef LC_LSFENV_H
 #define LC_LSFENV_H

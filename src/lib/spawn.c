@@ -85,11 +85,14 @@ int lc_run_capture(char *const argv[], long timeout, char *out, size_t size, int
 	}
 	(void)fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	for (;;) {
-		ssize_t n = size > len + 1 ? read(pfd[0], out + len, size - 1 - len) : 0;
+		char sink[4096];
+		ssize_t n = size > len + 1 ? read(pfd[0], out + len, size - 1 - len)
+					   : read(pfd[0], sink, sizeof(sink)); /* keep draining */
 		pid_t w;
 
 		if (n > 0) {
-			len += (size_t)n;
+			if (size > len + 1)
+				len += (size_t)n;
 			continue;
 		}
 		w = waitpid(pid, &st, WNOHANG);

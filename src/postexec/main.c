@@ -139,6 +139,15 @@ static void write_summary(int dirfd, const struct lc_ledger *l)
 			 target == dirfd ? "into the checkpoint directory" : "beside the output file");
 }
 
+/* LSF queue names: letters, digits, '_', '-' and '.', not starting with '-'. */
+static bool queue_ok(const char *q)
+{
+	size_t n = q ? strlen(q) : 0;
+
+	return n > 0 && n < 128 && q[0] != '-' &&
+	       strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == n;
+}
+
 static int run_brestart(const char *base, const char *jobid, char *newid, size_t size,
 			struct lc_err *err)
 {
@@ -152,7 +161,7 @@ static int run_brestart(const char *base, const char *jobid, char *newid, size_t
 				  "brestart");
 	snprintf(path, sizeof(path), "%s/brestart", bindir);
 	argv[n++] = path;
-	if (queue && *queue && strlen(queue) < 128 && !strchr(queue, '-')) {
+	if (queue_ok(queue)) {
 		argv[n++] = "-q";
 		argv[n++] = (char *)queue;
 	}
@@ -243,6 +252,8 @@ int main(int argc, char **argv)
 	chkdir = getenv("LSB_CHKPNT_DIR");
 	if (!chkdir || !*chkdir)
 		return LC_EXIT_OK; /* not a checkpointable job: nothing of ours */
+	if (!lc_env_flag("ENABLE_ORUN_CHKPNT"))
+		return LC_EXIT_OK; /* the job did not opt in: nothing of ours to restart */
 	if (getuid() == 0) {
 		log_error("post-exec of job %s runs as root; lsf-criu restarts jobs only as their "
 			  "owner, so it does nothing", jobid ? jobid : "?");
@@ -262,8 +273,6 @@ int main(int argc, char **argv)
 	lock = lc_ledger_lock(dirfd, 60, &err);
 	r = lock < 0 ? -err.code : lc_ledger_load(dirfd, getuid(), &l, &err);
 	if (r == -ENOENT) {
-		if (!lc_env_flag("ENABLE_ORUN_CHKPNT"))
-			return LC_EXIT_OK;
 		lc_ledger_init(&l, jobid, getuid());
 		l.state = LC_CHAIN_ENDED;
 		snprintf(l.end_reason, sizeof(l.end_reason), "the job %s", how);
@@ -273,7 +282,7 @@ int main(int argc, char **argv)
 			snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
 		}
 		(void)lc_ledger_save(dirfd, &l);
-		log_info("job %s %s without reaching its run limit; the chain ends", jobid, how);
+		log_info("job %s %s without a run-limit checkpoint; the chain ends", jobid, how);
 		write_summary(dirfd, &l);
 		return LC_EXIT_OK;
 	}
@@ -281,20 +290,29 @@ int main(int argc, char **argv)
 		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	if (l.state == LC_CHAIN_RESTARTING) {
+	if (l.state == LC_CHAIN_RESTARTING &&
+	    (l.n_runs == 0 || strcmp(l.runs[l.n_runs - 1].jobid, jobid))) {
 		log_info("post-exec of job %s: the restart is already under way; nothing to do",
 			 jobid);
 		return LC_EXIT_OK;
+	}
+	if (l.state == LC_CHAIN_RESTARTING) {
+		/* This is the restarted job, and it ended before its restore completed. */
+		l.state = LC_CHAIN_ENDED;
+		snprintf(l.end_reason, sizeof(l.end_reason), "the restarted job %s %s before its "
+			 "restore completed", jobid, how);
 	}
 	run = lc_ledger_run(&l, jobid, 0);
 	if (run && run->end == 0)
 		run->end = (long long)time(NULL);
 	restart = false;
 	if (user_killed()) {
-		snprintf(l.end_reason, sizeof(l.end_reason), "killed by its owner or an "
-			 "administrator (LSB_JOBEXIT_INFO='%.48s')", getenv("LSB_JOBEXIT_INFO"));
+		snprintf(l.end_reason, sizeof(l.end_reason), "terminated by LSF on request or at "
+			 "a limit (LSB_JOBEXIT_INFO='%.48s'); not restarted",
+			 getenv("LSB_JOBEXIT_INFO"));
 		if (run)
-			snprintf(run->end_reason, sizeof(run->end_reason), "killed (bkill)");
+			snprintf(run->end_reason, sizeof(run->end_reason), "terminated (%.48s)",
+				 getenv("LSB_JOBEXIT_INFO"));
 	} else if (l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, jobid) &&
 	    !strcmp(l.req_jobid, jobid)) {
 		if (!lc_env_flag("ENABLE_ORUN_RESTART")) {
@@ -308,7 +326,7 @@ int main(int argc, char **argv)
 		}
 		if (run)
 			snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run "
-				 "limit%s", restart ? ", restarted" : "");
+				 "limit");
 	} else if (l.state != LC_CHAIN_ENDED) {
 		snprintf(l.end_reason, sizeof(l.end_reason), "the job %s", how);
 		if (run && !run->end_reason[0])
@@ -350,11 +368,17 @@ int main(int argc, char **argv)
 		l.restarts--;
 		l.state = LC_CHAIN_ENDED;
 		snprintf(l.end_reason, sizeof(l.end_reason), "brestart failed");
+		if (run)
+			snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run "
+				 "limit; brestart failed");
 		(void)lc_ledger_save(dirfd, &l);
 		write_summary(dirfd, &l);
 		return LC_EXIT_FAILURE;
 	}
 	/* The directory may already be renamed: dirfd still reaches it. */
+	if (run)
+		snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run limit, "
+			 "restarted as job %s", newid);
 	(void)lc_ledger_run(&l, newid, 0);
 	r = lc_ledger_save(dirfd, &l);
 	if (r < 0)

@@ -77,6 +77,33 @@ static void usage(FILE *out)
 		"See lsf-criu-terminate(8).\n");
 }
 
+/*
+ * Fallback when LSB_JOBPGIDS is unusable: the process groups of the PIDs in
+ * LSB_JOBPIDS (never the PIDs themselves: the list holds LSF's res too, and
+ * a blind kill of it is what the predecessor got wrong). Only groups of our
+ * own processes count.
+ */
+static int groups_of_pids(const char *list, pid_t *out, int max)
+{
+	pid_t pids[LC_MAX_PGIDS];
+	int n = lc_parse_pids(list, pids, LC_MAX_PGIDS), k = 0;
+
+	for (int i = 0; i < n && k < max; i++) {
+		struct lc_proc p;
+		bool seen = false;
+
+		if (lc_proc_read(pids[i], &p) < 0 || !lc_proc_owned_by(&p, getuid()))
+			continue;
+		for (int j = 0; j < k; j++)
+			seen |= out[j] == p.pgid;
+		if (!seen)
+			out[k++] = p.pgid;
+	}
+	if (k > 0)
+		log_warn("LSB_JOBPGIDS is unusable; using the process groups of LSB_JOBPIDS");
+	return k;
+}
+
 static long terminate_interval(void)
 {
 	return lc_env_long("JOB_TERMINATE_INTERVAL", 1, 3600, 10);
@@ -298,6 +325,8 @@ int main(int argc, char **argv)
 	a.interval = terminate_interval();
 	s = getenv("LSB_JOBPGIDS");
 	a.n_pgids = lc_parse_pids(s, a.pgids, LC_MAX_PGIDS);
+	if (a.n_pgids == 0)
+		a.n_pgids = groups_of_pids(getenv("LSB_JOBPIDS"), a.pgids, LC_MAX_PGIDS);
 	chkdir = getenv("LSB_CHKPNT_DIR");
 	if (chkdir && *chkdir) {
 		a.dirfd = lc_jobdir_open(chkdir, &err);
@@ -337,7 +366,7 @@ int main(int argc, char **argv)
 		return kill_like_lsf(&a, why);
 	}
 
-	limit = lc_env_long("ORUN_RESTART_LIMIT", 0, 1000, 2);
+	limit = lc_env_long("ORUN_RESTART_LIMIT", 0, LC_LEDGER_MAX_RUNS - 4, 2);
 	timeout = lc_env_long("ORUN_TIMEOUT_SECONDS", 1, 86400, 180);
 	lock = lc_ledger_lock(a.dirfd, 30, &err);
 	r = lock < 0 ? -err.code : lc_ledger_load(a.dirfd, getuid(), &l, &err);
@@ -345,6 +374,9 @@ int main(int argc, char **argv)
 		lc_ledger_init(&l, a.jobid, getuid());
 	} else if (r < 0) {
 		log_error("%s", err.msg);
+		if (lock >= 0)
+			close(lock);
+		lock = -1;
 		return kill_like_lsf(&a, "the ledger is unusable; no checkpoint without it");
 	}
 	if (l.state == LC_CHAIN_OVERRUN && !strcmp(l.req_jobid, a.jobid)) {

@@ -20,8 +20,8 @@ from cluster import BUILD, OTHER_USER, USER, ClusterTest, criu_path, ensure_user
 
 ADMIN = os.path.join(BUILD, "lsf-criu")
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
-SIX = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
-       "lsf-criu-postexec", "lsf-criu")
+PROGRAMS_INSTALLED = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
+       "lsf-criu-postexec", "lsf-criu-start", "lsf-criu")
 REQUIRED = ("criu-path", "criu-version", "criu-check", "criu-caps", "criu-mount")
 TRY = "Try 'lsf-criu --help' for more information."
 
@@ -416,14 +416,14 @@ class Install(AdminTest):
         p = run(["install", "--serverdir", sd])
         sane(self, p)
         self.assertEqual(p.returncode, 0, p.stderr)
-        for name in SIX:
+        for name in PROGRAMS_INSTALLED:
             path = os.path.join(sd, name)
             st = os.stat(path)
             self.assertEqual(st.st_mode & 0o7777, 0o755, name)
             with open(path, "rb") as a, open(os.path.join(BUILD, name), "rb") as b:
                 self.assertEqual(a.read(), b.read(), name)
             self.assertRegex(p.stdout, r"(?m)^  %s +installed$" % re.escape(name))
-        self.assertEqual(sorted(os.listdir(sd)), sorted(SIX), "temporary files left behind")
+        self.assertEqual(sorted(os.listdir(sd)), sorted(PROGRAMS_INSTALLED), "temporary files left behind")
         self.assertIn("JOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]" % sd, p.stdout)
         self.assertIn("POST_EXEC    = %s/lsf-criu-postexec" % sd, p.stdout)
         self.assertIn("LSB_ECHKPNT_METHOD=criu", p.stdout)
@@ -433,10 +433,10 @@ class Install(AdminTest):
                            text=True)
         self.assertEqual(r.returncode, 0)
 
-        inodes = {n: os.stat(os.path.join(sd, n)).st_ino for n in SIX}
+        inodes = {n: os.stat(os.path.join(sd, n)).st_ino for n in PROGRAMS_INSTALLED}
         p = run(["install", "--serverdir", sd, "--criu", "/opt/criu/bin/criu"])
         self.assertEqual(p.returncode, 0, p.stderr)
-        for name in SIX:
+        for name in PROGRAMS_INSTALLED:
             self.assertRegex(p.stdout, r"(?m)^  %s +unchanged$" % re.escape(name))
             self.assertEqual(os.stat(os.path.join(sd, name)).st_ino, inodes[name])
         self.assertIn("all programs unchanged", p.stdout)

@@ -686,19 +686,19 @@ class BaseDirectorySwap(SecurityTest):
         self.call = self.bchkpnt_and_wait(self.n)
         self.log = self.c.log_text(self.n)
 
-    # Defect: lsf-criu verifies only the last component of $LSB_CHKPNT_DIR (owner,
-    # mode, no symlink), never its parent. In a base directory others can write
-    # without the sticky bit, another user can swap the job directories of the owner's
-    # jobs; echkpnt.criu of job N then accepts job M's directory, checkpoints N into
-    # it, points M's lsf-criu.current at N's images and prunes M's only image set
-    # ("removed the older image set 'ckpt.1'"): M's checkpoint is destroyed and a
-    # brestart of M would restore N. Expected: refuse a directory whose parent is
-    # writable by others without the sticky bit (or that belongs to another job).
-    @unittest.expectedFailure
+    # lsf-criu refuses a job directory whose parent others may write to without the
+    # sticky bit: there another user could swap the owner's job directories, so that
+    # echkpnt.criu of job N would checkpoint into job M's directory and prune M's only
+    # image set.
     def test_swapped_job_directory_is_refused(self):
         self.assertNotEqual(self.call.get("exit_code"), 0,
                             "echkpnt.criu of job %s accepted job %s's directory: %s"
                             % (self.n, self.m, self.log[-600:]))
+        r = self.as_a([self.prog("echkpnt.criu"), "-k", str(self.nrec["pgid"])],
+                      {"LSB_JOBID": self.n, "LSB_CHKPNT_DIR": self.c.chkdir(self.n)},
+                      cwd=self.c.base)
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn("writable by group or others without the sticky bit", r.stderr)
         self.assertEqual(tree_state(os.path.join(self.c.chkdir(self.n), "ckpt.1")),
                          self.m_images, "job %s's image set was destroyed" % self.m)
 

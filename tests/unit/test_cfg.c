@@ -101,6 +101,10 @@ static int parse_comments_and_blanks(void)
 	lc_cfg_parse(&cfg, "# lsf-criu\n\nkill_wait_seconds = 4\n# end\n");
 	CHECK_INT(cfg.kill_wait_seconds, ==, 4);
 	CHECK_INT(cfg.pid_wait_seconds, ==, DEF_PID_WAIT);
+	/* A '#' after a blank ends the value; one inside a word does not. */
+	lc_cfg_parse(&cfg, "pid_wait_seconds = 7 # seconds\ncriu = /opt/c#1/criu\t# ours\n");
+	CHECK_INT(cfg.pid_wait_seconds, ==, 7);
+	CHECK_STR(cfg.criu, "/opt/c#1/criu");
 	return TAP_PASS;
 }
 
