@@ -357,23 +357,6 @@ static void status_usage(FILE *out)
 		"  -V, --version  show the version\n");
 }
 
-static void fmt_time(long long t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || !localtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(buf, size, "unknown");
-}
-
-static void fmt_dur(long long s, char *buf, size_t size)
-{
-	if (s < 0)
-		snprintf(buf, size, "unknown");
-	else
-		snprintf(buf, size, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
-}
-
 /* Seconds a run lasted (so far, while it runs), or -1 when unknown. */
 static long long run_seconds(const struct lc_run *run)
 {
@@ -526,8 +509,8 @@ static void print_status(const char *path, const struct lc_ledger *l, const stru
 		       "limit)\n",
 		       l->restarts);
 	if (l->state == LC_CHAIN_OVERRUN) {
-		fmt_time(l->req_time, t1, sizeof(t1));
-		fmt_time(l->req_deadline, t2, sizeof(t2));
+		lc_fmt_time(l->req_time, t1, sizeof(t1));
+		lc_fmt_time(l->req_deadline, t2, sizeof(t2));
 		printf("request:      checkpoint of job %s at its run limit, asked %s, deadline "
 		       "%s\n",
 		       l->req_jobid, t1, t2);
@@ -540,17 +523,17 @@ static void print_status(const char *path, const struct lc_ledger *l, const stru
 
 		if (s > 0)
 			total += s;
-		fmt_time(run->start, t1, sizeof(t1));
-		fmt_dur(s, d, sizeof(d));
+		lc_fmt_time(run->start, t1, sizeof(t1));
+		lc_fmt_duration(s, d, sizeof(d));
 		printf("  %-12s %-20s %-12s %s\n", run->jobid, t1, d,
 		       run->end_reason[0] ? run->end_reason
 		       : run->end == 0	  ? "(running)"
 					  : "unknown");
 	}
-	fmt_dur(total, d, sizeof(d));
+	lc_fmt_duration(total, d, sizeof(d));
 	printf("run time:     %s in total\n", d);
 	if (v->have) {
-		fmt_time(v->time, t1, sizeof(t1));
+		lc_fmt_time(v->time, t1, sizeof(t1));
 		printf("checkpoint:   %s of job %s, taken %s\n", v->imgset, v->jobid, t1);
 		printf("              dump %.2f s (the job was frozen %.2f s), %.1f MiB",
 		       v->seconds, v->seconds, mib(v->bytes));

@@ -182,6 +182,23 @@ char *lc_shell_quote(const char *s)
 	return out;
 }
 
+void lc_fmt_time(long long t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !localtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, size, "unknown");
+}
+
+void lc_fmt_duration(long long s, char *buf, size_t size)
+{
+	if (s < 0)
+		snprintf(buf, size, "unknown");
+	else
+		snprintf(buf, size, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
+}
+
 double lc_now(void)
 {
 	struct timespec ts;

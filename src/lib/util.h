@@ -39,6 +39,11 @@ int lc_open_dir_verified(int atfd, const char *path, struct lc_err *err);
 /* Returns a heap string with s in single quotes for /bin/sh, or NULL. */
 char *lc_shell_quote(const char *s);
 
+/* "YYYY-MM-DD HH:MM:SS" in local time, or "unknown" for t <= 0. */
+void lc_fmt_time(long long t, char *buf, size_t size);
+/* "1h02m03s", or "unknown" for a negative duration. */
+void lc_fmt_duration(long long s, char *buf, size_t size);
+
 /* Monotonic clock in seconds. */
 double lc_now(void);
 /* Sleeps for the given number of milliseconds. */

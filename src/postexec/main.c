@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cli.h"
 #include "exitcodes.h"
 #include "jobdir.h"
 #include "ledger.h"
@@ -57,23 +58,6 @@ static void usage(FILE *out)
 		"  -V, --version  show the version\n"
 		"\n"
 		"See lsf-criu-postexec(8).\n");
-}
-
-static void fmt_time(long long t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || !localtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(buf, size, "unknown");
-}
-
-static void fmt_dur(long long s, char *buf, size_t size)
-{
-	if (s < 0)
-		snprintf(buf, size, "unknown");
-	else
-		snprintf(buf, size, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
 }
 
 /* The summary file: beside the -o file when that directory is ours, else in the checkpoint dir. */
@@ -106,13 +90,13 @@ static void write_summary(int dirfd, const struct lc_ledger *l)
 
 		if (dur > 0)
 			total += dur;
-		fmt_time(run->start, t1, sizeof(t1));
-		fmt_dur(dur, d, sizeof(d));
+		lc_fmt_time(run->start, t1, sizeof(t1));
+		lc_fmt_duration(dur, d, sizeof(d));
 		ADD("%-12s %-20s %-12s %s\n", run->jobid, t1, d,
 		    run->end_reason[0] ? run->end_reason : "unknown");
 	}
-	fmt_dur(total, d, sizeof(d));
-	fmt_time((long long)time(NULL), t2, sizeof(t2));
+	lc_fmt_duration(total, d, sizeof(d));
+	lc_fmt_time((long long)time(NULL), t2, sizeof(t2));
 	ADD("\nruns: %d, restarts: %ld", l->n_runs, l->restarts);
 	if (l->restart_limit >= 0)
 		ADD(" of %ld allowed", l->restart_limit);
@@ -221,11 +205,6 @@ static void describe_exit(char *buf, size_t size)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct lc_err err = { 0 };
 	struct lc_ledger l;
 	struct lc_run *run;
@@ -237,17 +216,9 @@ int main(int argc, char **argv)
 
 	lc_log_init("lsf-criu-postexec");
 	umask(077);
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		case 'V':
-			printf("lsf-criu-postexec (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
-			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'lsf-criu-postexec --help' for more information.\n");
-			return LC_EXIT_USAGE;
-		}
-	}
+	c = lc_cli_simple(argc, argv, "lsf-criu-postexec", usage);
+	if (c >= 0)
+		return c;
 	jobid = getenv("LSB_JOBID");
 	chkdir = getenv("LSB_CHKPNT_DIR");
 	if (!chkdir || !*chkdir)

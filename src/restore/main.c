@@ -41,6 +41,7 @@
 
 #include "cfg.h"
 #include "cleanup.h"
+#include "cli.h"
 #include "criu.h"
 #include "exitcodes.h"
 #include "jobdir.h"
@@ -198,6 +199,18 @@ static void note_run(int dirfd, const char *jobid)
 		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
 }
 
+/* Logs how the restored job ended and ends the same way. */
+static int report_exit(const char *jobid, int st)
+{
+	if (WIFEXITED(st))
+		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	lc_log_attach_fd(-1);
+	return lc_exit_like(st);
+}
+
 /*
  * Restores an image dumped inside a job's own namespaces: new user, PID and
  * mount namespaces with the same id maps and a reaping init, criu run as our
@@ -294,22 +307,11 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		log_error("restored job %s: its namespace's init ended without a status", jobid);
 		return LC_EXIT_RESTORE_FAILED;
 	}
-	if (WIFEXITED(st))
-		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
-	lc_log_attach_fd(-1);
-	return lc_exit_like(st);
+	return report_exit(jobid, st);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct lc_err err = { 0 };
 	struct lc_cfg cfg;
 	struct lc_restore_opts ro = { 0 };
@@ -326,17 +328,9 @@ int main(int argc, char **argv)
 	/* stderr is the job's own: only a failure to restore belongs there. */
 	lc_log_stderr_level(LC_LOG_ERROR);
 	umask(077);
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		case 'V':
-			printf("lsf-criu-restore (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
-			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'lsf-criu-restore --help' for more information.\n");
-			return LC_EXIT_USAGE;
-		}
-	}
+	c = lc_cli_simple(argc, argv, "lsf-criu-restore", usage);
+	if (c >= 0)
+		return c;
 	if (argc - optind != 2) {
 		log_error("expected a checkpoint directory and an image set");
 		fprintf(stderr, "Try 'lsf-criu-restore --help' for more information.\n");
@@ -449,11 +443,5 @@ int main(int argc, char **argv)
 		if (p == root)
 			break;
 	}
-	if (WIFEXITED(st))
-		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
-	lc_log_attach_fd(-1);
-	return lc_exit_like(st);
+	return report_exit(jobid, st);
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cli.h"
 #include "exitcodes.h"
 #include "jobdir.h"
 #include "log.h"
@@ -54,11 +55,6 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct lc_err err = { 0 };
 	struct lc_starter_rec rec = { 0 };
 	_cleanup_close_ int dirfd = -1, procfd = -1;
@@ -71,17 +67,9 @@ int main(int argc, char **argv)
 	lc_log_init("lsf-criu-start");
 	/* stderr is the job's own: only failures belong there. */
 	lc_log_stderr_level(LC_LOG_WARN);
-	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		case 'V':
-			printf("lsf-criu-start (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
-			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'lsf-criu-start --help' for more information.\n");
-			return LC_EXIT_USAGE;
-		}
-	}
+	c = lc_cli_simple(argc, argv, "lsf-criu-start", usage);
+	if (c >= 0)
+		return c;
 	if (optind >= argc) {
 		log_error("no command to run");
 		fprintf(stderr, "Try 'lsf-criu-start --help' for more information.\n");
