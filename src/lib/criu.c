@@ -94,7 +94,7 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 	if (ret_version)
 		snprintf(ret_version, size, "%s", v);
 	if (major < LC_CRIU_MIN_MAJOR || (major == LC_CRIU_MIN_MAJOR && minor < LC_CRIU_MIN_MINOR))
-		return lc_err_set(err, ENOTSUP, "criu '%s' is version %s, lsf-criu needs %d.%d or newer",
+		return lc_err_msg(err, ENOTSUP, "criu '%s' is version %s, lsf-criu needs %d.%d or newer",
 				  criu, v, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
 	return 0;
 }
@@ -147,7 +147,7 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 				kill(pid, SIGKILL);
 				(void)lc_wait_status(pid);
 				*seconds = lc_now() - t0;
-				return lc_err_set(err, ETIMEDOUT, "criu did not finish by the deadline "
+				return lc_err_msg(err, ETIMEDOUT, "criu did not finish by the deadline "
 						  "(%.1f s); killed it", *seconds);
 			}
 			lc_msleep(20);
@@ -161,9 +161,9 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	if (WIFEXITED(st))
-		return lc_err_set(err, EPROTO, "criu exited with status %d after %.2f s",
+		return lc_err_msg(err, EPROTO, "criu exited with status %d after %.2f s",
 				  WEXITSTATUS(st), *seconds);
-	return lc_err_set(err, EPROTO, "criu was killed by signal %d after %.2f s",
+	return lc_err_msg(err, EPROTO, "criu was killed by signal %d after %.2f s",
 			  WTERMSIG(st), *seconds);
 }
 
@@ -203,15 +203,43 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 	return r;
 }
 
-static bool log_has(int workfd, const char *imgdir, const char *logname, const char *needle)
+/* The text of criu's log (NULL if unreadable); the caller frees it. */
+static char *read_log(int workfd, const char *imgdir, const char *logname)
 {
 	_cleanup_close_ int imgfd = -1;
-	_cleanup_free_ char *txt = NULL;
+	char *txt = NULL;
 
 	imgfd = openat(workfd, imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (imgfd < 0 || lc_read_file_at(imgfd, logname, 64 << 20, (uid_t)-1, &txt, NULL) < 0)
-		return false;
-	return strstr(txt, needle) != NULL;
+		return NULL;
+	return txt;
+}
+
+/*
+ * criu refuses to restore a regular file whose size changed since the dump
+ * ("File <path> has bad size N (expect M)"), and no option skips that check.
+ * lsf-criu's policy is to fail the restore and name the file: silently
+ * restoring a job against data that changed under it would be worse.
+ */
+static void explain_bad_size(const char *log, struct lc_err *err)
+{
+	const char *p = log ? strstr(log, " has bad size ") : NULL;
+	const char *file;
+	char path[1024];
+	long now, was;
+
+	if (!p)
+		return;
+	for (file = p; file > log && file[-1] != '\n'; file--)
+		;
+	file = strstr(file, "File ");
+	if (!file || file > p || sscanf(p, " has bad size %ld (expect %ld)", &now, &was) != 2)
+		return;
+	file += 5;
+	snprintf(path, sizeof(path), "/%.*s", (int)(p - file), file);
+	lc_err_msg(err, ESTALE, "the job's open file '%s' changed size since the checkpoint (%ld "
+		   "bytes now, %ld then); lsf-criu does not restore a job whose files changed",
+		   path, now, was);
 }
 
 int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
@@ -254,11 +282,14 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 		       (struct how){ .ns_here = o->ns_here }, 0, &o->seconds, err);
 	if (r < 0) {
 		if (err->code == EPROTO) {
+			_cleanup_free_ char *log = read_log(o->workfd, o->imgdir, o->logname);
+
 			imgfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (imgfd >= 0)
 				lc_log_excerpt(imgfd, o->logname, "criu restore log");
-			if (log_has(o->workfd, o->imgdir, o->logname, "File exists"))
+			if (log && strstr(log, "File exists"))
 				return -EEXIST;
+			explain_bad_size(log, err);
 		}
 		return r;
 	}

@@ -23,6 +23,19 @@ int lc_err_set(struct lc_err *e, int code, const char *fmt, ...)
 	return -code;
 }
 
+int lc_err_msg(struct lc_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code <= 0)
+		code = EIO;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -code;
+}
+
 int lc_err_wrap(struct lc_err *e, const char *fmt, ...)
 {
 	char prefix[256], old[sizeof(e->msg)];

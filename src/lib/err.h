@@ -17,6 +17,9 @@ struct lc_err {
 /* Sets the error and returns -code (code is a positive errno; 0 becomes EIO). */
 int lc_err_set(struct lc_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Like lc_err_set, without the strerror() text (the message says it all). */
+int lc_err_msg(struct lc_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Prefixes the message with "ctx: " and returns -e->code. */
 int lc_err_wrap(struct lc_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

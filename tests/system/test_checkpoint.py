@@ -266,6 +266,24 @@ class Failures(ClusterTest):
         self.assertEqual(r.returncode, 2)
         self.assertIn("LSB_JOBID", r.stderr)
 
+    def test_file_changed_since_checkpoint_fails_the_restore_clearly(self):
+        # The job writes a file it opened with '>' (not append): criu records its size.
+        target = os.path.join(self.c.home, "results.txt")
+        jid, _ = self.c.chk_bsub(["/bin/sh", COUNTER, "100000", "0.05", "0", target])
+        self.c.wait_state(jid, ("RUN",))
+        wait_for(lambda: len(counts(target)) >= 5, 30, 0.1, "the job to write")
+        self.assertEqual(self.c.bchkpnt(jid, kill=True).returncode, 0)
+        self.c.wait_state(jid)
+        with open(target, "a") as f:
+            f.write("somebody else wrote here\n")
+        new, p = self.c.brestart(jid)
+        self.assertIsNotNone(new, p.stderr)
+        rec = self.c.wait_state(new, timeout=60)
+        self.assertEqual(rec["exit_code"], 70, rec)
+        log = self.c.log_text(new)
+        self.assertIn("the job's open file '%s' changed size since the checkpoint" % target, log)
+        self.assertNotIn("Protocol error", log)
+
     def test_restart_without_images_fails_clearly(self):
         jid, _ = self.start_counter()
         self.c.bkill(jid)
