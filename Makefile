@@ -3,7 +3,8 @@
 #
 #   make            build the programs into build/
 #   make demo       provision, build, run a job through checkpoint and restart
-#   make check      provision, build (plain and ASan+UBSan), run every test
+#   make check      provision, build (plain and ASan+UBSan), run every test, fuzz briefly
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (mk/fuzz.mk)
 #   make install    install into $(DESTDIR)$(PREFIX) (LSF_SERVERDIR=... to add the LSF names)
 
 PREFIX     ?= /usr/local
@@ -62,6 +63,9 @@ endef
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
+.DEFAULT_GOAL := all
+include mk/fuzz.mk
+
 $(eval $(call build_tree,build,))
 $(eval $(call build_tree,build-asan,$(SAN)))
 
@@ -72,7 +76,7 @@ unit-bins: $(patsubst tests/unit/%.c,build-asan/unit/%,$(UNIT_SRC))
 provision:
 	@scripts/provision.sh --write build/criu.path >/dev/null
 
-check: provision all asan unit-bins
+check: provision all asan unit-bins fuzz-bins $(FUZZ_REPLAY_BINS)
 	@tests/run-all.sh
 
 demo: provision all
@@ -95,7 +99,7 @@ install: all
 		echo "installed $(PROGS) into $(DESTDIR)$(LSF_SERVERDIR)"; \
 	fi
 
-clean:
+clean: fuzz-clean
 	rm -rf build build-asan
 
 .PHONY: all asan unit-bins provision check demo lint install clean

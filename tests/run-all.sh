@@ -47,6 +47,18 @@ for t in tests/lsfsim/test_*.py tests/system/test_*.py; do
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 done
 
+# Fuzzing: the seeds and regressions once under gcc+ASan, then each libFuzzer target for a
+# bounded time (LC_FUZZ_SECONDS, default 10). One result per target.
+if [ -x build-fuzz/replay/fuzz_meta ]; then
+	echo "=== fuzz"
+	out=$(make -s fuzz-replay 2>&1; make -s fuzz FUZZ_SECONDS="${LC_FUZZ_SECONDS:-10}" 2>&1)
+	echo "$out"
+	p=$(printf '%s\n' "$out" | grep -cE '^fuzz-replay: ok$|^fuzz: [a-z_]+ ok:')
+	f=$(printf '%s\n' "$out" | grep -cE 'FAILED')
+	[ "$f" -gt 0 ] && note_fail "fuzz"
+	pass=$((pass + p)); fail=$((fail + f))
+fi
+
 [ -n "$failed_list" ] && printf 'failing files:%b\n' "$failed_list"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
