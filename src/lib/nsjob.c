@@ -37,8 +37,20 @@
 #include "nsjob.h"
 #include "util.h"
 
-static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT,
-				 SIGWINCH, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU };
+static const int forwarded[] = { SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGUSR1, SIGUSR2,
+				 SIGCONT, SIGWINCH, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU,
+				 SIGXCPU, SIGXFSZ,  SIGVTALRM, SIGPROF, SIGPWR, SIGPIPE };
+
+void lc_ns_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
 
 int lc_starter_save(int dirfd, const struct lc_starter_rec *r)
 {
@@ -98,8 +110,10 @@ int lc_ns_create(struct lc_err *err)
 	gid_t gid = getgid();
 	int r;
 
-	if (unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) < 0)
-		return lc_err_set(err, errno, "cannot create user, PID and mount namespaces");
+	if (unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) < 0) {
+		lc_err_set(err, errno, "cannot create user, PID and mount namespaces");
+		return -EAGAIN; /* nothing changed: the caller may go on without them */
+	}
 	r = write_text("/proc/self/setgroups", "deny");
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot write /proc/self/setgroups");
@@ -191,12 +205,12 @@ static void wait_for_visitors(void)
 
 void lc_ns_init(char **argv, int ready_fd, int status_fd)
 {
-	sigset_t all, old;
+	sigset_t all;
 	pid_t job = -1;
 	int st = -1;
 
 	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
+	sigprocmask(SIG_SETMASK, &all, NULL);
 	(void)setsid(); /* out of LSF's process group: signals come through the outer process */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -214,9 +228,12 @@ void lc_ns_init(char **argv, int ready_fd, int status_fd)
 			_exit(125);
 		if (job == 0) {
 			close(status_fd);
+			sigset_t none;
+
 			for (int s = 1; s < NSIG; s++)
 				signal(s, SIG_DFL);
-			sigprocmask(SIG_SETMASK, &old, NULL);
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
 			(void)setsid();
 			close_range(3, ~0U, 0);
 			execvp(argv[0], argv);

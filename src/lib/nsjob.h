@@ -30,8 +30,14 @@ struct lc_starter_rec {
 int lc_starter_save(int dirfd, const struct lc_starter_rec *r);
 int lc_starter_load(int dirfd, uid_t owner, struct lc_starter_rec *r, struct lc_err *err);
 
-/* unshare(USER|PID|NS) and map the caller's own uid and gid (not root). */
+/*
+ * unshare(USER|PID|NS) and map the caller's own uid and gid (not root).
+ * -EAGAIN when the namespaces could not be created (nothing changed); any
+ * other error leaves the caller in a half-made user namespace.
+ */
 int lc_ns_create(struct lc_err *err);
+/* Blocks SIGCHLD and the forwarded signals; call before forking the init. */
+void lc_ns_block_signals(void);
 /*
  * The init of the namespace (PID 1). With argv, starts the job as
  * LC_NS_JOB_PID (setsid, exec); without, adopts LC_NS_JOB_PID once a restore

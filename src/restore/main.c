@@ -250,6 +250,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	}
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
 		return lc_log_errno(errno, "pipe"), LC_EXIT_RESTORE_FAILED;
+	lc_ns_block_signals();
 	init = fork();
 	if (init < 0)
 		return lc_log_errno(errno, "fork"), LC_EXIT_RESTORE_FAILED;

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	_cleanup_close_ int dirfd = -1, procfd = -1;
 	const char *jobid, *chkdir;
 	struct lc_pump pumps[2];
-	int ready[2], status[2], c, st, npumps;
+	int ready[2], status[2], c, r, st, npumps;
 	char byte;
 	pid_t init;
 
@@ -88,12 +88,8 @@ int main(int argc, char **argv)
 		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
 		return errno == ENOENT ? 127 : 126;
 	}
-	npumps = lc_ns_make_pumps(pumps, &err);
-	if (npumps < 0) {
-		log_error("job %s: %s", jobid, err.msg);
-		return LC_EXIT_FAILURE;
-	}
-	if (lc_ns_create(&err) < 0) {
+	r = lc_ns_create(&err);
+	if (r == -EAGAIN) {
 		log_warn("%s; running job %s with host PIDs (its restore will need the same PIDs "
 			 "free)", err.msg, jobid);
 		close(dirfd);
@@ -101,6 +97,17 @@ int main(int argc, char **argv)
 		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
 		return errno == ENOENT ? 127 : 126;
 	}
+	if (r < 0) {
+		log_error("job %s cannot run: %s", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	npumps = lc_ns_make_pumps(pumps, &err);
+	if (npumps < 0) {
+		log_error("job %s: %s", jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	/* Before the fork: a job that ends at once must not leave SIGCHLD unseen. */
+	lc_ns_block_signals();
 	/* The host's /proc, kept open: the init mounts its own over /proc. */
 	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
