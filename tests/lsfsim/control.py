@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 
+import cgroups
 import simlib
 
 RESTRICTED_PATH = "/bin:/usr/bin:/sbin:/usr/sbin"
@@ -238,12 +239,36 @@ def post_exec(d, job, status, exit_info):
         d.save()
 
 
+# ---------------------------------------------------------------- job cgroup
+
+def release_cgroup(d, job):
+    """rmdir the job's cgroup once it is empty. Processes that outlived the
+    job keep it (event cgroup_busy); the ticker retries until they are gone,
+    and `lsfsim stop` kills them. True once the directory is gone."""
+    path = job.rec.get("cgroup")
+    if not path or job.rt.get("cgroup_removed"):
+        return True
+    if cgroups.remove(path):
+        job.rt["cgroup_removed"] = True
+        job.rt.pop("cgroup_pending", None)
+        d.event("cgroup_removed", job.id, path=path)
+        return True
+    if not job.rt.get("cgroup_pending"):
+        job.rt["cgroup_pending"] = True
+        d.event("cgroup_busy", job.id, path=path, pids=cgroups.procs(path))
+    return False
+
+
 # ---------------------------------------------------------------- ticker
 
 def tick(d):
     now = time.time()
     with d.lock:
         jobs = [j for j in d.jobs.values() if j.running()]
+        kept = [j for j in d.jobs.values() if j.rt.get("cgroup_pending")]
+    for job in kept:
+        if not cgroups.populated(job.rec["cgroup"]):
+            release_cgroup(d, job)
     for job in jobs:
         rt = job.rt
         cfg = job.cfg

@@ -23,6 +23,8 @@ fd 2 = its stderr spool, fd LSB_STDERR_FD = a copy of the job's stderr, fd 3
    its raw wait status as the job's.
 
 On a failed restart the directory is renamed back and the link removed.
+With LSFSIM_JOB_CGROUP=Y sbatchd has put it into the new job's cgroup before
+it reads its parameters; it checks that before forking anything.
 Usage (private to sbatchd): erestart.py '<json parameters>'
 """
 
@@ -35,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
+import cgroups  # noqa: E402
 
 REPORT = 3
 STDERR_FD = 4
@@ -149,6 +152,14 @@ def main():
     # stdout/stderr spool files on 1 and 2 and a copy of stderr on
     # LSB_STDERR_FD.
     os.dup2(1, REPORT)
+    if p.get("cgroup"):
+        # sbatchd moved us into the job's cgroup before sending the parameters;
+        # nothing has been forked yet, so every job process will inherit it
+        cg = cgroups.proc_cgroup()
+        if cg != p["cgroup"]:
+            simlib.emit(REPORT, {"event": "setup_failed",
+                                 "error": "in cgroup %r, not %r" % (cg, p["cgroup"])})
+            return 1
     try:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if p.get("direct") else os.O_TRUNC)
         mode = 0o644 if p.get("direct") else 0o600

@@ -16,6 +16,7 @@ import threading
 import time
 
 import simlib
+import cgroups
 import control
 from control import bkill, bchkpnt, tick, killpg  # noqa: F401 (re-exported)
 
@@ -129,7 +130,7 @@ def submit(d, req, uid, restart=None):
         "pgid": None, "pids": [], "exit_status": None, "exit_code": None,
         "term_signal": None, "susp_reasons": 0, "susp_subreasons": 0,
         "restarted_from": None, "start_time": None, "end_time": None,
-        "checkpoints": [], "exit_info": None, "term_reason": None,
+        "checkpoints": [], "exit_info": None, "term_reason": None, "cgroup": None,
     }
     if restart:
         rec.update(restart)
@@ -309,6 +310,9 @@ def runner(d, job):
                           copy_jobfile=bool(rec.get("chkpnt_dir")))
             helper = "res.py"
             cwd = rec["cwd"]
+        if simlib.truthy(cfg.get("LSFSIM_JOB_CGROUP")):
+            with d.lock:
+                rec["cgroup"] = cgroups.create_job(d.root, job.id)
         proc = d.user_popen(job, d.helper(helper), job.env, cwd=cwd)
     except Exception as e:
         d.log("job %d: dispatch failed: %s" % (job.id, e))
@@ -316,6 +320,24 @@ def runner(d, job):
         finish(d, job, None, reason="dispatch failed: %s" % e)
         return
     job.proc = proc
+    if rec.get("cgroup"):
+        # The helper blocks reading its parameters (stdin until EOF) before it
+        # does anything else, forks included: they are the "go" signal. So it
+        # is in the job's cgroup before any job process exists.
+        try:
+            cgroups.enter(rec["cgroup"], proc.pid)
+            params["cgroup"] = cgroups.rel(rec["cgroup"])
+        except OSError as e:
+            d.log("job %d: cannot move pid %d into %s: %s" % (job.id, proc.pid,
+                                                             rec["cgroup"], e))
+            proc.kill()
+            proc.stdin.close()
+            proc.stdout.close()
+            proc.wait()
+            job.rt["ended"] = True
+            finish(d, job, None, reason="dispatch failed: cgroup: %s" % e)
+            return
+        d.event("cgroup", job.id, path=rec["cgroup"], pid=proc.pid)
     try:
         proc.stdin.write(json.dumps(params).encode())
         proc.stdin.close()
@@ -481,6 +503,7 @@ def finish(d, job, raw, reason=None):
             os.unlink(rec["jobfile"])
         except OSError:
             pass
+    control.release_cgroup(d, job)
     include = simlib.truthy(cfg.get("JOB_INCLUDE_POSTPROC"))
     if include:
         control.post_exec(d, job, status, fields.get("exit_info"))
@@ -548,7 +571,7 @@ PUBLIC = ("jobid", "user", "stat", "queue", "name", "pgid", "pids", "exit_status
           "runlimit_min", "method", "chkpnt_period_min", "jobfile", "chkfile",
           "spool_out", "spool_err", "checkpoints", "last_chkpnt_time", "exit_info",
           "term_reason", "real_status", "post_exec_status", "last_action", "interactive",
-          "original_jobid")
+          "original_jobid", "cgroup")
 
 
 def public_record(job):

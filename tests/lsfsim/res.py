@@ -7,6 +7,8 @@ that only the job dies of them, runs `/bin/sh <jobfile>` as its only child
 (stdin /dev/null, stdout/stderr on the spool or -o files, default signal
 dispositions, fds >= 3 closed), waits for it and reports the child's RAW
 wait status to sbatchd on its stdout (a pipe), one JSON object per line.
+With LSFSIM_JOB_CGROUP=Y sbatchd has put it into the job's cgroup before it
+reads its parameters; it checks that before forking anything.
 
 Usage (private to sbatchd): res.py '<json parameters>'
 """
@@ -19,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
+import cgroups  # noqa: E402
 
 IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
            signal.SIGUSR1, signal.SIGUSR2)
@@ -32,6 +35,14 @@ def open_out(path, append):
 def main():
     p = simlib.read_params()
     report = 1
+    if p.get("cgroup"):
+        # sbatchd moved us into the job's cgroup before sending the parameters;
+        # nothing has been forked yet, so every job process will inherit it
+        cg = cgroups.proc_cgroup()
+        if cg != p["cgroup"]:
+            simlib.emit(report, {"event": "setup_failed",
+                                 "error": "in cgroup %r, not %r" % (cg, p["cgroup"])})
+            return 1
     os.setpgid(0, 0)
     for s in IGNORED:
         signal.signal(s, signal.SIG_IGN)

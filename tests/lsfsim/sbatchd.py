@@ -29,6 +29,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
+import cgroups  # noqa: E402
 import jobs as jobsmod  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -258,6 +259,9 @@ class Daemon:
         for pg in pgids:
             jobsmod.killpg(pg, signal.SIGKILL)
         kill_session_members(os.getsid(0), os.getpid())
+        left = cgroups.cleanup(self.root)  # job cgroups: stragglers die by cgroup.kill
+        if left:
+            self.log("cgroups left behind: %s" % left)
         try:
             self.srv.close()
         except OSError:

@@ -43,6 +43,7 @@ KNOBS = {
     "LSFSIM_MOVE_TMP": "Y",
     "LSFSIM_DROP_OLD_LINK": "Y",
     "LSFSIM_KILL_ORPHANS_AT_END": "N",
+    "LSFSIM_JOB_CGROUP": "N",
 }
 
 CLUSTER = "lsfsim"

@@ -330,6 +330,7 @@ class TestJobs(Base):
             self.c.job(j)), what="job processes")
         pgid = rec["pgid"]
         self.assertEqual(pgid, rec["res_pid"])
+        self.assertIsNone(rec["cgroup"])  # LSFSIM_JOB_CGROUP defaults to N
         uid = self.c.users[self.u].pw_uid
         st = os.stat("/proc/%d" % pgid)
         self.assertEqual(st.st_uid, uid)
@@ -891,6 +892,110 @@ class TestMisc(Phase2Base):
         self.assertEqual(simlib_pids(pgid), [])
         st = proc_state(escaped)
         self.assertTrue(st is None or st == "Z", st)
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == ["cgroup2"]:
+                return left.split()[4], left.split()[3]
+    return None, None
+
+
+def cgroup_of(pid):
+    try:
+        for line in slurp("/proc/%d/cgroup" % pid).splitlines():
+            if line.startswith("0::"):
+                return line[3:]
+    except OSError:
+        return None
+    return None
+
+
+class TestJobCgroup(Base):
+    knobs = {"LSFSIM_JOB_CGROUP": "Y"}
+
+    def setUp(self):
+        self.mnt, self.mroot = cgroup2_mount()
+        if not self.mnt:
+            self.skipTest("no cgroup2 mount")
+        super().setUp()
+
+    def rel(self, path):
+        return os.path.normpath(os.path.join(self.mroot, os.path.relpath(path, self.mnt)))
+
+    def pids_in(self, path):
+        try:
+            return set(int(x) for x in slurp(os.path.join(path, "cgroup.procs")).split())
+        except FileNotFoundError:
+            return set()
+
+    def check_job_cgroup(self, j, extra=()):
+        rec = self.c.wait_for(lambda: (lambda r: r if len(r["pids"]) >= 3 else None)(
+            self.c.job(j)), what="job processes")
+        cg = rec["cgroup"]
+        self.assertEqual(os.path.basename(cg), "job.%d" % j)
+        parent = os.path.dirname(cg)
+        self.assertEqual(os.path.dirname(parent), self.mnt)
+        self.assertTrue(os.path.basename(parent).startswith("lsfsim-"), parent)
+        members = self.pids_in(cg)
+        for pid in set(rec["pids"]) | {rec["res_pid"]} | set(extra):
+            self.assertEqual(cgroup_of(pid), self.rel(cg), "pid %d" % pid)
+            self.assertIn(pid, members)
+        self.assertNotEqual(cgroup_of(os.getpid()), self.rel(cg))
+        [ev] = self.c.events("cgroup", j)
+        self.assertEqual((ev["path"], ev["pid"]), (cg, rec["res_pid"]))
+        return rec
+
+    def test_job_cgroup_lifecycle(self):
+        pidfile = os.path.join(self.w, "escaped.pid")
+        cmd = "setsid sh -c 'echo $$ > %s; exec sleep 300' & sleep 300" % pidfile
+        # the restart runs the command again (no .restart_cmd)
+        j = self.submit_chk(cmd=cmd, extra_env={"PROBE_RESTART": "none"})
+        self.c.wait(j, "RUN")
+        self.c.wait_for(lambda: os.path.exists(pidfile) and slurp(pidfile).strip(),
+                        what="escaped process")
+        escaped = int(slurp(pidfile))
+        rec = self.check_job_cgroup(j, [escaped])  # a setsid escapee is still in it
+        cg = rec["cgroup"]
+        parent = os.path.dirname(cg)
+        # the job ends while the escapee lives: the cgroup is kept, not killed
+        self.checkpoint(j, ("-k",))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+        self.assertEqual(self.c.job(j)["cgroup"], cg)
+        self.c.wait_for(lambda: self.c.events("cgroup_busy", j), what="cgroup_busy")
+        self.assertEqual(self.pids_in(cg), {escaped})
+        self.assertEqual(proc_state(escaped), "S")
+        os.kill(escaped, signal.SIGKILL)
+        self.c.wait_for(lambda: not os.path.exists(cg), what="the cgroup to be removed")
+        self.assertEqual(self.c.events("cgroup_removed", j)[0]["path"], cg)
+        # a restarted job gets a new cgroup, led by the erestart stand-in
+        r = self.c.run(self.u, ["brestart", "ck", str(j)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        n = int(r.stdout.split("<")[1].split(">")[0])
+        os.unlink(pidfile)
+        self.c.wait(n, "RUN")
+        self.c.wait_for(lambda: os.path.exists(pidfile) and slurp(pidfile).strip(),
+                        what="escaped process of the restarted job")
+        escaped = int(slurp(pidfile))
+        rec = self.check_job_cgroup(n, [escaped])
+        self.assertEqual(rec["cgroup"], os.path.join(parent, "job.%d" % n))
+        # cgroup.kill ends the job, escapee included, and the cgroup goes away
+        with open(os.path.join(rec["cgroup"], "cgroup.kill"), "w") as f:
+            f.write("1")
+        rec = self.c.wait(n)
+        self.assertEqual((rec["stat"], rec["term_signal"]), ("EXIT", signal.SIGKILL))
+        self.c.wait_for(lambda: proc_state(escaped) in (None, "Z"), what="escapee to die")
+        self.c.wait_for(lambda: not os.path.exists(rec["cgroup"]), what="cgroup removal")
+        # lsfsim stop kills what is left in a job cgroup and removes the parent
+        j3 = self.c.bsub(self.u, ["sleep 300"])
+        rec = self.check_job_cgroup(j3)
+        self.c.stop()
+        self.assertFalse(os.path.exists(parent))
+        for pid in rec["pids"]:
+            self.assertIn(proc_state(pid), (None, "Z"))
 
 
 def simlib_pids(pgid):
