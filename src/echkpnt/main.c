@@ -248,9 +248,56 @@ static void prune_imgsets(int dirfd, const char *keep)
 	}
 }
 
-/* Records the root's stdio and saves copies of the small files it reads (the job file). */
-static void inspect_files(const struct lc_job_procs *j, int imgfd, struct lc_meta *m)
+/*
+ * The job file the root shell runs (argv[1] of its command line), resolved
+ * against its cwd, or "" when the root is not running a script.
+ */
+static void root_script(pid_t pid, char *buf, size_t size)
 {
+	_cleanup_free_ char *cmd = NULL;
+	char path[64], resolved[PATH_MAX];
+	size_t len = 0, a0;
+	int fd;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (lc_read_file_at(AT_FDCWD, path, 65536, (uid_t)-1, &cmd, &len) < 0 || len == 0)
+		return;
+	a0 = strlen(cmd);
+	if (a0 + 1 >= len || cmd[a0 + 1] == '-')
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	{
+		int sfd = openat(fd, cmd + a0 + 1, O_RDONLY | O_CLOEXEC);
+		char link[64];
+		ssize_t n;
+
+		close(fd);
+		if (sfd < 0)
+			return;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", sfd);
+		n = readlink(link, resolved, sizeof(resolved) - 1);
+		close(sfd);
+		if (n <= 0)
+			return;
+		resolved[n] = '\0';
+	}
+	snprintf(buf, size, "%s", resolved);
+}
+
+/*
+ * Records the root's stdio and saves a copy of the job file the root shell
+ * reads, so a restore does not depend on LSF keeping that file. Nothing else
+ * is copied: a restored process must keep using its real files (and its
+ * locks on them).
+ */
+static void inspect_files(const struct lc_job_procs *j, int imgfd, const char *chkdir,
+			  struct lc_meta *m)
+{
+	char script[PATH_MAX], own[PATH_MAX + 8] = "";
 	_cleanup_closedir_ DIR *d = NULL;
 	char path[64];
 	struct dirent *de;
@@ -264,6 +311,12 @@ static void inspect_files(const struct lc_job_procs *j, int imgfd, struct lc_met
 		m->n_stdio++;
 		log_info("job fd %d is '%s'", fd, s->target);
 	}
+	if (j->ns_init > 0)
+		return; /* the root is the user's command, not LSF's job-file shell */
+	root_script(j->root.pid, script, sizeof(script));
+	/* After a restart the shell reads the copy a previous checkpoint saved here. */
+	if (realpath(chkdir, own))
+		strncat(own, "/ckpt.", sizeof(own) - strlen(own) - 1);
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)j->root.pid);
 	d = opendir(path);
 	if (!d)
@@ -279,7 +332,9 @@ static void inspect_files(const struct lc_job_procs *j, int imgfd, struct lc_met
 		if (lc_parse_long(de->d_name, 3, 1 << 20, &num) < 0)
 			continue;
 		if (lc_proc_fd_target(j->root.pid, (int)num, f->path, sizeof(f->path)) < 0 ||
-		    f->path[0] != '/' || lc_proc_fdinfo(j->root.pid, (int)num, &f->pos, &flags) < 0 ||
+		    (strcmp(f->path, script) &&
+		     !(own[0] && !strncmp(f->path, own, strlen(own)) && strstr(f->path, "/file."))) ||
+		    lc_proc_fdinfo(j->root.pid, (int)num, &f->pos, &flags) < 0 ||
 		    (flags & O_ACCMODE) != O_RDONLY)
 			continue;
 		snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%ld", (int)j->root.pid, num);
@@ -412,10 +467,16 @@ int main(int argc, char **argv)
 	m->uid = getuid();
 	for (size_t k = 0; k < job.n_tree && k < LC_META_MAX_PIDS; k++)
 		m->pids[m->n_pids++] = job.tree[k];
-	inspect_files(&job, imgfd, m);
-	m->file_locks = lc_job_holds_locks(&job);
-	if (m->file_locks)
-		log_info("the job holds file locks: dumping them too (--file-locks)");
+	inspect_files(&job, imgfd, chkdir, m);
+	/*
+	 * Always dump file locks: /proc/locks names a lock's owner by the PID that
+	 * took it (possibly gone) or -1 (OFD locks), so a job's locks cannot be
+	 * found reliably, and without --file-locks criu either refuses or, at
+	 * restore, silently drops them.
+	 */
+	m->file_locks = true;
+	if (lc_job_holds_locks(&job))
+		log_info("the job holds file locks; they are dumped with it (--file-locks)");
 
 	dump.criu = cfg.criu;
 	dump.workfd = dirfd;

@@ -287,8 +287,13 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 			imgfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (imgfd >= 0)
 				lc_log_excerpt(imgfd, o->logname, "criu restore log");
-			if (log && strstr(log, "File exists"))
+			if (log && strstr(log, "File exists")) {
+				const char *f = strstr(log, "Can't fork for ");
+				int busy;
+
+				o->busy_pid = f && sscanf(f, "Can't fork for %d", &busy) == 1 ? busy : 0;
 				return -EEXIST;
+			}
 			explain_bad_size(log, err);
 		}
 		return r;

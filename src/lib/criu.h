@@ -48,6 +48,7 @@ struct lc_restore_opts {
 	bool shell_job;
 	struct lc_inherit inherit[LC_MAX_INHERIT];
 	int n_inherit;
+	pid_t busy_pid;		/* out, with -EEXIST: the PID criu found taken */
 	double seconds;
 };
 

@@ -79,15 +79,21 @@ static bool pid_taken(pid_t pid)
 	return access(path, F_OK) == 0;
 }
 
-/* Waits until no PID of the image is in use; returns the first PID still taken, or 0. */
-static pid_t wait_pids_free(const struct lc_meta *m, long seconds)
+/*
+ * Waits until no PID of the image (and not extra, the one a failed attempt
+ * found taken) is in use; returns the first PID still taken, or 0. Reaps our
+ * own children meanwhile: a failed attempt's restored root is one.
+ */
+static pid_t wait_pids_free(const struct lc_meta *m, pid_t extra, long seconds)
 {
 	double end = lc_now() + (double)seconds;
 	bool logged = false;
 
 	for (;;) {
-		pid_t taken = 0;
+		pid_t taken = extra > 0 && pid_taken(extra) ? extra : 0;
 
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
 		for (int i = 0; i < m->n_pids && !taken; i++)
 			if (pid_taken(m->pids[i]))
 				taken = m->pids[i];
@@ -397,7 +403,7 @@ int main(int argc, char **argv)
 	ro.shell_job = true;
 	ro.file_locks = m->file_locks;
 	for (int attempt = 1; attempt <= 3; attempt++) {
-		taken = wait_pids_free(m, cfg.pid_wait_seconds);
+		taken = wait_pids_free(m, ro.busy_pid, cfg.pid_wait_seconds);
 		if (taken) {
 			log_error("restore of job %s failed: PID %d of the image is still in use "
 				  "after %ld s", jobid, (int)taken, cfg.pid_wait_seconds);

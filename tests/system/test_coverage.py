@@ -168,7 +168,7 @@ class Cases:
         log = self.c.log_text(new)
         assert_all("busy", "after the restore", "\n".join(
             l for l in log.splitlines() if "copy" in l or "running:" in l))
-        self.assertIn("the job holds file locks: dumping them too (--file-locks)", log)
+        self.assertRegex(log, r"running: \S*criu dump .*--file-locks")
         self.assertRegex(log, r"running: \S+ dump .*--file-locks")
         self.assertRegex(log, r"running: \S+ restore .*--file-locks")
         # The job releases them at exit.
@@ -186,18 +186,12 @@ class Cases:
     def test_flock_on_a_file_opened_read_only(self):
         self.lock_row("rdonly", [(self.user_file("rdonly.lck"), "flock")])
 
-    # lsf-criu bug: lc_job_holds_locks() looks for the tree's PIDs in /proc/locks, where
-    # such a lock carries the PID of the flock(1) that took it and is gone. So no
-    # --file-locks, and criu refuses: "Error (criu/file-lock.c:110): Some file locks are
-    # hold by dumping tasks! You can try --file-locks to dump them."
-    @unittest.expectedFailure
+    # /proc/locks names such a lock by the PID of the flock(1) that took it and is gone,
+    # so echkpnt.criu always passes --file-locks rather than trusting that list.
     def test_flock_taken_by_a_helper_that_exited(self):
         self.lock_row("helper", [(self.user_file("helper.lck"), "flock")])
 
-    # lsf-criu bug: /proc/locks shows OFD locks with PID -1, so lc_job_holds_locks() never
-    # sees them; no --file-locks, and criu refuses: "Error (criu/file-lock.c:110): Some
-    # file locks are hold by dumping tasks! You can try --file-locks to dump them."
-    @unittest.expectedFailure
+    # /proc/locks shows OFD locks with PID -1: covered by always passing --file-locks.
     def test_ofd_lock(self):
         self.lock_row("ofd", [(self.user_file("ofd.lck"), "posix")])
 
@@ -319,13 +313,8 @@ class UnderJobStarter(Cases, ClusterTest):
     """Jobs started by lsf-criu-start: own user, PID and mount namespaces."""
     ns = True
 
-    # lsf-criu bug: under lsf-criu-start the job's own process is the dump root, and
-    # echkpnt.criu saves a copy of every small file the root has open read-only ("info:
-    # saved a copy of '.../rdonly.lck' (fd 3, offset 0), read by the job's root");
-    # lsf-criu-restore then hands criu that copy with --inherit-fd, so the lock is restored
-    # on the copy inside the image set and the real file is free: after the restore the
-    # other process's attempt prints "acquired" instead of "busy".
-    @unittest.expectedFailure
+    # echkpnt.criu saves a copy only of LSF's job file, never of the job's own files, so
+    # the restored lock is on the real file.
     def test_flock_on_a_file_opened_read_only(self):
         Cases.test_flock_on_a_file_opened_read_only(self)
 
