@@ -319,18 +319,6 @@ struct queue_conf {
 	bool terminate, postexec;
 };
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
 /* The lsb.queues of envdir: <envdir>/lsb.queues or <envdir>/lsbatch/<cluster>/configdir/. */
 static int find_lsb_queues(const char *envdir, char *path, size_t size)
 {
@@ -371,9 +359,9 @@ static void lsf_serverdir(const char *envdir, char *buf, size_t size)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		if (strcmp(trim(line), "LSF_SERVERDIR"))
+		if (strcmp(lc_trim(line), "LSF_SERVERDIR"))
 			continue;
-		v = trim(eq + 1);
+		v = lc_trim(eq + 1);
 		n = strlen(v);
 		if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
 			v[n - 1] = '\0';
@@ -430,8 +418,8 @@ static int parse_queues(char *txt, struct queue_conf *q, int max)
 		char *eq, *key, *val;
 
 		line[strcspn(line, "#")] = '\0';
-		line = trim(line);
-		if (!strncasecmp(line, "Begin", 5) && !strcasecmp(trim(line + 5), "Queue")) {
+		line = lc_trim(line);
+		if (!strncasecmp(line, "Begin", 5) && !strcasecmp(lc_trim(line + 5), "Queue")) {
 			if (n >= max)
 				break;
 			memset(&q[n], 0, sizeof(q[n]));
@@ -440,7 +428,7 @@ static int parse_queues(char *txt, struct queue_conf *q, int max)
 			in = true;
 			continue;
 		}
-		if (!strncasecmp(line, "End", 3) && !strcasecmp(trim(line + 3), "Queue")) {
+		if (!strncasecmp(line, "End", 3) && !strcasecmp(lc_trim(line + 3), "Queue")) {
 			in = false;
 			continue;
 		}
@@ -448,8 +436,8 @@ static int parse_queues(char *txt, struct queue_conf *q, int max)
 		if (!in || !eq)
 			continue;
 		*eq = '\0';
-		key = trim(line);
-		val = trim(eq + 1);
+		key = lc_trim(line);
+		val = lc_trim(eq + 1);
 		if (!strcasecmp(key, "QUEUE_NAME"))
 			snprintf(q[n - 1].name, sizeof(q[n - 1].name), "%s", val);
 		else if (!strcasecmp(key, "JOB_CONTROLS"))

@@ -27,18 +27,6 @@ static void set_criu(struct lc_cfg *cfg, const char *v, const char *from)
 	snprintf(cfg->criu, sizeof(cfg->criu), "%s", v);
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
 void lc_cfg_parse(struct lc_cfg *cfg, const char *text)
 {
 	const char *p = text;
@@ -58,14 +46,14 @@ void lc_cfg_parse(struct lc_cfg *cfg, const char *text)
 		memcpy(line, p, n);
 		line[n] = '\0';
 		p += n + (p[n] == '\n');
-		key = trim(line);
+		key = lc_trim(line);
 		if (!*key || *key == '#')
 			continue;
 		/* A '#' after a blank starts a comment, as in LSF's own files. */
 		for (char *h = strchr(key, '#'); h; h = strchr(h + 1, '#'))
 			if (h[-1] == ' ' || h[-1] == '\t') {
 				*h = '\0';
-				key = trim(key);
+				key = lc_trim(key);
 				break;
 			}
 		eq = strchr(key, '=');
@@ -74,8 +62,8 @@ void lc_cfg_parse(struct lc_cfg *cfg, const char *text)
 			continue;
 		}
 		*eq = '\0';
-		key = trim(key);
-		val = trim(eq + 1);
+		key = lc_trim(key);
+		val = lc_trim(eq + 1);
 		if (!strcmp(key, "criu")) {
 			set_criu(cfg, val, "config");
 		} else if (!strcmp(key, "restore_missing_images")) {

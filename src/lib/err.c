@@ -6,17 +6,24 @@
 
 #include "err.h"
 
+static int vset(struct lc_err *e, int code, const char *fmt, va_list ap)
+{
+	if (code <= 0)
+		code = EIO;
+	e->code = code;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	return -code;
+}
+
 int lc_err_set(struct lc_err *e, int code, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
 
-	if (code <= 0)
-		code = EIO;
-	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	vset(e, code, fmt, ap);
 	va_end(ap);
+	code = e->code;
 	n = strlen(e->msg);
 	if (n + 3 < sizeof(e->msg))
 		snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(code));
@@ -26,14 +33,12 @@ int lc_err_set(struct lc_err *e, int code, const char *fmt, ...)
 int lc_err_msg(struct lc_err *e, int code, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	if (code <= 0)
-		code = EIO;
-	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	r = vset(e, code, fmt, ap);
 	va_end(ap);
-	return -code;
+	return r;
 }
 
 int lc_err_wrap(struct lc_err *e, const char *fmt, ...)

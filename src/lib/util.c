@@ -157,6 +157,18 @@ int lc_open_dir_verified(int atfd, const char *path, struct lc_err *err)
 	return TAKE_FD(fd);
 }
 
+char *lc_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
 char *lc_shell_quote(const char *s)
 {
 	size_t n = 3;

@@ -36,6 +36,9 @@ int lc_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len,
  */
 int lc_open_dir_verified(int atfd, const char *path, struct lc_err *err);
 
+/* Strips blanks, tabs (and a trailing CR) around s in place; returns the new start. */
+char *lc_trim(char *s);
+
 /* Returns a heap string with s in single quotes for /bin/sh, or NULL. */
 char *lc_shell_quote(const char *s);
 
