@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -139,6 +140,37 @@ static void add_inherit(struct lc_restore_opts *ro, int fd, const char *target, 
 	log_info("the job's '%s' becomes %s", target, what);
 }
 
+/*
+ * Whether the file the job had as stdout or stderr was the output LSF gave
+ * it (to be replaced by the output LSF gives this job) rather than a file
+ * the job's script opened itself ("> file", ">> file"), which must be
+ * reopened as it was. LSF's output is the -o/-e file when LSF writes it
+ * directly, or a spool file: gone by now (LSF deletes it after delivering
+ * it), or in the same directory as the spool file this job got.
+ */
+static bool is_lsf_output(const char *target, int fd)
+{
+	const char *out = getenv(fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE");
+	char link[64], mine[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (target[0] != '/')
+		return true; /* a pipe: its reader is gone with the old job */
+	if (out && !strcmp(out, target))
+		return true;
+	if (stat(target, &st) < 0)
+		return true;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, mine, sizeof(mine) - 1);
+	if (n <= 0)
+		return false;
+	mine[n] = '\0';
+	snprintf(a, sizeof(a), "%s", target);
+	snprintf(b, sizeof(b), "%s", mine);
+	return !strcmp(dirname(a), dirname(b));
+}
+
 static int prepare_inherit(const struct lc_meta *m, int imgfd, struct lc_restore_opts *ro)
 {
 	for (int i = 0; i < m->n_stdio; i++) {
@@ -149,6 +181,11 @@ static int prepare_inherit(const struct lc_meta *m, int imgfd, struct lc_restore
 		if (!key_usable(s->target) || key_seen(ro, s->target[0] == '/' ? s->target + 1
 									   : s->target))
 			continue;
+		if (!is_lsf_output(s->target, s->fd)) {
+			log_info("the job's fd %d '%s' is a file of the job's own; it is reopened as it "
+				 "was", s->fd, s->target);
+			continue;
+		}
 		if (fcntl(s->fd, F_GETFD) < 0) {
 			log_warn("this job has no fd %d to give the restored job, ignoring", s->fd);
 			continue;

@@ -116,6 +116,30 @@ class CheckpointRestart(ClusterTest):
         self.assertEqual(rec["stat"], "DONE", self.c.log_text(j2))
         assert_continuous(self, counts(target), 1, 80)
 
+    def test_script_appending_with_double_redirect(self):
+        # '>>' opens the file O_APPEND: criu does not check its size, so lines another
+        # program appends between checkpoint and restart are kept and the job goes on after.
+        target = os.path.join(self.c.home, "append.out")
+        script = "/bin/sh %s 80 0.05 0 >> %s\n" % (COUNTER, target)
+        jid = self.c.bsub(["-k", "%s method=criu" % self.c.base, "-o",
+                           os.path.join(self.c.home, "append-job.out")], input=script)
+        self.c.wait_state(jid, ("RUN",))
+        self.wait_count(target, 10)
+        p = self.c.bchkpnt(jid, kill=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.c.wait_state(jid)
+        with open(target, "a") as f:
+            f.write("note added while the job was checkpointed\n")
+        new, p = self.c.brestart(jid)
+        self.assertIsNotNone(new, p.stdout + p.stderr)
+        rec = self.c.wait_state(new, timeout=120)
+        self.assertEqual(rec["stat"], "DONE", self.c.log_text(new))
+        assert_continuous(self, counts(target), 1, 80)
+        with open(target) as f:
+            lines = f.read().splitlines()
+        k = lines.index("note added while the job was checkpointed")
+        self.assertTrue(lines[k - 1].startswith("count") and lines[k + 1].startswith("count"))
+
     def test_restored_job_exit_status_reaches_lsf(self):
         jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "60", "0.05", "7"])
         self.c.wait_state(jid, ("RUN",))
