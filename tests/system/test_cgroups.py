@@ -135,7 +135,8 @@ class Cgroups(ClusterTest):
         """The restored counter shells: cmdline counter.sh, old job's LSB_JOBID."""
         return [p for p in live_pids()
                 if COUNTER in proc_cmdline(p)
-                and proc_environ(p).get("LSB_JOBID") == str(old)]
+                and proc_environ(p).get("LSB_JOBID") == str(old)
+                and proc_environ(p).get("LSF_ENVDIR") == self.c.conf]
 
     def cycle_and_kill(self, cmd):
         jid, out = self.c.chk_bsub(cmd)
