@@ -16,32 +16,16 @@ import json
 import os
 import unittest
 
-from cluster import ClusterTest, WORKLOADS, counts, wait_for
+import sys
+
+from cluster import ClusterTest, TOP, WORKLOADS, counts, wait_for
+
+# The /proc and cgroup2 readers of the test double serve the test too.
+sys.path.insert(0, os.path.join(TOP, "tests", "lsfsim"))
+from cgroups import mount as cgroup2_mount, proc_cgroup, procs as cgroup_members, rel  # noqa: E402
+from simlib import proc_environ  # noqa: E402
 
 COUNTER = os.path.join(WORKLOADS, "counter.sh")
-
-
-def cgroup2_mount():
-    """(mount point, mount root) of the first cgroup2 mount, or (None, None)."""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if right.split()[:1] == ["cgroup2"]:
-                fields = left.split()
-                return fields[4], fields[3]
-    return None, None
-
-
-def proc_cgroup(pid):
-    """The `0::` line of /proc/<pid>/cgroup, or None once the process is gone."""
-    try:
-        with open("/proc/%d/cgroup" % pid) as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].rstrip("\n")
-    except OSError:
-        pass
-    return None
 
 
 def proc_stat(pid):
@@ -52,20 +36,6 @@ def proc_stat(pid):
         return rest[0], int(rest[1])
     except (OSError, IndexError):
         return None
-
-
-def proc_environ(pid):
-    try:
-        with open("/proc/%d/environ" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return {}
-    env = {}
-    for item in data.split(b"\0"):
-        if b"=" in item:
-            k, v = item.split(b"=", 1)
-            env[k.decode(errors="replace")] = v.decode(errors="replace")
-    return env
 
 
 def proc_cmdline(pid):
@@ -86,26 +56,13 @@ def live_pids():
     return out
 
 
-def cgroup_members(path):
-    try:
-        with open(os.path.join(path, "cgroup.procs")) as f:
-            return set(int(x) for x in f.read().split())
-    except FileNotFoundError:
-        return set()
-
-
 class Cgroups(ClusterTest):
     params = {"LSFSIM_JOB_CGROUP": "Y"}
 
     def setUp(self):
-        self.mnt, self.mroot = cgroup2_mount()
-        if not self.mnt:
+        if not cgroup2_mount()[0]:
             self.skipTest("no cgroup2 mount on this host")
         super().setUp()
-
-    def rel(self, path):
-        """A cgroup directory as the `0::` line of /proc/<pid>/cgroup shows it."""
-        return os.path.normpath(os.path.join(self.mroot, os.path.relpath(path, self.mnt)))
 
     def spool_counts(self, jid):
         return counts(self.c.job(jid).get("spool_out") or "")
@@ -145,7 +102,7 @@ class Cgroups(ClusterTest):
         self.assertTrue(old_cg and os.path.isdir(old_cg), old_cg)
         self.assertTrue(self.restored_counters(jid), "no counter in job %s" % jid)
         for p in self.restored_counters(jid):
-            self.assertEqual(proc_cgroup(p), self.rel(old_cg))
+            self.assertEqual(proc_cgroup(p), rel(old_cg))
 
         p = self.c.bchkpnt(jid, kill=True)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -177,16 +134,16 @@ class Cgroups(ClusterTest):
             if cg is not None:  # None: a short-lived `sleep` of the counter ended
                 placed[p] = cg
         wrong = {p: (cg, proc_cmdline(p)) for p, cg in placed.items()
-                 if cg != self.rel(new_cg)}
-        self.assertEqual(wrong, {}, "job processes outside %s" % self.rel(new_cg))
+                 if cg != rel(new_cg)}
+        self.assertEqual(wrong, {}, "job processes outside %s" % rel(new_cg))
         for p in restored:
-            self.assertEqual(proc_cgroup(p), self.rel(new_cg))
+            self.assertEqual(proc_cgroup(p), rel(new_cg))
         # Nothing at all is in the old job's cgroup, which is gone.
         self.assertFalse(os.path.exists(old_cg))
-        in_old = [p for p in live_pids() if proc_cgroup(p) == self.rel(old_cg)]
+        in_old = [p for p in live_pids() if proc_cgroup(p) == rel(old_cg)]
         self.assertEqual(in_old, [])
         # Every member of the new cgroup is a process of the job.
-        members = cgroup_members(new_cg)
+        members = set(cgroup_members(new_cg))
         strangers = [p for p in members - self.job_processes((jid, new), rec["res_pid"])
                      if proc_stat(p) and proc_stat(p)[0] != "Z"]
         self.assertEqual(strangers, [])
