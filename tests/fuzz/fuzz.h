@@ -75,4 +75,21 @@ static inline void fuzz_quiet(void)
 	setlogmask(LOG_UPTO(LOG_EMERG));
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#ifndef FUZZ_REPLAY
+/*
+ * Every target starts the same way. Defined here, once per target: a target
+ * is the only file of its binary that includes this header (replay.c, linked
+ * with each target, defines FUZZ_REPLAY).
+ */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_quiet();
+	return 0;
+}
+#endif
+
 #endif

@@ -53,14 +53,6 @@ static void check_ledger(struct lc_ledger *l)
 		FUZZ_CHECK(lc_ledger_run(l, l->runs[0].jobid, 2) == &l->runs[0]);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lc_ledger *l = fuzz_alloc(sizeof(*l));

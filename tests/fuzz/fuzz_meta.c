@@ -60,14 +60,6 @@ static void check_root(const struct lc_root_rec *rec)
 	FUZZ_CHECK(lc_imgset_name_ok(rec->imgset));
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lc_meta *m = fuzz_alloc(sizeof(*m));

@@ -11,14 +11,6 @@
 #include "fuzz.h"
 #include "proc.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lc_proc *p = fuzz_alloc(sizeof(*p));

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define FUZZ_REPLAY
 #include "fuzz.h"
 
 #define REPLAY_MAX_INPUT (1 << 20)
