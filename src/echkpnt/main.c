@@ -395,7 +395,7 @@ int main(int argc, char **argv)
 	_cleanup_close_ int dirfd = -1, lockfd = -1, imgfd = -1;
 	char imgset[64], failed[80], cwd[4096] = "?", nspath[PATH_MAX];
 	const char *jobid, *chkdir;
-	int r;
+	int r, ret = LC_EXIT_FAILURE;
 
 	lc_log_init("echkpnt.criu");
 	umask(077);
@@ -435,30 +435,26 @@ int main(int argc, char **argv)
 	if (lc_criu_check(cfg.criu, m->criu_version, sizeof(m->criu_version), &err) < 0) {
 		log_error("checkpoint of job %s failed: criu is not usable: %s; the job keeps "
 			  "running", jobid, err.msg);
-		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-		return LC_EXIT_NOTSUP;
+		ret = LC_EXIT_NOTSUP;
+		goto failed;
 	}
 	r = lc_job_find(dirfd, o.pgid, jobid, &job, &err);
 	if (r < 0) {
 		log_error("checkpoint of job %s failed: %s", jobid, err.msg);
-		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-		return r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
+		ret = r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
+		goto failed;
 	}
 	r = next_imgset(dirfd, imgset, sizeof(imgset));
 	if (r < 0 || mkdirat(dirfd, imgset, 0700) < 0) {
 		log_error("checkpoint of job %s failed: cannot create an image set in '%s': %s; the "
 			  "job keeps running", jobid, chkdir, strerror(r < 0 ? -r : errno));
-		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-		return LC_EXIT_FAILURE;
+		goto failed;
 	}
 	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (imgfd < 0) {
 		log_error("checkpoint of job %s failed: cannot open '%s': %s", jobid, imgset,
 			  strerror(errno));
-		lc_job_free(&job);
-		return LC_EXIT_FAILURE;
+		goto failed;
 	}
 	snprintf(m->jobid, sizeof(m->jobid), "%s", jobid);
 	m->created = (long long)time(NULL);
@@ -489,9 +485,7 @@ int main(int argc, char **argv)
 		if (!realpath(chkdir, real) ||
 		    snprintf(nspath, sizeof(nspath), "%s/%s", real, imgset) >= (int)sizeof(nspath)) {
 			log_error("checkpoint of job %s failed: cannot resolve '%s'", jobid, chkdir);
-			lc_job_free(&job);
-			record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-			return LC_EXIT_FAILURE;
+			goto failed;
 		}
 		dump.imgdir = nspath;
 		dump.ns_init = job.ns_init;
@@ -513,9 +507,7 @@ int main(int argc, char **argv)
 			  jobid, err.msg,
 			  lc_job_tree_alive(&job) ? "the job keeps running" : "the job is gone",
 			  failed);
-		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-		return LC_EXIT_FAILURE;
+		goto failed;
 	}
 	m->dump_seconds = dump.seconds;
 	m->killed = o.kill;
@@ -524,9 +516,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error("checkpoint of job %s failed: cannot write '%s/meta.json': %s", jobid,
 			  imgset, strerror(-r));
-		lc_job_free(&job);
-		record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-		return LC_EXIT_FAILURE;
+		goto failed;
 	}
 	if (o.kill) {
 		if (wait_gone(&job, (double)cfg.kill_wait_seconds) < 0)
@@ -536,8 +526,7 @@ int main(int argc, char **argv)
 		if (wait_gone(&job, 10) < 0) {
 			log_error("checkpoint of job %s: images are complete in '%s', but job "
 				  "processes survive SIGKILL", jobid, imgset);
-			lc_job_free(&job);
-			return LC_EXIT_FAILURE;
+			goto out;
 		}
 	} else if (o.stop) {
 		for (size_t k = 0; k < job.n_tree; k++)
@@ -549,8 +538,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error("checkpoint of job %s failed: cannot record '%s' as current: %s", jobid,
 			  imgset, strerror(-r));
-		lc_job_free(&job);
-		return LC_EXIT_FAILURE;
+		goto out;
 	}
 	prune_imgsets(dirfd, imgset);
 	record_outcome(dirfd, jobid, o.pgid, true, o.kill, imgset, m);
@@ -559,6 +547,14 @@ int main(int argc, char **argv)
 		 (double)m->image_bytes / 1048576.0, dump.seconds,
 		 dump.seconds > 0 ? (double)m->image_bytes / 1048576.0 / dump.seconds : 0.0,
 		 o.kill ? "killed" : o.stop ? "stopped" : "left running");
+	ret = LC_EXIT_OK;
+	goto out;
+failed:
+	/* A failed run-limit checkpoint must still end the job (record_outcome). */
 	lc_job_free(&job);
-	return LC_EXIT_OK;
+	record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
+	return ret;
+out:
+	lc_job_free(&job);
+	return ret;
 }
