@@ -110,12 +110,16 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 struct how {
 	pid_t ns_init;
 	bool ns_here;
+	/*
+	 * A dump's criu leads its own process group, so that a deadline kills it
+	 * with every helper it forked. A restore's stays in ours: with
+	 * --shell-job the restored job joins criu's group, which must be the
+	 * new job's.
+	 */
+	bool own_group;
 };
 
-/*
- * Runs criu with its output in imgdir/outname. criu leads its own process
- * group, so the deadline kills it with every helper it forked.
- */
+/* Runs criu with its output in imgdir/outname; kills it at the deadline. */
 static int run_logged(char *const argv[], int workfd, const char *imgdir, const char *outname,
 		      const int *keep, int nkeep, struct how how, long long deadline,
 		      void (*started)(pid_t, void *), void *arg, double *seconds,
@@ -142,7 +146,7 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 			return pid;
 	} else {
 		pid = lc_spawn_env(argv, lc_criu_envp(), workfd, out, keep, nkeep,
-				   LC_SPAWN_NEWPGRP);
+				   how.own_group ? LC_SPAWN_NEWPGRP : 0);
 		if (pid < 0)
 			return lc_err_set(err, errno, "cannot run criu");
 	}
@@ -159,7 +163,7 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 				break;
 			}
 			if ((long long)time(NULL) >= deadline) {
-				if (kill(-pid, SIGKILL) < 0)
+				if (!how.own_group || kill(-pid, SIGKILL) < 0)
 					kill(pid, SIGKILL);
 				(void)lc_wait_status(pid);
 				*seconds = lc_now() - t0;
@@ -212,8 +216,8 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 		argv[n++] = "--file-locks";
 	argv[n] = NULL;
 	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0,
-		       (struct how){ .ns_init = o->ns_init }, o->deadline, o->started,
-		       o->started_arg, &o->seconds, err);
+		       (struct how){ .ns_init = o->ns_init, .own_group = true }, o->deadline,
+		       o->started, o->started_arg, &o->seconds, err);
 	if (r < 0 && err->code == EPROTO) {
 		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
