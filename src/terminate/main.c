@@ -294,6 +294,13 @@ static int request_checkpoint(const char *jobid, struct lc_err *err)
 	return 0;
 }
 
+/* A ledger that will not become readable by waiting (not a lock timeout or a missing file). */
+static bool is_unusable(int code)
+{
+	return code == EINVAL || code == ERANGE || code == EPROTONOSUPPORT || code == EPERM ||
+	       code == EFBIG;
+}
+
 /*
  * The watchdog: kills the job at the deadline unless a checkpoint of it was
  * committed, or the chain was ended by someone who also ends the job. It
@@ -322,7 +329,7 @@ static int watchdog(int argc, char **argv)
 	}
 	lc_cfg_load(&a.cfg);
 	a.interval = lc_cfg_terminate_interval(&a.cfg);
-	for (;;) {
+	for (int warned = 0;; lc_msleep(500)) {
 		_cleanup_close_ int lock = -1;
 		struct lc_ledger l;
 		struct lc_err err = { 0 };
@@ -335,6 +342,12 @@ static int watchdog(int argc, char **argv)
 				  ((l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
 				   !strcmp(l.ckpt_jobid, a.jobid))))
 			return LC_EXIT_OK; /* committed, or ended by whoever also kills the job */
+		if (lock < 0 && is_unusable(err.code)) {
+			/* No checkpoint can be committed without the ledger: do not wait. */
+			log_error("watchdog: %s; no checkpoint of job %s can be recorded, killing it "
+				  "now, no restart", err.msg, a.jobid);
+			return kill_like_lsf(&a, "the ledger is unusable");
+		}
 		if (expired) {
 			if (lock >= 0 && lc_chain_timed_out(&l, a.jobid) &&
 			    lc_chain_close(a.dirfd, &lock, &l, &err) < 0)
@@ -344,11 +357,9 @@ static int watchdog(int argc, char **argv)
 				  lock < 0 && err.code ? " (the ledger is unreadable)" : "");
 			return kill_like_lsf(&a, "checkpoint timeout");
 		}
-		if (lock < 0 && err.code != ENOENT)
-			log_warn("watchdog of job %s: %s; checking again", a.jobid, err.msg);
-		close(lock);
-		lock = -1;
-		lc_msleep(500);
+		if (lock < 0 && err.code != ENOENT && !warned++)
+			log_warn("watchdog of job %s: %s; checking again until the deadline", a.jobid,
+				 err.msg);
 	}
 }
 

@@ -126,7 +126,7 @@ class Cluster:
         e = {"PATH": self.bindir + ":/usr/bin:/bin", "HOME": pw.pw_dir,
              "USER": pw.pw_name, "LOGNAME": pw.pw_name,
              "LSF_ENVDIR": self.conf, "LSF_BINDIR": self.bindir,
-             "LSF_SERVERDIR": self.serverdir, "LSF_CRIU_CRIU": self.criu}
+             "LSF_SERVERDIR": self.serverdir}
         e.update(extra or {})
         return e
 
