@@ -636,6 +636,12 @@ static int commit(struct ckpt *c, struct lc_err *err)
 			       lc_chain_state_name(l.state));
 	else if (lock >= 0)
 		r = lc_chain_close(c->dirfd, &lock, &l, err);
+	if (r < 0 && !c->o.kill && !c->o.stop) {
+		/* The job runs on whatever happens: the set is made, only the chain misses it. */
+		log_warn("%s; the ledger is not updated", err->msg);
+		memset(err, 0, sizeof(*err));
+		return 0;
+	}
 	if (r < 0) {
 		/* The previous set stays the one a brestart uses. */
 		int e = c->prev[0] ? lc_current_save(c->dirfd, c->prev) :

@@ -170,7 +170,8 @@ bool lc_kill_sequence(const pid_t *pgids, int n, long interval)
 		for (size_t i = 0; i < nv; i++)
 			if (lc_proc_alive(v[i].pid, v[i].start))
 				(void)kill(v[i].pid, sigs[s]);
-		log_info("sent %s to %d of %d process group(s)", sig_name(sigs[s]), sent, n);
+		if (sent > 0)
+			log_info("sent %s to %d of %d process group(s)", sig_name(sigs[s]), sent, n);
 		while (lc_now() < end) {
 			lc_msleep(100);
 			if (!any_alive(pgids, n, v, nv)) {
