@@ -734,6 +734,8 @@ int main(int argc, char **argv)
 	if (dump(&c, &err) < 0 || commit(&c, &err) < 0)
 		goto failed;
 	guard_say(&c, "C", 1);
+	log_info("committed '%s': durable, current and recorded%s", c.imgset,
+		 c.o.kill ? "; killing the job" : "");
 	if (c.o.kill) {
 		if (kill_job(&c) < 0) {
 			log_error("checkpoint of job %s: '%s' is committed, but job processes survive "

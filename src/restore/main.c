@@ -52,6 +52,7 @@
 #include "meta.h"
 #include "nsjob.h"
 #include "proc.h"
+#include "treeguard.h"
 #include "util.h"
 #include "version.h"
 
@@ -364,7 +365,7 @@ int main(int argc, char **argv)
 	char logname[80], pidfile[80], version[32];
 	const char *jobid, *imgset;
 	pid_t root = -1, taken;
-	int c, r, st;
+	int c, r, st, guard = -1;
 
 	lc_log_init("lsf-criu-restore");
 	/* stderr is the job's own: only a failure to restore belongs there. */
@@ -437,6 +438,8 @@ int main(int argc, char **argv)
 	ro.pidfile = pidfile;
 	ro.shell_job = true;
 	ro.file_locks = m->file_locks;
+	/* Kills the restored job if we die: it must never run on outside LSF's view. */
+	guard = lc_tree_guard_start();
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		taken = wait_pids_free(m, ro.busy_pid, cfg.pid_wait_seconds);
 		if (taken) {
@@ -465,6 +468,7 @@ int main(int argc, char **argv)
 	rec.pid = root;
 	if (lc_proc_read(root, &rp) == 0)
 		rec.start_time = rp.start_time;
+	lc_tree_guard_root(guard, root, rec.start_time);
 	r = lc_root_save(dirfd, &rec);
 	if (r < 0)
 		log_warn("cannot record the restored root: %s; the next checkpoint of this job "
@@ -485,5 +489,6 @@ int main(int argc, char **argv)
 		if (p == root)
 			break;
 	}
+	lc_tree_guard_stop(guard);
 	return report_exit(jobid, st);
 }
