@@ -270,3 +270,40 @@ int lc_current_save(int dirfd, const char *name)
 
 	return lc_write_atomic_at(dirfd, LC_CURRENT_FILE, buf, (size_t)n, 0600);
 }
+
+int lc_handover_save(int dirfd, const struct lc_handover *h)
+{
+	return lc_json_save(dirfd, LC_HANDOVER_FILE,
+			    json_pack("{s:i,s:s,s:s,s:o}", "version", 1, "jobid", h->jobid, "imgset",
+				      h->imgset, "why", lc_json_text(h->why)));
+}
+
+int lc_handover_load(int dirfd, uid_t owner, struct lc_handover *h, struct lc_err *err)
+{
+	_cleanup_free_ char *txt = NULL;
+	json_t *o;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	r = lc_read_file_at(dirfd, LC_HANDOVER_FILE, 65536, owner, &txt, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : lc_err_set(err, -r, "cannot read '%s'",
+							    LC_HANDOVER_FILE);
+	o = lc_json_parse(txt, err);
+	if (!o)
+		return -err->code;
+	r = -EINVAL;
+	if (lc_json_check_version(o, 1, err) < 0 ||
+	    lc_json_str(o, "jobid", h->jobid, sizeof(h->jobid), err) < 0 ||
+	    lc_json_str(o, "imgset", h->imgset, sizeof(h->imgset), err) < 0 ||
+	    lc_json_str(o, "why", h->why, sizeof(h->why), err) < 0)
+		goto out;
+	if (!lc_imgset_name_ok(h->imgset)) {
+		lc_err_set(err, EINVAL, "'%s' names no image set", LC_HANDOVER_FILE);
+		goto out;
+	}
+	r = 0;
+out:
+	json_decref(o);
+	return r;
+}

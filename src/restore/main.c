@@ -49,6 +49,8 @@
 #include "jobdir.h"
 #include "ledger.h"
 #include "log.h"
+#include "lsfcmd.h"
+#include "lsfenv.h"
 #include "meta.h"
 #include "nsjob.h"
 #include "proc.h"
@@ -241,6 +243,46 @@ static void note_run(int dirfd, const char *jobid)
 		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
 }
 
+/*
+ * The restore failed on this host, after LSF committed the restart: LSF
+ * would refuse to brestart either job ID now. So the checkpoint is handed
+ * back to LSF as a checkpoint of this job ("bchkpnt -k", which echkpnt.criu
+ * answers without a new dump, killing us): "brestart <base> <this job>"
+ * can then retry it, on another host if this one cannot restore it.
+ * Returns the exit status for when LSF does not take it.
+ */
+static int hand_back(int dirfd, const char *dir, const char *jobid, const char *imgset,
+		     const char *why)
+{
+	struct lc_handover h = { 0 };
+	struct lc_err err = { 0 };
+	char real[PATH_MAX], *slash;
+
+	if (!lc_jobid_ok(jobid) || !realpath(dir, real))
+		return LC_EXIT_RESTORE_FAILED;
+	snprintf(h.jobid, sizeof(h.jobid), "%s", jobid);
+	snprintf(h.imgset, sizeof(h.imgset), "%s", imgset);
+	snprintf(h.why, sizeof(h.why), "the restore of job %s failed: %.100s", jobid, why);
+	if (lc_handover_save(dirfd, &h) < 0 || lc_lsf_bchkpnt_kill(jobid, &err) < 0) {
+		(void)unlinkat(dirfd, LC_HANDOVER_FILE, 0);
+		log_error("the checkpoint '%s' cannot be handed back to LSF (%s); only "
+			  "'lsf-criu-restore %s %s' run by hand can restore it now", imgset,
+			  err.msg[0] ? err.msg : "cannot write the hand-over record", real, imgset);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	slash = strrchr(real, '/');
+	if (slash)
+		*slash = '\0';
+	log_error("restore of job %s failed on this host; its checkpoint '%s' is handed back to "
+		  "LSF as a checkpoint of job %s: 'brestart %s %s' retries it (with -m, on another "
+		  "host)", jobid, imgset, jobid, real, jobid);
+	/* echkpnt.criu kills us once LSF records the checkpoint. */
+	for (int i = 0; i < 1200; i++)
+		lc_msleep(100);
+	log_error("LSF did not take the checkpoint back within 120 s");
+	return LC_EXIT_RESTORE_FAILED;
+}
+
 /* Logs how the restored job ended and ends the same way. */
 static int report_exit(const char *jobid, int st)
 {
@@ -288,7 +330,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	if (lc_ns_create(&err) < 0) {
 		log_error("restore of job %s failed: the image was taken inside the job's own "
 			  "namespaces, and %s", jobid, err.msg);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
 		return lc_log_errno(errno, "pipe"), LC_EXIT_RESTORE_FAILED;
@@ -334,7 +376,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		waitpid(init, NULL, 0);
 		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid, err.msg,
 			  imgset, ro->logname);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	rec.init_pid = init;
@@ -417,7 +459,7 @@ int main(int argc, char **argv)
 	lc_cfg_load(&cfg);
 	if (lc_criu_check(cfg.criu, version, sizeof(version), &err) < 0) {
 		log_error("restore of job %s failed: criu is not usable: %s", jobid, err.msg);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, argv[optind], jobid, imgset, err.msg);
 	}
 	if (prepare_inherit(m, imgfd, &ro) < 0)
 		return LC_EXIT_RESTORE_FAILED;
@@ -445,7 +487,8 @@ int main(int argc, char **argv)
 		if (taken) {
 			log_error("restore of job %s failed: PID %d of the image is still in use "
 				  "after %ld s", jobid, (int)taken, cfg.pid_wait_seconds);
-			return LC_EXIT_RESTORE_FAILED;
+			return hand_back(dirfd, argv[optind], jobid, imgset,
+					 "PIDs of the image are taken on this host");
 		}
 		(void)unlinkat(imgfd, pidfile, 0);
 		root = lc_criu_restore(&ro, &err);
@@ -461,7 +504,8 @@ int main(int argc, char **argv)
 		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid,
 			  root == -EEXIST ? "PIDs of the image stay taken" : err.msg, imgset,
 			  logname);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 root == -EEXIST ? "PIDs of the image stay taken" : err.msg);
 	}
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	snprintf(rec.imgset, sizeof(rec.imgset), "%s", imgset);

@@ -45,6 +45,7 @@
 #include "jobdir.h"
 #include "killseq.h"
 #include "log.h"
+#include "lsfcmd.h"
 #include "lsfenv.h"
 #include "proc.h"
 #include "spawn.h"
@@ -272,28 +273,6 @@ static int start_watchdog(struct action *a, long long deadline)
 	return (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : -ECHILD;
 }
 
-static int request_checkpoint(const char *jobid, struct lc_err *err)
-{
-	const char *bindir = getenv("LSF_BINDIR");
-	char path[PATH_MAX], out[1024];
-	char *argv[] = { path, "-k", (char *)jobid, NULL };
-	int r, st = 0;
-
-	if (!bindir || bindir[0] != '/' || strlen(bindir) > PATH_MAX - 16)
-		return lc_err_set(err, ENOENT, "LSF_BINDIR is unset or not absolute; cannot find "
-				  "bchkpnt");
-	snprintf(path, sizeof(path), "%s/bchkpnt", bindir);
-	log_info("running: %s -k %s", path, jobid);
-	r = lc_run_capture(argv, 60, out, sizeof(out), &st);
-	if (r < 0)
-		return lc_err_set(err, -r, "'%s' did not finish", path);
-	out[strcspn(out, "\n")] = '\0';
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_set(err, EPROTO, "'%s -k %s' failed: %s", path, jobid, out);
-	log_info("bchkpnt: %s", out);
-	return 0;
-}
-
 /* A ledger that will not become readable by waiting (not a lock timeout or a missing file). */
 static bool is_unusable(int code)
 {
@@ -387,10 +366,17 @@ static int watchdog(int argc, char **argv)
 		if (!lc_groups_alive(a.pgids, a.n_pgids))
 			return after_job(&a); /* the job is gone: nothing to guard */
 		lock = lc_chain_open(a.dirfd, a.jobid, false, 30, &l, &err);
-		if (lock >= 0 && (l.state == LC_CHAIN_ENDED ||
-				  ((l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
-				   !strcmp(l.ckpt_jobid, a.jobid))))
-			return LC_EXIT_OK; /* committed, or ended by whoever also kills the job */
+		if (lock >= 0 && l.state == LC_CHAIN_ENDED)
+			return LC_EXIT_OK; /* ended by whoever also kills the job */
+		if (lock >= 0 && (l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
+		    !strcmp(l.ckpt_jobid, a.jobid)) {
+			/* Committed: echkpnt.criu kills the job; then the post-exec's turn. */
+			close(lock);
+			lock = -1;
+			while (lc_groups_alive(a.pgids, a.n_pgids))
+				lc_msleep(200);
+			return after_job(&a);
+		}
 		if (lock < 0 && is_unusable(err.code)) {
 			/* No checkpoint can be committed without the ledger: do not wait. */
 			log_error("watchdog: %s; no checkpoint of job %s can be recorded, killing it "
@@ -487,7 +473,7 @@ static int overrun(struct action *a, long long now, long timeout)
 	log_info("job %s reached its run limit: checkpointing it instead of killing it "
 		 "(restarts so far %ld of %ld, timeout %ld s)", a->jobid, l.restarts, l.restart_limit,
 		 timeout);
-	r = request_checkpoint(a->jobid, &err);
+	r = lc_lsf_bchkpnt_kill(a->jobid, &err);
 	if (r < 0) {
 		log_error("%s", err.msg);
 		lock = lc_chain_open(a->dirfd, a->jobid, false, 30, &l, &err);
