@@ -14,6 +14,7 @@ import queue
 import subprocess
 import threading
 import time
+import traceback
 
 import simlib
 import cgroups
@@ -23,12 +24,66 @@ from control import bkill, bchkpnt, tick, killpg  # noqa: F401 (re-exported)
 ACTIVE = ("PEND", "RUN", "SSUSP")
 
 
+class Guarded(dict):
+    """A dict of the daemon's shared state (a job's `rec` or `rt`): every
+    change must be made while holding the daemon's lock. A change without it
+    is reported (the daemon logs the call site and stack), whatever the
+    interleaving. Reads need no lock; whoever iterates or serialises it
+    (json, dict()) must hold the lock."""
+    __slots__ = ("_lock", "_report")
+
+    def __init__(self, data, lock, report):
+        super().__init__(data)
+        self._lock = lock
+        self._report = report
+
+    def _check(self):
+        if not self._lock._is_owned():
+            self._report()
+
+    def __setitem__(self, k, v):
+        self._check()
+        super().__setitem__(k, v)
+
+    def __delitem__(self, k):
+        self._check()
+        super().__delitem__(k)
+
+    def update(self, *a, **kw):
+        self._check()
+        super().update(*a, **kw)
+
+    def setdefault(self, k, default=None):
+        self._check()
+        return super().setdefault(k, default)
+
+    def pop(self, *a):
+        self._check()
+        return super().pop(*a)
+
+    def popitem(self):
+        self._check()
+        return super().popitem()
+
+    def clear(self):
+        self._check()
+        super().clear()
+
+
 class Job:
-    def __init__(self, rec):
-        self.rec = rec
-        self.cv = threading.Condition()
+    """A job of the daemon `d` (None for a throw-away record). With `d`, rec
+    and rt are Guarded by d.lock and cv is a condition on d.lock."""
+
+    def __init__(self, rec, d=None):
+        if d is not None:
+            self.rec = Guarded(rec, d.lock, d.unlocked_change)
+            self.rt = Guarded({}, d.lock, d.unlocked_change)
+            self.cv = threading.Condition(d.lock)
+        else:
+            self.rec = rec
+            self.rt = {}
+            self.cv = threading.Condition()
         self.ops = queue.Queue()
-        self.rt = {}
         self.env = None
         self.cfg = {}
         self.qcfg = {}
@@ -134,14 +189,14 @@ def submit(d, req, uid, restart=None):
     }
     if restart:
         rec.update(restart)
-    job = Job(rec)
+    job = Job(rec, d)
     with d.lock:
         d.jobs[jobid] = job
         d.save()
-    d.event("submit", jobid, user=pw.pw_name, queue=qname, command=command,
-            script=script is not None, restart=restart is not None,
-            restarted_from=rec.get("restarted_from"))
-    d.event("state", jobid, old=None, new="PEND")
+        d.event("submit", jobid, user=pw.pw_name, queue=qname, command=command,
+                script=script is not None, restart=restart is not None,
+                restarted_from=rec.get("restarted_from"))
+        d.event("state", jobid, old=None, new="PEND")
     threading.Thread(target=runner, args=(d, job), daemon=True,
                      name="job-%d" % jobid).start()
     return {"rc": 0, "out": "Job <%d> is submitted to queue <%s>.\n" % (jobid, qname),
@@ -247,6 +302,7 @@ def build_env(d, job, cfg):
 def prepare(d, job, cfg):
     """Spool directory, job file, spool names; returns the helper params."""
     rec = job.rec
+    upd = {}
     spool = os.path.join(d.root, "spool", rec["user"])
     if not os.path.isdir(spool):
         os.makedirs(spool, exist_ok=True)
@@ -258,16 +314,16 @@ def prepare(d, job, cfg):
         f.write(jobfile_text(job))
     os.chown(jf, job.uid, job.gid)
     os.chmod(jf, 0o700)
-    rec["jobfile"] = jf
+    upd["jobfile"] = jf
     if rec.get("restarted_from"):
-        rec["chkfile"] = os.path.join(rec["chkpnt_dir"], rec["chkfile_base"])
+        upd["chkfile"] = os.path.join(rec["chkpnt_dir"], rec["chkfile_base"])
     elif rec.get("chkpnt_dir"):
-        rec["chkfile_base"] = os.path.basename(jf)
-        rec["chkfile"] = os.path.join(rec["chkpnt_dir"], rec["chkfile_base"])
+        upd["chkfile_base"] = os.path.basename(jf)
+        upd["chkfile"] = os.path.join(rec["chkpnt_dir"], upd["chkfile_base"])
     else:
-        rec["chkfile"] = jf
+        upd["chkfile"] = jf
     direct = simlib.truthy(cfg.get("LSB_STDOUT_DIRECT")) and bool(rec.get("outfile"))
-    rec["direct"] = direct
+    upd["direct"] = direct
     if direct:
         out = rec["outfile"]
         if os.path.isdir(out):
@@ -278,12 +334,43 @@ def prepare(d, job, cfg):
     else:
         out = os.path.join(spool, "%d.out" % job.id)
         err = os.path.join(spool, "%d.err" % job.id) if rec.get("errfile") else None
-    rec["spool_out"], rec["spool_err"] = out, err
+    upd["spool_out"], upd["spool_err"] = out, err
+    with d.lock:
+        rec.update(upd)
     return {"jobid": job.id, "stdout": out, "stderr": err, "direct": direct,
             "cwd": rec["cwd"]}
 
 
+class NotDispatched(Exception):
+    """The job left PEND before its dispatch (bkill) or the daemon stops."""
+
+
 def runner(d, job):
+    """The job's thread: dispatch, follow the helper's reports, then finish
+    the job. Whatever goes wrong in here is logged and the job still ends
+    exactly once, with its output delivered and its POST_EXEC run."""
+    reason = None
+    try:
+        raw, reason = run_job(d, job)
+    except NotDispatched:
+        return
+    except Exception as e:  # a bug of the double: never lose the job silently
+        d.log("job %d: internal error: %s\n%s" % (job.id, e, traceback.format_exc()))
+        raw, reason = None, "lsfsim internal error: %s" % e
+        proc = getattr(job, "proc", None)
+        if proc is not None and proc.poll() is None:
+            control.killpg(job.rec.get("pgid"), 9)
+            proc.kill()
+            proc.wait()
+    with job.cv:
+        job.rt["ended"] = True
+        job.cv.notify_all()
+    finish(d, job, raw, reason=reason)
+
+
+def run_job(d, job):
+    """Dispatch the job and wait for its top process; returns (raw wait
+    status or None, reason or None)."""
     rec = job.rec
     cfg = d.config()
     delay = simlib.cfg_float(cfg, "LSFSIM_RESTART_DISPATCH_DELAY" if rec.get(
@@ -292,7 +379,7 @@ def runner(d, job):
         time.sleep(delay)
     with d.lock:
         if rec["stat"] != "PEND" or d.stopping:
-            return
+            raise NotDispatched()
         job.rt["dispatching"] = True
         cfg = d.config()
         job.cfg = cfg
@@ -311,14 +398,13 @@ def runner(d, job):
             helper = "res.py"
             cwd = rec["cwd"]
         if simlib.truthy(cfg.get("LSFSIM_JOB_CGROUP")):
+            cg = cgroups.create_job(d.root, job.id)
             with d.lock:
-                rec["cgroup"] = cgroups.create_job(d.root, job.id)
+                rec["cgroup"] = cg
         proc = d.user_popen(job, d.helper(helper), job.env, cwd=cwd)
     except Exception as e:
         d.log("job %d: dispatch failed: %s" % (job.id, e))
-        job.rt["ended"] = True
-        finish(d, job, None, reason="dispatch failed: %s" % e)
-        return
+        return None, "dispatch failed: %s" % e
     job.proc = proc
     if rec.get("cgroup"):
         # The helper blocks reading its parameters (stdin until EOF) before it
@@ -334,9 +420,7 @@ def runner(d, job):
             proc.stdin.close()
             proc.stdout.close()
             proc.wait()
-            job.rt["ended"] = True
-            finish(d, job, None, reason="dispatch failed: cgroup: %s" % e)
-            return
+            return None, "dispatch failed: cgroup: %s" % e
         d.event("cgroup", job.id, path=rec["cgroup"], pid=proc.pid)
     try:
         proc.stdin.write(json.dumps(params).encode())
@@ -344,7 +428,6 @@ def runner(d, job):
     except OSError:
         pass
     raw = None
-    worker = None
     for line in proc.stdout:
         try:
             ev = json.loads(line)
@@ -352,16 +435,15 @@ def runner(d, job):
             continue
         kind = ev.pop("event", None)
         if kind == "res":
+            now = time.time()
             with d.lock:
-                rec["pgid"], rec["res_pid"] = ev["pgid"], ev["pid"]
-            d.set_stat(job, "RUN", start_time=time.time(), pgid=ev["pgid"],
-                       res_pid=ev["pid"])
-            control.job_started(d, job)
-            worker = threading.Thread(target=control.worker, args=(d, job), daemon=True,
-                                      name="ctl-%d" % job.id)
-            worker.start()
+                d.set_stat(job, "RUN", start_time=now, pgid=ev["pgid"], res_pid=ev["pid"])
+                control.job_started(d, job)
+            threading.Thread(target=control.worker, args=(d, job), daemon=True,
+                             name="ctl-%d" % job.id).start()
         elif kind == "started":
-            rec["shell_pid"] = ev.get("shell_pid")
+            with d.lock:
+                rec["shell_pid"] = ev.get("shell_pid")
         elif kind == "exited":
             raw = ev.get("status")
         elif kind == "method_call":
@@ -372,9 +454,6 @@ def runner(d, job):
     rc = proc.wait()
     if raw is None:
         raw = (-rc) if rc < 0 else (rc & 0xff) << 8
-    with job.cv:
-        job.rt["ended"] = True
-        job.cv.notify_all()
     left = simlib.pids_in_pgid(rec.get("pgid"))
     if left:
         # processes that outlived the job's top process (e.g. a detached restore)
@@ -386,7 +465,7 @@ def runner(d, job):
             f.write("%d\n" % raw)
     except OSError:
         pass
-    finish(d, job, raw)
+    return raw, None
 
 
 # ---------------------------------------------------------------- job end
@@ -456,7 +535,8 @@ def deliver_output(d, job, stat, status, end):
         if rc != 0:
             d.log("job %d: output stays in %s" % (job.id, rec["spool_out"]))
         else:
-            rec["outfile_written"] = out.strip()
+            with d.lock:
+                rec["outfile_written"] = out.strip()
     if rec.get("errfile") and rec.get("spool_err"):
         p = {"jobid": job.id, "dest": rec["errfile"], "suffix": "err",
              "spool": rec["spool_err"], "remove_spool": True}
@@ -464,14 +544,23 @@ def deliver_output(d, job, stat, status, end):
 
 
 def finish(d, job, raw, reason=None):
+    """The end of a job, exactly once: output, job file, cgroup, DONE/EXIT
+    and POST_EXEC. A failing step is logged and never skips the others."""
     rec = job.rec
     with job.cv:
+        if job.rt.get("finishing"):
+            d.log("job %d: finish called twice" % job.id)
+            return
+        job.rt["finishing"] = True
         while job.rt.get("chkpnt_running"):
             job.cv.wait(1.0)
+        chkpnt_killed = job.rt.get("chkpnt_killed")
+        term_reason = job.rt.get("term_reason")
+        user_killed = job.rt.get("user_killed")
     cfg = job.cfg or d.config()
     end = time.time()
     fields = {"end_time": end, "real_status": raw}
-    if job.rt.get("chkpnt_killed"):
+    if chkpnt_killed:
         fields["term_reason"] = "TERM_CHKPNT"
         if cfg.get("LSFSIM_CHKPNT_EXIT", "DONE").upper() == "SIG_CHKPNT":
             stat, status = "EXIT", raw
@@ -481,9 +570,9 @@ def finish(d, job, raw, reason=None):
     else:
         stat = "DONE" if raw == 0 else "EXIT"
         status = raw
-        if job.rt.get("term_reason"):
-            fields["term_reason"] = job.rt["term_reason"]
-    if job.rt.get("user_killed"):
+        if term_reason:
+            fields["term_reason"] = term_reason
+    if user_killed:
         fields["exit_info"] = "SIGNAL -14 SIG_TERM_USER"
     if reason:
         fields["exit_reason"] = reason
@@ -494,22 +583,26 @@ def finish(d, job, raw, reason=None):
             fields["exit_code"] = 128 + os.WTERMSIG(status)
         else:
             fields["exit_code"] = os.WEXITSTATUS(status)
-    try:
-        deliver_output(d, job, stat, status, end)
-    except Exception as e:
-        d.log("job %d: output delivery failed: %s" % (job.id, e))
+
+    def step(what, fn, *args, **kw):
+        try:
+            fn(*args, **kw)
+        except Exception as e:
+            d.log("job %d: %s failed: %s\n%s" % (job.id, what, e, traceback.format_exc()))
+
+    step("output delivery", deliver_output, d, job, stat, status, end)
     if rec.get("jobfile") and not simlib.truthy(cfg.get("LSFSIM_KEEP_JOBFILE")):
         try:
             os.unlink(rec["jobfile"])
         except OSError:
             pass
-    control.release_cgroup(d, job)
+    step("cgroup release", control.release_cgroup, d, job)
     include = simlib.truthy(cfg.get("JOB_INCLUDE_POSTPROC"))
     if include:
-        control.post_exec(d, job, status, fields.get("exit_info"))
-    d.set_stat(job, stat, **fields)
+        step("POST_EXEC", control.post_exec, d, job, status, fields.get("exit_info"))
+    step("end state", d.set_stat, job, stat, **fields)
     if not include:
-        control.post_exec(d, job, status, fields.get("exit_info"))
+        step("POST_EXEC", control.post_exec, d, job, status, fields.get("exit_info"))
     job.ops.put(None)
     with job.cv:
         job.rt["finished"] = True
@@ -527,8 +620,8 @@ def restart_request(d, req, uid):
     olddir = os.path.join(base, str(old))
     with d.lock:
         job = d.jobs.get(old)
+        src = json.loads(json.dumps(job.rec)) if job is not None else None
     if job is not None:
-        src = dict(job.rec)
         ok = any(c.get("ok") for c in src.get("checkpoints", []))
     else:
         try:
@@ -575,13 +668,12 @@ PUBLIC = ("jobid", "user", "stat", "queue", "name", "pgid", "pids", "exit_status
 
 
 def public_record(job):
+    """A copy of the public fields (call with the daemon's lock held); the
+    live PIDs are filled in by bjobs after the lock is released."""
     rec = job.rec
-    r = {k: rec.get(k) for k in PUBLIC}
+    r = json.loads(json.dumps({k: rec.get(k) for k in PUBLIC}))
     r["exec_host"] = simlib_host() if rec.get("start_time") else None
-    if job.running():
-        r["pids"] = simlib.pids_in_pgid(rec.get("pgid"))
-    else:
-        r["pids"] = []
+    r["pids"] = None if job.running() else []
     return r
 
 
@@ -616,6 +708,9 @@ def bjobs(d, req, uid):
                     continue
                 sel.append(job)
         recs = [public_record(j) for j in sel]
+    for r in recs:  # /proc is read without holding the lock
+        if r["pids"] is None:
+            r["pids"] = simlib.pids_in_pgid(r.get("pgid"))
     if req.get("json"):
         return {"rc": 255 if errs else 0, "out": json.dumps(recs, indent=1) + "\n",
                 "err": "".join(errs)}

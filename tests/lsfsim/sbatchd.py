@@ -37,12 +37,27 @@ HOST = socket.gethostname()
 
 
 class Daemon:
+    """The daemon's shared state: `jobs` (id -> Job) and, in every Job, its
+    record `rec` (what bjobs shows and state.json keeps) and its runtime
+    flags `rt`. Every change to them is made while holding `lock` (an RLock;
+    each job's condition variable `cv` is built on it, so waiting on a job
+    releases it). Both dicts are `jobs.Guarded`: a change made without the
+    lock is logged with its stack ("unlocked change of shared state"), so a
+    test finds any lock-discipline violation in any interleaving, not only
+    when two threads happen to collide. Whatever is serialised (state.json,
+    events, bjobs replies) is copied or encoded under the lock."""
+
     def __init__(self, root):
         self.root = os.path.abspath(root)
         self.lib = os.path.dirname(os.path.abspath(__file__))
         self.work = os.path.join(self.root, "work")
         self.lock = threading.RLock()
         self.evlock = threading.Lock()
+        self.loglock = threading.Lock()
+        self.savelock = threading.Lock()
+        self.save_seq = 0
+        self.saved_seq = 0
+        self.unlocked_sites = set()
         self.jobs = {}
         self.stopping = False
         self.logf = open(os.path.join(self.work, "sbatchd.log"), "a", buffering=1)
@@ -52,18 +67,42 @@ class Daemon:
     # ------------------------------------------------------------ logging
 
     def log(self, msg):
-        self.logf.write("%s sbatchd[%d]: %s\n" % (
-            time.strftime("%Y-%m-%d %H:%M:%S"), os.getpid(), msg))
+        with self.loglock:
+            self.logf.write("%s sbatchd[%d]: %s\n" % (
+                time.strftime("%Y-%m-%d %H:%M:%S"), os.getpid(), msg))
+
+    def unlocked_change(self):
+        """Called by a Guarded dict changed without the lock: log the call
+        site once, with its stack."""
+        stack = traceback.extract_stack()[:-3]  # without _check, __setitem__ &c.
+        site = (stack[-1].filename, stack[-1].lineno) if stack else None
+        with self.loglock:
+            if site in self.unlocked_sites:
+                return
+            self.unlocked_sites.add(site)
+        self.log("BUG: unlocked change of shared state at %s:%s\n%s" % (
+            site[0] if site else "?", site[1] if site else "?",
+            "".join(traceback.format_list(stack[-6:]))))
 
     def event(self, etype, jobid=None, **kw):
+        """Append one event line. One write(2) on an O_APPEND descriptor, so
+        concurrent events never interleave; a reader may still see the last
+        line half-written, and must ignore a line without its newline."""
         rec = {"time": time.time(), "type": etype}
         if jobid is not None:
             rec["jobid"] = jobid
         rec.update(kw)
-        line = json.dumps(rec, sort_keys=False) + "\n"
+        with self.lock:  # what an event shows may be shared state
+            data = (json.dumps(rec, sort_keys=False) + "\n").encode()
         with self.evlock:
-            with open(os.path.join(self.work, "events.jsonl"), "a") as f:
-                f.write(line)
+            fd = os.open(os.path.join(self.work, "events.jsonl"),
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
 
     # ------------------------------------------------------------ state
 
@@ -74,23 +113,32 @@ class Daemon:
                 data = json.load(f)
         except (OSError, ValueError):
             data = []
-        for rec in data:
-            job = jobsmod.Job(rec)
-            if rec.get("stat") in ("PEND", "RUN", "SSUSP"):
-                # the daemon that ran it is gone: LSF would mark it lost
-                rec["stat"] = "EXIT"
-                rec["term_reason"] = "TERM_ORPHAN_SYSTEM"
-                rec["end_time"] = rec.get("end_time") or time.time()
-            self.jobs[rec["jobid"]] = job
+        with self.lock:
+            for rec in data:
+                if rec.get("stat") in ("PEND", "RUN", "SSUSP"):
+                    # the daemon that ran it is gone: LSF would mark it lost
+                    rec["stat"] = "EXIT"
+                    rec["term_reason"] = "TERM_ORPHAN_SYSTEM"
+                    rec["end_time"] = rec.get("end_time") or time.time()
+                self.jobs[rec["jobid"]] = jobsmod.Job(rec, self)
 
     def save(self):
+        """Write state.json: a snapshot encoded under the lock (so no record
+        changes while it is encoded), written under its own lock through a
+        temporary file; an older snapshot never replaces a newer one."""
         with self.lock:
-            data = [j.rec for j in sorted(self.jobs.values(), key=lambda j: j.id)]
+            self.save_seq += 1
+            seq = self.save_seq
+            text = json.dumps([j.rec for j in sorted(self.jobs.values(), key=lambda j: j.id)])
         path = os.path.join(self.work, "state.json")
         tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        with self.savelock:
+            if seq <= self.saved_seq:
+                return
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, path)
+            self.saved_seq = seq
 
     def next_jobid(self):
         path = os.path.join(self.work, "next_jobid")
@@ -107,15 +155,21 @@ class Daemon:
             os.replace(path + ".tmp", path)
             return n
 
-    def set_stat(self, job, stat, **kw):
+    def set_stat(self, job, stat, only_if=None, **kw):
+        """Change a job's state, save it and record the event, all under the
+        lock, so state events are in the order of the changes. With
+        `only_if`, only when the job is in one of those states and its top
+        process has not ended; returns whether the change was made."""
         with self.lock:
             old = job.rec.get("stat")
+            if only_if is not None and (old not in only_if or job.rt.get("ended")):
+                return False
             job.rec["stat"] = stat
             job.rec.update(kw)
             self.save()
-        self.event("state", job.id, old=old, new=stat, **kw)
-        with job.cv:
+            self.event("state", job.id, old=old, new=stat, **kw)
             job.cv.notify_all()
+        return True
 
     def config(self):
         return simlib.load_config(self.root)
@@ -298,10 +352,22 @@ def main():
     ap.add_argument("--root", required=True)
     a = ap.parse_args()
     os.umask(0o022)
+    si = simlib.cfg_float(simlib.load_config(a.root), "LSFSIM_SWITCH_INTERVAL")
+    if si > 0:
+        sys.setswitchinterval(si)  # stress tests: switch threads far more often
     d = Daemon(a.root)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=d.shutdown).start())
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=d.shutdown).start())
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def excepthook(args):
+        # a thread that dies must say so in the log (a job thread dying used
+        # to leave a job DONE without its POST_EXEC and no trace)
+        d.log("thread %s died: %s\n%s" % (
+            args.thread.name if args.thread else "?", args.exc_value,
+            "".join(traceback.format_exception(args.exc_type, args.exc_value,
+                                               args.exc_traceback))))
+    threading.excepthook = excepthook
     with open(os.path.join(d.work, "sbatchd.pid"), "w") as f:
         f.write("%d %d\n" % (os.getpid(), os.getsid(0)))
     d.serve()

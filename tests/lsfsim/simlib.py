@@ -44,6 +44,7 @@ KNOBS = {
     "LSFSIM_DROP_OLD_LINK": "Y",
     "LSFSIM_KILL_ORPHANS_AT_END": "N",
     "LSFSIM_JOB_CGROUP": "N",
+    "LSFSIM_SWITCH_INTERVAL": "0",
 }
 
 CLUSTER = "lsfsim"

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -207,6 +208,8 @@ class Cluster:
         try:
             with open(os.path.join(self.root, "work", "events.jsonl")) as f:
                 for line in f:
+                    if not line.endswith("\n"):
+                        break  # a line being written right now
                     e = json.loads(line)
                     if etype and e["type"] != etype:
                         continue
@@ -795,7 +798,7 @@ class TestPostExec(Phase2Base):
         self.assertEqual(int(slurp(p + ".uid")), self.c.users[self.u].pw_uid)
         # DONE/EXIT is reported before post-exec runs
         self.assertEqual(json.loads(slurp(p + ".bjobs"))[0]["stat"], "EXIT")
-        ev = self.c.events("post_exec", j)[0]
+        [ev] = self.c.wait_for(lambda: self.c.events("post_exec", j), what="post_exec event")
         self.assertEqual(ev["argv"], ["/bin/sh", "-c", '"$PROBE_DIR/post.sh"'])
         self.assertEqual(ev["cwd"], "/tmp")
 
@@ -892,6 +895,108 @@ class TestMisc(Phase2Base):
         self.assertEqual(simlib_pids(pgid), [])
         st = proc_state(escaped)
         self.assertTrue(st is None or st == "Z", st)
+
+
+STRESS_QUEUES = """
+Begin Queue
+QUEUE_NAME = normal
+POST_EXEC  = : > "$PROBE_DIR/post.$LSB_JOBID.$$"
+End Queue
+"""
+
+
+class TestConcurrency(Base):
+    """The double's shared state under many simultaneous jobs: every start,
+    checkpoint, end and post-exec is recorded exactly once, whatever the
+    interleaving. LSFSIM_SWITCH_INTERVAL makes the daemon's threads switch
+    far more often than usual, to widen every race window."""
+    queues = STRESS_QUEUES
+    knobs = {"LSFSIM_SWITCH_INTERVAL": "0.00001", "LSFSIM_RESTART_DISPATCH_DELAY": "0"}
+    N = 12
+
+    def parallel(self, fn, args):
+        errs = []
+
+        def call(a):
+            try:
+                fn(a)
+            except BaseException as e:  # noqa: B036 - reported below
+                errs.append((a, e))
+        threads = [threading.Thread(target=call, args=(a,)) for a in args]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errs, [])
+
+    def test_many_jobs_start_checkpoint_and_end_at_once(self):
+        go = os.path.join(self.w, "go")
+        cmd = ("echo start $LSB_JOBID; while [ ! -e %s ]; do sleep 0.05; done; "
+               "echo end $LSB_JOBID" % go)
+        ids = []
+        self.parallel(lambda i: ids.append(self.submit_chk(cmd=cmd, opts=("-J", "s%d" % i))),
+                      range(self.N))
+        self.assertEqual(len(set(ids)), self.N)
+        for j in ids:
+            self.c.wait(j, "RUN", timeout=60)
+        # one checkpoint of every job at once, then a second round racing the
+        # ends of the jobs
+        def chk(j):
+            r = self.c.run(self.u, ["bchkpnt", str(j)])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.parallel(chk, ids)
+        self.c.wait_for(lambda: all(self.c.events("chkpnt_done", j) for j in ids),
+                        timeout=60, what="first checkpoints")
+        rounds = {}
+
+        def chk_or_end(j):
+            if j == ids[self.N // 2]:
+                with open(go, "w"):
+                    pass
+            r = self.c.run(self.u, ["bchkpnt", str(j)])
+            rounds[j] = r.returncode
+        self.parallel(chk_or_end, ids)
+        if not os.path.exists(go):
+            open(go, "w").close()
+        for j in ids:
+            rec = self.c.wait(j, timeout=60)
+            self.assertEqual((rec["stat"], rec["exit_code"]), ("DONE", 0), rec)
+        self.c.wait_for(lambda: len([f for f in os.listdir(self.probe)
+                                     if f.startswith("post.")]) >= self.N,
+                        timeout=60, what="every post-exec")
+        self.c.wait_for(lambda: len(self.c.events("post_exec")) >= self.N, timeout=30,
+                        what="every post_exec event")
+        ev = self.c.events()
+        for j in ids:
+            mine = [e for e in ev if e.get("jobid") == j]
+            kinds = [e["type"] for e in mine]
+            states = [(e["old"], e["new"]) for e in mine if e["type"] == "state"]
+            self.assertEqual(states, [(None, "PEND"), ("PEND", "RUN"), ("RUN", "DONE")], j)
+            self.assertEqual(kinds.count("submit"), 1, j)
+            self.assertEqual(kinds.count("post_exec"), 1, j)
+            posts = [f for f in os.listdir(self.probe) if f.startswith("post.%d." % j)]
+            self.assertEqual(len(posts), 1, (j, posts))
+            # every accepted bchkpnt ends in exactly one done or dropped checkpoint
+            asked = kinds.count("chkpnt_requested")
+            self.assertEqual(asked, 1 + (rounds[j] == 0), j)
+            self.assertEqual(kinds.count("chkpnt_done") + kinds.count("chkpnt_dropped"),
+                             asked, j)
+            self.assertEqual(kinds.count("chkpnt_start"), kinds.count("chkpnt_done"), j)
+            self.assertEqual(kinds.count("method_call"), kinds.count("chkpnt_done"), j)
+        # output delivered once per job, in one block
+        out = slurp(os.path.join(self.w, "out.txt"))
+        for j in ids:
+            self.assertEqual(out.count("\nstart %d\nend %d\n" % (j, j)), 1, j)
+            self.assertEqual(out.count("Subject: Job %d:" % j), 1, j)
+        # the saved state agrees with what bjobs said, and no thread died
+        with open(os.path.join(self.c.root, "work", "state.json")) as f:
+            saved = {r["jobid"]: r for r in json.load(f)}
+        for j in ids:
+            self.assertEqual(saved[j]["stat"], "DONE", j)
+            self.assertIsNotNone(saved[j]["post_exec_status"], j)
+        log = slurp(os.path.join(self.c.root, "work", "sbatchd.log"))
+        for bad in ("Traceback", "unlocked change", "died", "internal error", "failed:"):
+            self.assertNotIn(bad, log)
 
 
 def cgroup2_mount():
