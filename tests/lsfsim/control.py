@@ -105,7 +105,7 @@ def chklog_record(job):
     keys = ("jobid", "user", "uid", "gid", "home", "queue", "name", "command", "script",
             "cwd", "sub_env", "from_host", "submit_time", "outfile", "errfile",
             "interactive", "W", "chkpnt_base", "chkpnt_period_min", "chkpnt_init_min",
-            "method", "chkfile_base", "restarted_from", "original_jobid")
+            "method", "chkfile_base", "restarted_from", "original_jobid", "exec_host")
     r = {k: job.rec.get(k) for k in keys}
     r["checkpoints"] = [{"ok": True, "copy": True}]
     return r

@@ -156,11 +156,25 @@ def submit(d, req, uid, restart=None):
     if base and not base.startswith("/"):
         base = os.path.normpath(os.path.join(cwd, base))
     sub_env = req.get("env") or {}
+    # bsub -m / brestart -m: the candidate execution hosts
+    asked = None
+    if opts.get("m"):
+        asked = []
+        for name in opts["m"]:
+            h = d.host_name(name)
+            if h is None:
+                return {"rc": 255, "err": "%s: Bad host name, host group name or cluster "
+                        "name. Job not submitted.\n" % name}
+            if h not in asked:
+                asked.append(h)
+    from_host = d.caller_host(req.get("peer_pid"))
     if base:
         cfg = d.config()
         method = method or sub_env.get("LSB_ECHKPNT_METHOD") or cfg.get("LSB_ECHKPNT_METHOD") or "default"
         fake = Job({"jobid": 0, "uid": uid, "gid": pw.pw_gid, "user": pw.pw_name})
-        rc, _ = d.run_userop(fake, ["check-chkdir", base])
+        # checked on the submission host when it is one of the cluster's
+        rc, _ = d.run_userop(fake, ["check-chkdir", base],
+                             host=from_host if d.multi and d.host_name(from_host) else None)
         if rc != 0:
             return {"rc": 255, "err": "%s: Checkpoint directory does not exist or is not "
                     "writable by the job owner. Job not submitted.\n" % base}
@@ -176,7 +190,8 @@ def submit(d, req, uid, restart=None):
     rec = {
         "jobid": jobid, "user": pw.pw_name, "uid": uid, "gid": pw.pw_gid,
         "home": pw.pw_dir, "queue": qname, "name": name, "command": command,
-        "script": script, "cwd": cwd, "sub_env": sub_env, "from_host": simlib_host(),
+        "script": script, "cwd": cwd, "sub_env": sub_env, "from_host": from_host,
+        "asked_hosts": asked, "exec_host": None,
         "submit_time": time.time(), "stat": "PEND", "outfile": out, "errfile": err,
         "interactive": bool(opts.get("I")), "runlimit_min": runlimit,
         "W": w, "chkpnt_base": base, "chkpnt_period_min": period,
@@ -203,9 +218,34 @@ def submit(d, req, uid, restart=None):
             "jobid": jobid}
 
 
-def simlib_host():
-    import socket
-    return socket.gethostname()
+def choose_host(d, job, cfg):
+    """The execution host of a job being dispatched: among the hosts of
+    `bsub -m`/`brestart -m`, or all hosts, by LSFSIM_DISPATCH_POLICY:
+    random (default; LSFSIM_DISPATCH_SEED makes it repeatable), roundrobin
+    (hosts in turn, over all dispatches), first (always the first
+    candidate), other (a restarted job goes to the candidate after the host
+    of the run it restarts, cyclically; a first run to the first candidate).
+    Called with the lock held."""
+    rec = job.rec
+    cands = rec.get("asked_hosts") or d.host_names
+    if len(cands) == 1:
+        return cands[0]
+    policy = (cfg.get("LSFSIM_DISPATCH_POLICY") or "random").strip().lower()
+    if policy == "first":
+        return cands[0]
+    if policy == "roundrobin":
+        h = cands[d.rr % len(cands)]
+        d.rr += 1
+        return h
+    if policy == "other":
+        prev = rec.get("prev_exec_host")
+        if prev in cands:
+            return cands[(cands.index(prev) + 1) % len(cands)]
+        return cands[0]
+    if policy != "random":
+        d.log("job %d: unknown LSFSIM_DISPATCH_POLICY %r, dispatching at random"
+              % (job.id, policy))
+    return d.rand.choice(cands)
 
 
 def script_name(script):
@@ -269,8 +309,9 @@ def build_env(d, job, cfg):
         group = str(rec["gid"])
     env.update({
         "LSB_JOBID": str(job.id), "LSB_JOBINDEX": "0", "LSB_QUEUE": rec["queue"],
-        "LSB_JOBNAME": rec["name"], "LSB_HOSTS": simlib_host(),
-        "LSB_MCPU_HOSTS": "%s 1" % simlib_host(), "LSB_SUB_HOST": rec["from_host"],
+        "LSB_JOBNAME": rec["name"], "LSB_HOSTS": rec["exec_host"],
+        "LSB_MCPU_HOSTS": "%s 1" % rec["exec_host"], "LSB_SUB_HOST": rec["from_host"],
+        "HOSTNAME": rec["exec_host"],
         "LSB_UNIXGROUP": group, "LSB_TRAPSIGS": "trap # 15 10 12 2 1",
         "LSB_JOBFILENAME": rec["jobfile"], "LSB_CHKFILENAME": rec["chkfile"],
         "LS_SUBCWD": rec["cwd"], "LSB_EXEC_CLUSTER": simlib.CLUSTER,
@@ -384,6 +425,7 @@ def run_job(d, job):
         cfg = d.config()
         job.cfg = cfg
         job.qcfg = d.queues().get(rec["queue"], {})
+        rec["exec_host"] = choose_host(d, job, cfg)
     try:
         params = prepare(d, job, cfg)
         job.env = build_env(d, job, cfg)
@@ -437,7 +479,8 @@ def run_job(d, job):
         if kind == "res":
             now = time.time()
             with d.lock:
-                d.set_stat(job, "RUN", start_time=now, pgid=ev["pgid"], res_pid=ev["pid"])
+                d.set_stat(job, "RUN", start_time=now, pgid=ev["pgid"], res_pid=ev["pid"],
+                           exec_host=rec["exec_host"])
                 control.job_started(d, job)
             threading.Thread(target=control.worker, args=(d, job), daemon=True,
                              name="ctl-%d" % job.id).start()
@@ -487,13 +530,13 @@ def report_header(job, stat, status, end):
         result = "Exited."
     start = rec.get("start_time") or end
     lines = [
-        "Sender: LSF System <lsfadmin@%s>" % simlib_host(),
+        "Sender: LSF System <lsfadmin@%s>" % rec.get("exec_host"),
         "Subject: Job %d: <%s> in cluster <%s> %s" % (job.id, rec["name"], simlib.CLUSTER, verdict),
         "",
         "Job <%s> was submitted from host <%s> by user <%s> in cluster <%s> at %s" % (
             rec["name"], rec["from_host"], rec["user"], simlib.CLUSTER, fmt_time(rec["submit_time"])),
         "Job was executed on host(s) <%s>, in queue <%s>, as user <%s> in cluster <%s> at %s" % (
-            simlib_host(), rec["queue"], rec["user"], simlib.CLUSTER, fmt_time(start)),
+            rec.get("exec_host"), rec["queue"], rec["user"], simlib.CLUSTER, fmt_time(start)),
         "<%s> was used as the home directory." % rec["home"],
         "<%s> was used as the working directory." % rec["cwd"],
         "Started at %s" % fmt_time(start),
@@ -643,7 +686,8 @@ def restart_request(d, req, uid):
     opts = dict(req.get("opts") or {})
     sub = {"op": "bsub", "cwd": src["cwd"], "env": src["sub_env"],
            "command": src["command"], "script": src.get("script"),
-           "opts": {"q": opts.get("q") or src["queue"], "W": opts.get("W"),
+           "peer_pid": req.get("peer_pid"),
+           "opts": {"q": opts.get("q") or src["queue"], "W": opts.get("W"), "m": opts.get("m"),
                     "o": src.get("outfile"), "e": src.get("errfile"),
                     "J": src.get("name"), "I": src.get("interactive"),
                     "k": {"dir": base, "period": src.get("chkpnt_period_min"),
@@ -651,7 +695,8 @@ def restart_request(d, req, uid):
     restart = {"restarted_from": old, "chkfile_base": src.get("chkfile_base"),
                "restart_force": bool(opts.get("f")),
                "restart_copy": bool(last and last[-1].get("copy")),
-               "original_jobid": src.get("original_jobid") or old}
+               "original_jobid": src.get("original_jobid") or old,
+               "prev_exec_host": src.get("exec_host")}
     return submit(d, sub, src["uid"], restart=restart)
 
 
@@ -664,7 +709,7 @@ PUBLIC = ("jobid", "user", "stat", "queue", "name", "pgid", "pids", "exit_status
           "runlimit_min", "method", "chkpnt_period_min", "jobfile", "chkfile",
           "spool_out", "spool_err", "checkpoints", "last_chkpnt_time", "exit_info",
           "term_reason", "real_status", "post_exec_status", "last_action", "interactive",
-          "original_jobid", "cgroup")
+          "original_jobid", "cgroup", "asked_hosts")
 
 
 def public_record(job):
@@ -672,7 +717,7 @@ def public_record(job):
     live PIDs are filled in by bjobs after the lock is released."""
     rec = job.rec
     r = json.loads(json.dumps({k: rec.get(k) for k in PUBLIC}))
-    r["exec_host"] = simlib_host() if rec.get("start_time") else None
+    r["exec_host"] = rec.get("exec_host") if rec.get("start_time") else None
     r["pids"] = None if job.running() else []
     return r
 

@@ -18,6 +18,7 @@ Usage: sbatchd.py --root DIR   (normally via `lsfsim start`)
 
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -30,6 +31,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 import cgroups  # noqa: E402
+import hosts as hostsmod  # noqa: E402
 import jobs as jobsmod  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -63,6 +65,53 @@ class Daemon:
         self.logf = open(os.path.join(self.work, "sbatchd.log"), "a", buffering=1)
         os.makedirs(os.path.join(self.work, "jobs"), exist_ok=True)
         self.load_state()
+        self.start_hosts()
+
+    # ------------------------------------------------------------ hosts
+
+    def start_hosts(self):
+        """The execution hosts, fixed at start: the machine itself
+        (single-host default), or one set of namespaces per host of
+        LSFSIM_HOSTS (see hosts.py). Raises on a bad configuration."""
+        cfg = self.config()
+        names = hostsmod.parse_hosts(cfg.get("LSFSIM_HOSTS"))
+        self.anchors = {}
+        self.rr = 0
+        seed = cfg.get("LSFSIM_DISPATCH_SEED", "").strip()
+        self.rand = random.Random(seed) if seed else random.Random()
+        if not names:
+            self.host_names = [HOST]
+            self.multi = False
+            return
+        local = cfg.get("LSFSIM_HOST_LOCAL", "").split()
+        for path in local:
+            if not path.startswith("/") or not os.path.exists(path):
+                raise ValueError("LSFSIM_HOST_LOCAL: %s is not an existing absolute path"
+                                 % path)
+        started = hostsmod.start(self.root, names, local, self.logf)
+        self.anchor_procs = [p for _, p, _ in started]
+        self.anchors = {name: rec for name, _, rec in started}
+        self.host_names = names
+        self.multi = True
+        self.log("hosts: %s" % ", ".join("%s (anchor %d)" % (n, self.anchors[n]["pid"])
+                                         for n in names))
+
+    def host_name(self, name):
+        """The canonical name of a host of the cluster, or None (names are
+        case-insensitive, as in LSF)."""
+        for n in self.host_names:
+            if n.lower() == str(name).lower():
+                return n
+        return None
+
+    def caller_host(self, pid):
+        """The host a client runs on: the host whose UTS namespace it is in,
+        else the machine itself (the submission host of the cluster)."""
+        if self.multi and pid:
+            name = hostsmod.host_identify(self.anchors.values(), pid)
+            if name:
+                return name
+        return HOST
 
     # ------------------------------------------------------------ logging
 
@@ -209,6 +258,7 @@ class Daemon:
             pid, uid, gid = struct.unpack("3i", cred)
             line = simlib.recv_line(conn)
             req = json.loads(line)
+            req["peer_pid"] = pid  # never the client's word for it
             op = req.get("op")
             fn = getattr(self, "op_" + str(op), None)
             if fn is None:
@@ -228,22 +278,33 @@ class Daemon:
     # ------------------------------------------------------------ helpers
 
     def user_popen(self, job, argv, env, cwd="/", stdin=subprocess.PIPE,
-                   stdout=subprocess.PIPE, stderr=None, as_root=False):
-        kw = {}
-        if not as_root:
-            kw = dict(user=job.uid, group=job.gid, extra_groups=job.groups())
-        if not cwd or not os.path.isdir(cwd):
+                   stdout=subprocess.PIPE, stderr=None, as_root=False, host=None):
+        """Start a process of `job` as its user (or root), on `host` (by
+        default the job's execution host): in a multi-host cluster inside
+        that host's namespaces (the returned Popen is the process itself)."""
+        stderr = self.logf if stderr is None else stderr
+        anchor = self.anchors.get(host or job.rec.get("exec_host")) if self.multi else None
+        if anchor is None:
+            kw = {}
+            if not as_root:
+                kw = dict(user=job.uid, group=job.gid, extra_groups=job.groups())
+            if not cwd or not os.path.isdir(cwd):
+                cwd = "/"
+            return subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout,
+                                    stderr=stderr, close_fds=True, **kw)
+        if not hostsmod.host_isdir(anchor["pid"], cwd):
             cwd = "/"
-        return subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout,
-                                stderr=self.logf if stderr is None else stderr,
-                                close_fds=True, **kw)
+        cred = None if as_root else (job.uid, job.gid, job.groups())
+        return subprocess.Popen(hostsmod.host_argv(anchor["pid"], argv, cwd, cred), env=env,
+                                cwd="/", stdin=stdin, stdout=stdout, stderr=stderr,
+                                close_fds=True)
 
     def helper(self, name):
         return [PY, "-I", os.path.join(self.lib, name)]
 
-    def run_userop(self, job, args, stdin_obj=None, timeout=60):
+    def run_userop(self, job, args, stdin_obj=None, timeout=60, host=None):
         env = {"PATH": "/bin:/usr/bin", "LSF_ENVDIR": os.path.join(self.root, "conf")}
-        p = self.user_popen(job, self.helper("userop.py") + args, env)
+        p = self.user_popen(job, self.helper("userop.py") + args, env, host=host)
         try:
             out, _ = p.communicate(
                 json.dumps(stdin_obj).encode() if stdin_obj is not None else b"",
@@ -312,6 +373,8 @@ class Daemon:
             pgids = [j.rec.get("pgid") for j in self.jobs.values() if j.rec.get("pgid")]
         for pg in pgids:
             jobsmod.killpg(pg, signal.SIGKILL)
+        if self.multi:  # whatever runs on a host, session or not, anchors last
+            kill_host_members(self.anchors.values(), os.getpid())
         kill_session_members(os.getsid(0), os.getpid())
         left = cgroups.cleanup(self.root)  # job cgroups: stragglers die by cgroup.kill
         if left:
@@ -325,6 +388,27 @@ class Daemon:
         except OSError:
             pass
         os._exit(0)
+
+
+def kill_host_members(hosts, exclude):
+    """SIGKILL every process in the namespaces of the hosts but their
+    anchors, then the anchors."""
+    anchors = set(h["pid"] for h in hosts)
+    for _ in range(20):
+        left = [p for p in hostsmod.members(hosts) if p != exclude and p not in anchors]
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not left:
+            break
+        time.sleep(0.05)
+    for pid in anchors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def kill_session_members(sid, exclude):

@@ -15,6 +15,7 @@ Run as root:  /usr/bin/python3 -m unittest tests/lsfsim/test_lsfsim.py
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,7 @@ ECHKPNT_PROBE = r"""#!/bin/sh
 # Probe of the LSF test double: records what LSF gave echkpnt.<method>.
 # It is NOT a checkpoint implementation.
 n="$PROBE_DIR/echkpnt.$$"
+uname -n > "$n.host"
 printf '%s\0' "$@" > "$n.argv"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
@@ -66,6 +68,7 @@ ERESTART_PROBE = r"""#!/bin/sh
 # Probe of the LSF test double: records what LSF gave erestart.<method>.
 # It is NOT a restart implementation.
 n="$PROBE_DIR/erestart.$$"
+uname -n > "$n.host"
 printf '%s\0' "$@" > "$n.argv"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
@@ -229,6 +232,22 @@ class Cluster:
             time.sleep(0.05)
         raise AssertionError("timed out waiting for %s" % what)
 
+    def lsfsim(self, *args, check=True, **kw):
+        r = subprocess.run([PY, LSFSIM] + list(args[:1]) + ["--root", self.root] +
+                           list(args[1:]), capture_output=True, text=True, timeout=60, **kw)
+        if check and r.returncode != 0:
+            raise AssertionError("lsfsim %s failed: %s %s" % (args, r.stdout, r.stderr))
+        return r
+
+    def on_host(self, host, argv, user=None, cwd=None):
+        """Run argv on a host of the cluster (root, or a user)."""
+        a = ["exec", "--host", host] + (["--user", user] if user else []) + \
+            (["--cwd", cwd] if cwd else []) + ["--"] + list(argv)
+        return self.lsfsim(*a, check=False)
+
+    def hosts(self):
+        return json.loads(self.lsfsim("hosts").stdout)
+
     def probe_records(self, user, kind):
         d = self.work[user]
         return sorted(os.path.join(d, "probe", f[:-5]) for f in os.listdir(
@@ -281,6 +300,11 @@ class TestJobs(Base):
         self.assertEqual(rec["exit_code"], 7)
         self.assertEqual(rec["exit_status"], 7 << 8)
         self.assertEqual(rec["name"], "seven")
+        # one execution host by default: the machine, no namespace of its own
+        me = os.uname().nodename
+        self.assertEqual((rec["exec_host"], rec["from_host"]), (me, me))
+        [h] = self.c.hosts()
+        self.assertEqual((h["name"], h["pid"]), (me, None))
         with open(os.path.join(self.w, "out.txt")) as f:
             out = f.read()
         self.assertIn("Subject: Job 100: <seven>", out)
@@ -597,6 +621,7 @@ End Queue
 ACTION = r"""#!/bin/sh
 # TERMINATE action probe: records its context, then acts per ACTION_MODE.
 n="$PROBE_DIR/action.$$"
+uname -n > "$n.host"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
 id -u > "$n.uid"
@@ -614,13 +639,14 @@ exit 0
 POST = r"""#!/bin/sh
 # POST_EXEC probe: records its context and what bjobs says meanwhile.
 n="$PROBE_DIR/post.$$"
+uname -n > "$n.host"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
 id -u > "$n.uid"
 ls -l /proc/$$/fd > "$n.fds"
 "$LSF_BINDIR/bjobs" -json "$LSB_JOBID" > "$n.bjobs" 2>&1
 if [ "$POST_MODE" = restart ] && [ "$LSB_RESTART" != Y ]; then
-    "$LSF_BINDIR/brestart" "${LSB_CHKPNT_DIR%/*}" "$LSB_JOBID" > "$n.brestart" 2>&1
+    "$LSF_BINDIR/brestart" $BRESTART_OPTS "${LSB_CHKPNT_DIR%/*}" "$LSB_JOBID" > "$n.brestart" 2>&1
 fi
 exit 0
 """
@@ -997,6 +1023,202 @@ class TestConcurrency(Base):
         log = slurp(os.path.join(self.c.root, "work", "sbatchd.log"))
         for bad in ("Traceback", "unlocked change", "died", "internal error", "failed:"):
             self.assertNotIn(bad, log)
+
+
+def ns_of(pid, kind):
+    return os.stat("/proc/%s/ns/%s" % (pid, kind)).st_ino
+
+
+class TestMultiHost(Phase2Base):
+    """LSFSIM_HOSTS: execution hosts in their own UTS, network and mount
+    namespaces, sharing the file systems; every process of a job runs on
+    its execution host."""
+    knobs = {"LSFSIM_HOSTS": "2", "LSFSIM_DISPATCH_POLICY": "first",
+             "LSFSIM_DISPATCH_SEED": "1"}
+
+    def test_hosts_identity_and_environment(self):
+        hosts = self.c.hosts()
+        self.assertEqual([h["name"] for h in hosts], ["host1", "host2"])
+        for h in hosts:  # own namespaces, not the machine's
+            for k in ("uts", "net", "mnt"):
+                self.assertNotEqual(h["ns"][k], ns_of("self", k))
+        self.assertNotEqual(hosts[0]["ns"]["net"], hosts[1]["ns"]["net"])
+        probe = ("uname -n; echo $LSB_HOSTS/$LSB_MCPU_HOSTS/$HOSTNAME/$LSB_SUB_HOST; "
+                 "readlink /proc/self/ns/net; grep -c : /proc/net/dev; "
+                 "/usr/bin/python3 -c 'import socket; s=socket.socket(); "
+                 "s.bind((\"127.0.0.1\", 0)); s.listen(); "
+                 "socket.create_connection(s.getsockname()); print(\"loopback ok\")'")
+        ids = {}
+        for h in ("host2", "host1"):
+            ids[h] = self.c.bsub(self.u, ["-m", h, "-o", "%s.txt" % h, probe],
+                                 extra_env={"HOSTNAME": "submitter-says"})
+        me = os.uname().nodename
+        for h, j in ids.items():
+            rec = self.c.wait(j)
+            self.assertEqual((rec["stat"], rec["exec_host"], rec["from_host"]), ("DONE", h, me))
+            self.assertEqual(rec["asked_hosts"], [h])
+            out = slurp(os.path.join(self.w, "%s.txt" % h))
+            body = out.split("The output (if any) follows:\n\n", 1)[1].splitlines()
+            net = [x for x in hosts if x["name"] == h][0]["ns"]["net"]
+            self.assertEqual(body[:5], [h, "%s/%s 1/%s/%s" % (h, h, h, me),
+                                        "net:[%d]" % net, "1", "loopback ok"])
+            self.assertIn("Job was executed on host(s) <%s>" % h, out)
+            self.assertNotIn("submitter-says", slurp(os.path.join(self.w, "%s.txt" % h)))
+        r = self.c.run(self.u, ["bsub", "-m", "nosuchhost", "true"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nosuchhost: Bad host name", r.stderr)
+        # host names are case-insensitive; a list of candidates is allowed
+        j = self.c.bsub(self.u, ["-m", "HOST2 host1", "true"])
+        self.assertEqual(self.c.wait(j)["exec_host"], "host2")
+        # lsfsim exec runs a command on a host, as root or as a user
+        r = self.c.on_host("host2", ["sh", "-c", "uname -n; id -un"], user=self.u)
+        self.assertEqual((r.returncode, r.stdout), (0, "host2\n%s\n" % self.u))
+        self.assertEqual(self.c.on_host("host1", ["sh", "-c", "exit 3"]).returncode, 3)
+
+    def test_every_context_runs_on_the_execution_host(self):
+        # first run on host2 (-m); TERMINATE at the limit checkpoints it
+        # there; POST_EXEC on host2 restarts it with brestart -m host1
+        env = dict(self.penv, ACTION_MODE="chkpnt", PROBE_MODE="kill", POST_MODE="restart",
+                   BRESTART_OPTS="-m host1")
+        j = self.c.bsub(self.u, ["-q", "ckq", "-m", "host2", "-o", "out.txt", "-k",
+                                 "ck method=probe", "echo first; uname -n; sleep 30"],
+                        extra_env=env)
+        rec = self.c.wait(j, timeout=30)
+        self.assertEqual((rec["stat"], rec["exec_host"]), ("DONE", "host2"))
+        n = self.c.wait_for(lambda: [x for x in self.c.events("submit")
+                                     if x.get("restarted_from") == j], what="brestart")[0]["jobid"]
+        rec = self.c.wait(n, timeout=30)
+        self.assertEqual((rec["exec_host"], rec["from_host"]), ("host1", "host2"))
+        [a] = self.records("action")
+        [e] = self.c.probe_records(self.u, "echkpnt")
+        [r] = self.c.probe_records(self.u, "erestart")
+        posts = self.c.wait_for(lambda: len(self.records("post")) == 2 and self.records("post"),
+                                what="both post-execs")
+        self.assertEqual([slurp(x + ".host").strip() for x in (a, e)], ["host2"] * 2)
+        self.assertEqual(slurp(r + ".host").strip(), "host1")
+        self.assertEqual(sorted(slurp(x + ".host").strip() for x in posts), ["host1", "host2"])
+        renv = read_env0(r + ".env")
+        self.assertEqual((renv["LSB_HOSTS"], renv["LSB_SUB_HOST"]), ("host1", "host2"))
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertIn("first\nhost2\n", out)
+        self.assertIn("Job was executed on host(s) <host1>", out)
+
+    def test_dispatch_policies(self):
+        def hosts_of(n, opts=()):
+            return [self.c.wait(self.c.bsub(self.u, list(opts) + ["true"]))["exec_host"]
+                    for _ in range(n)]
+        self.assertEqual(hosts_of(3), ["host1"] * 3)             # first
+        self.c.set_knobs({"LSFSIM_DISPATCH_POLICY": "roundrobin"})
+        got = hosts_of(4)
+        self.assertIn(got, (["host1", "host2"] * 2, ["host2", "host1"] * 2))
+        self.assertEqual(hosts_of(2, ("-m", "host2")), ["host2"] * 2)
+        # random: either host; repeatable with LSFSIM_DISPATCH_SEED (read at start)
+        self.c.set_knobs({"LSFSIM_DISPATCH_POLICY": "random"})
+        rnd = random.Random("1")
+        self.assertEqual(hosts_of(10), [rnd.choice(["host1", "host2"]) for _ in range(10)])
+        # other: a restarted job runs on another host than the run it restarts
+        self.c.set_knobs({"LSFSIM_DISPATCH_POLICY": "other"})
+        chain = [self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "none"})]
+
+        def cycle(opts=()):
+            self.c.wait(chain[-1], "RUN")
+            self.checkpoint(chain[-1], ())
+            self.c.run(self.u, ["bkill", "-s", "KILL", str(chain[-1])])
+            self.c.wait(chain[-1])
+            r = self.c.run(self.u, ["brestart"] + list(opts) + ["ck", str(chain[-1])])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            chain.append(int(r.stdout.split("<")[1].split(">")[0]))
+            return self.c.wait(chain[-1], "RUN")["exec_host"]
+        self.assertEqual([cycle() for _ in range(3)], ["host2", "host1", "host2"])
+        self.assertEqual(self.c.job(chain[0])["exec_host"], "host1")
+        # brestart -m wins over the policy
+        self.assertEqual(cycle(("-m", "host2")), "host2")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(chain[-1])])
+        self.c.wait(chain[-1])
+
+    def test_host_local_paths_and_stop(self):
+        self.c.mkdir(self.u, "proj")
+        proj = self.c.mkdir(self.u, "proj", "sub")
+        with open(os.path.join(proj, "data"), "w") as f:
+            f.write("shared\n")
+        os.chown(os.path.join(proj, "data"), *self.ids())
+        # on host2, proj/ is an empty private directory: sub/ is missing there
+        r = self.c.lsfsim("hostlocal", "--host", "host2", os.path.dirname(proj))
+        stand_in = r.stdout.strip()
+        self.assertTrue(stand_in.startswith(os.path.join(self.c.root, "hosts", "host2")))
+        self.assertEqual(os.listdir(stand_in), [])
+        self.assertEqual(os.stat(stand_in).st_uid, self.ids()[0])
+        self.assertEqual(self.c.on_host("host1", ["test", "-d", proj]).returncode, 0)
+        self.assertNotEqual(self.c.on_host("host2", ["test", "-d", proj]).returncode, 0)
+        self.assertTrue(os.path.isdir(proj))  # the machine is untouched
+        # a file made different on host1 (a copy, then changed)
+        r = self.c.lsfsim("hostlocal", "--host", "host1", "--copy", os.path.join(proj, "data"))
+        with open(r.stdout.strip(), "a") as f:
+            f.write("host1 only\n")
+        self.assertEqual(self.c.on_host("host1", ["cat", os.path.join(proj, "data")]).stdout,
+                         "shared\nhost1 only\n")
+        self.assertEqual(slurp(os.path.join(proj, "data")), "shared\n")
+        # a job of that directory: at home on host1, its cwd is missing on host2
+        ids = [self.c.bsub(self.u, ["-m", h, "-o", os.path.join(self.w, "o." + h),
+                                    "pwd; cat data"], cwd=proj)
+               for h in ("host1", "host2")]
+        for j in ids:
+            self.c.wait(j)
+        self.assertIn("%s\nshared\nhost1 only\n" % proj, slurp(os.path.join(self.w, "o.host1")))
+        self.assertNotIn("shared", slurp(os.path.join(self.w, "o.host2")))
+        # lsfsim stop: no process left in any host namespace, whoever started it
+        pidfile = os.path.join(self.w, "escaped.pid")
+        j = self.c.bsub(self.u, ["-m", "host2", "setsid sh -c 'echo $$ > %s; exec sleep 300' "
+                                 "& sleep 300" % pidfile])
+        self.c.wait(j, "RUN")
+        self.c.wait_for(lambda: os.path.exists(pidfile) and slurp(pidfile).strip(),
+                        what="escaped process")
+        escaped = int(slurp(pidfile))
+        hosts = self.c.hosts()
+        bg = subprocess.Popen([PY, LSFSIM, "exec", "--root", self.c.root, "--host", "host1",
+                               "--", "sleep", "300"])
+        self.addCleanup(bg.wait)
+        self.c.wait_for(lambda: proc_state(bg.pid) and ns_of(bg.pid, "uts") ==
+                        hosts[0]["ns"]["uts"], what="a process on host1")
+        self.c.stop()
+        self.assertIn(proc_state(escaped), (None, "Z"))
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                for h in hosts:
+                    try:
+                        self.assertNotIn(ns_of(pid, "net"), (h["ns"]["net"],), pid)
+                        self.assertNotIn(ns_of(pid, "uts"), (h["ns"]["uts"],), pid)
+                    except OSError:  # gone, or not ours to look at
+                        pass
+        self.assertFalse(os.path.exists(os.path.join(self.c.root, "work", "hosts.json")))
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(self.c.root, f.read())
+
+    def ids(self):
+        pw = self.c.users[self.u]
+        return pw.pw_uid, pw.pw_gid
+
+
+class TestHostLocalConfig(Base):
+    """LSFSIM_HOST_LOCAL: paths private to every host from the start."""
+
+    def setUp(self):
+        self.shared = tempfile.mkdtemp(prefix="lsfsim-hl.", dir="/var/tmp")
+        os.chmod(self.shared, 0o1777)
+        self.addCleanup(shutil.rmtree, self.shared, True)
+        self.knobs = {"LSFSIM_HOSTS": "alpha beta", "LSFSIM_HOST_LOCAL": self.shared}
+        super().setUp()
+
+    def test_each_host_has_its_own(self):
+        for h in ("alpha", "beta"):
+            r = self.c.on_host(h, ["sh", "-c", "echo %s > %s/f; ls %s" % (h, self.shared,
+                                                                         self.shared)],
+                               user=self.u)
+            self.assertEqual((r.returncode, r.stdout), (0, "f\n"), r.stderr)
+        for h in ("alpha", "beta"):
+            self.assertEqual(self.c.on_host(h, ["cat", self.shared + "/f"]).stdout, h + "\n")
+        self.assertEqual(os.listdir(self.shared), [])
+        self.assertEqual([x["local"][0]["path"] for x in self.c.hosts()], [self.shared] * 2)
 
 
 def cgroup2_mount():
