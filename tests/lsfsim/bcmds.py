@@ -115,6 +115,8 @@ def bsub_script_opts(script):
 
 def absolutize(opts, cwd):
     for key in ("o", "e"):
+        if opts.get(key):
+            opts[key + "_typed"] = opts[key]  # LSB_OUTPUTFILE as typed (a switch)
         if opts.get(key) and not opts[key].startswith("/"):
             opts[key] = os.path.normpath(os.path.join(cwd, opts[key]))
     k = opts.get("k")

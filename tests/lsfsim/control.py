@@ -104,6 +104,7 @@ def enqueue_action(d, job, reasons, subreasons, why):
 def chklog_record(job):
     keys = ("jobid", "user", "uid", "gid", "home", "queue", "name", "command", "script",
             "cwd", "sub_env", "from_host", "submit_time", "outfile", "errfile",
+            "outfile_typed", "errfile_typed", "pgid",
             "interactive", "W", "chkpnt_base", "chkpnt_period_min", "chkpnt_init_min",
             "method", "chkfile_base", "restarted_from", "original_jobid", "exec_host")
     r = {k: job.rec.get(k) for k in keys}
@@ -192,9 +193,16 @@ def do_action(d, job, reasons, subreasons, why):
     if kind != "command":
         return
     rec = job.rec
+    cfg = job.cfg
+    restarted = bool(rec.get("restarted_from"))
     pids = simlib.pids_in_pgid(rec["pgid"])
+    if restarted and simlib.knob(cfg, "LSFSIM_RESTART_JOBPIDS") == "leader":
+        pids = [rec["pgid"]]  # the clone lists only the group leader
+    # the clone's trailing space only on a first run (LSFSIM_JOBPGIDS_SPACE)
+    space = not (restarted and simlib.knob(cfg, "LSFSIM_JOBPGIDS_SPACE") == "first-run")
     env = dict(job.env)
-    env.update({"LS_EXEC_T": "JOB_CONTROLS", "LSB_JOBPGIDS": "%d " % rec["pgid"],
+    env.update({"LS_EXEC_T": "JOB_CONTROLS",
+                "LSB_JOBPGIDS": "%d%s" % (rec["pgid"], " " if space else ""),
                 "LSB_JOBPIDS": " ".join(str(p) for p in pids),
                 "LSB_SUSP_REASONS": str(reasons), "LSB_SUSP_SUBREASONS": str(subreasons)})
     argv = ["/bin/sh", "-c", val]

@@ -179,11 +179,10 @@ def submit(d, req, uid, restart=None):
             return {"rc": 255, "err": "%s: Checkpoint directory does not exist or is not "
                     "writable by the job owner. Job not submitted.\n" % base}
     jobid = d.next_jobid()
-    out, err = opts.get("o"), opts.get("e")
-    if out:
-        out = out.replace("%J", str(jobid)).replace("%I", "0")
-    if err:
-        err = err.replace("%J", str(jobid)).replace("%I", "0")
+    def subst(v):
+        return v.replace("%J", str(jobid)).replace("%I", "0") if v else v
+    out, err = subst(opts.get("o")), subst(opts.get("e"))
+    out_typed, err_typed = subst(opts.get("o_typed")), subst(opts.get("e_typed"))
     command = req.get("command") or ""
     script = req.get("script")
     name = opts.get("J") or (command if command else script_name(script))
@@ -191,6 +190,7 @@ def submit(d, req, uid, restart=None):
         "jobid": jobid, "user": pw.pw_name, "uid": uid, "gid": pw.pw_gid,
         "home": pw.pw_dir, "queue": qname, "name": name, "command": command,
         "script": script, "cwd": cwd, "sub_env": sub_env, "from_host": from_host,
+        "outfile_typed": out_typed or out, "errfile_typed": err_typed or err,
         "asked_hosts": asked, "exec_host": None,
         "submit_time": time.time(), "stat": "PEND", "outfile": out, "errfile": err,
         "interactive": bool(opts.get("I")), "runlimit_min": runlimit,
@@ -320,10 +320,14 @@ def build_env(d, job, cfg):
         "LSF_BINDIR": os.path.join(d.root, "bin"),
         "LSF_LIBDIR": os.path.join(d.root, "lib"),
     })
+    # the clone passes -o/-e as typed, relative to LS_SUBCWD (LSFSIM_OUTPUTFILE_ENV)
+    typed = simlib.knob(cfg, "LSFSIM_OUTPUTFILE_ENV") == "typed"
     if rec.get("outfile") and not simlib.truthy(cfg.get("LSFSIM_DROP_OUTPUTFILE")):
-        env["LSB_OUTPUTFILE"] = rec["outfile"]
+        env["LSB_OUTPUTFILE"] = rec.get("outfile_typed") if typed and rec.get(
+            "outfile_typed") else rec["outfile"]
     if rec.get("errfile"):
-        env["LSB_ERRORFILE"] = rec["errfile"]
+        env["LSB_ERRORFILE"] = rec.get("errfile_typed") if typed and rec.get(
+            "errfile_typed") else rec["errfile"]
     if rec.get("chkpnt_dir"):
         env["LSB_CHKPNT_DIR"] = rec["chkpnt_dir"]
         env["LSB_CHKPNT_PERIOD"] = str(int((rec.get("chkpnt_period_min") or 0) * 60))
@@ -341,7 +345,14 @@ def build_env(d, job, cfg):
 # ---------------------------------------------------------------- dispatch
 
 def prepare(d, job, cfg):
-    """Spool directory, job file, spool names; returns the helper params."""
+    """Spool directory, job file, spool names; returns the helper params.
+
+    LSFSIM_JOBFILE_DIR=chkdir (checkpointable jobs): the job file and the
+    spool live in the checkpoint directory, with links from the spool
+    directory (the double's ~/.lsbatch); the job's helper moves them there.
+    LSFSIM_RESTART_JOBFILE=original (checkpointable jobs): a restarted job
+    keeps the original job file name and reuses the original spool file,
+    which is opened in append mode and never removed (first run included)."""
     rec = job.rec
     upd = {}
     spool = os.path.join(d.root, "spool", rec["user"])
@@ -349,22 +360,37 @@ def prepare(d, job, cfg):
         os.makedirs(spool, exist_ok=True)
     os.chown(spool, job.uid, job.gid)
     os.chmod(spool, 0o700)
-    jf = os.path.join(spool, "%d.%d" % (int(rec["submit_time"]), job.id))
+    ckpt = bool(rec.get("chkpnt_dir"))
+    restarted = bool(rec.get("restarted_from"))
+    in_chkdir = ckpt and simlib.knob(cfg, "LSFSIM_JOBFILE_DIR") == "chkdir"
+    original = ckpt and simlib.knob(cfg, "LSFSIM_RESTART_JOBFILE") == "original"
+    if original and restarted and rec.get("chkfile_base"):
+        name = rec["chkfile_base"]
+        spool_id = rec.get("original_jobid") or rec["restarted_from"]
+    else:
+        name = "%d.%d" % (int(rec["submit_time"]), job.id)
+        spool_id = job.id
+    jf = os.path.join(spool, name)
+    if os.path.islink(jf):  # a link left by an earlier run of the chain
+        os.unlink(jf)
     fd = os.open(jf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o700)
     with os.fdopen(fd, "w") as f:
         f.write(jobfile_text(job))
     os.chown(jf, job.uid, job.gid)
     os.chmod(jf, 0o700)
     upd["jobfile"] = jf
-    if rec.get("restarted_from"):
+    if restarted:
         upd["chkfile"] = os.path.join(rec["chkpnt_dir"], rec["chkfile_base"])
-    elif rec.get("chkpnt_dir"):
-        upd["chkfile_base"] = os.path.basename(jf)
-        upd["chkfile"] = os.path.join(rec["chkpnt_dir"], upd["chkfile_base"])
+    elif ckpt:
+        upd["chkfile_base"] = name
+        upd["chkfile"] = os.path.join(rec["chkpnt_dir"], name)
     else:
         upd["chkfile"] = jf
     direct = simlib.truthy(cfg.get("LSB_STDOUT_DIRECT")) and bool(rec.get("outfile"))
     upd["direct"] = direct
+    links = []
+    if in_chkdir:
+        links.append((os.path.join(rec["chkpnt_dir"], name), jf))
     if direct:
         out = rec["outfile"]
         if os.path.isdir(out):
@@ -372,14 +398,24 @@ def prepare(d, job, cfg):
         err = rec.get("errfile")
         if err and os.path.isdir(err):
             err = os.path.join(err, "%d.err" % job.id)
+    elif in_chkdir:
+        out = os.path.join(rec["chkpnt_dir"], name + ".out")
+        links.append((out, os.path.join(spool, name + ".out")))
+        err = None
+        if rec.get("errfile"):
+            err = os.path.join(rec["chkpnt_dir"], name + ".err")
+            links.append((err, os.path.join(spool, name + ".err")))
     else:
-        out = os.path.join(spool, "%d.out" % job.id)
-        err = os.path.join(spool, "%d.err" % job.id) if rec.get("errfile") else None
+        out = os.path.join(spool, "%d.out" % spool_id)
+        err = os.path.join(spool, "%d.err" % spool_id) if rec.get("errfile") else None
     upd["spool_out"], upd["spool_err"] = out, err
+    upd["spool_links"] = [link for _, link in links[1 if in_chkdir else 0:]]
+    upd["spool_kept"] = original and not direct
     with d.lock:
         rec.update(upd)
     return {"jobid": job.id, "stdout": out, "stderr": err, "direct": direct,
-            "cwd": rec["cwd"]}
+            "cwd": rec["cwd"], "spool_append": original and not direct,
+            "jobfile_in_chkdir": in_chkdir, "chkdir_links": links}
 
 
 class NotDispatched(Exception):
@@ -431,12 +467,18 @@ def run_job(d, job):
         job.env = build_env(d, job, cfg)
         if rec.get("restarted_from"):
             params.update(base=rec["chkpnt_base"], old_jobid=rec["restarted_from"],
-                          copy=rec.get("restart_copy"), force=rec.get("restart_force"))
+                          copy=rec.get("restart_copy"), force=rec.get("restart_force"),
+                          relative_dir=simlib.knob(cfg, "LSFSIM_ERESTART_DIR") == "relative",
+                          old_link_absolute=simlib.knob(cfg, "LSFSIM_OLD_LINK") == "absolute",
+                          exit_code_only=simlib.knob(cfg, "LSFSIM_ERESTART_STATUS") == "exitcode",
+                          restart_pgid=rec.get("restart_old_pgid")
+                          if simlib.knob(cfg, "LSFSIM_RESTART_PGID") == "old" else None)
             helper = "erestart.py"
             cwd = rec["chkpnt_base"]
         else:
             params.update(make_chkdir=bool(rec.get("chkpnt_dir")),
-                          copy_jobfile=bool(rec.get("chkpnt_dir")))
+                          copy_jobfile=bool(rec.get("chkpnt_dir"))
+                          and not params["jobfile_in_chkdir"])
             helper = "res.py"
             cwd = rec["cwd"]
         if simlib.truthy(cfg.get("LSFSIM_JOB_CGROUP")):
@@ -469,7 +511,7 @@ def run_job(d, job):
         proc.stdin.close()
     except OSError:
         pass
-    raw = None
+    raw = real = None
     for line in proc.stdout:
         try:
             ev = json.loads(line)
@@ -489,6 +531,8 @@ def run_job(d, job):
                 rec["shell_pid"] = ev.get("shell_pid")
         elif kind == "exited":
             raw = ev.get("status")
+            if ev.get("real") is not None and ev["real"] != raw:
+                real = ev["real"]  # what the restarted job really returned
         elif kind == "method_call":
             d.event("method_call", job.id, **ev)
         else:
@@ -508,6 +552,9 @@ def run_job(d, job):
             f.write("%d\n" % raw)
     except OSError:
         pass
+    if real is not None:
+        with d.lock:
+            job.rt["real_status"] = real
     return raw, None
 
 
@@ -573,7 +620,8 @@ def deliver_output(d, job, stat, status, end):
         return
     if rec.get("outfile"):
         p = {"jobid": job.id, "dest": rec["outfile"], "header": header, "trailer": trailer,
-             "spool": rec["spool_out"], "remove_spool": True}
+             "spool": rec["spool_out"], "remove_spool": not rec.get("spool_kept"),
+             "links": [x for x in rec.get("spool_links") or [] if x.endswith(".out")]}
         rc, out = d.run_userop(job, ["deliver"], p)
         if rc != 0:
             d.log("job %d: output stays in %s" % (job.id, rec["spool_out"]))
@@ -582,7 +630,8 @@ def deliver_output(d, job, stat, status, end):
                 rec["outfile_written"] = out.strip()
     if rec.get("errfile") and rec.get("spool_err"):
         p = {"jobid": job.id, "dest": rec["errfile"], "suffix": "err",
-             "spool": rec["spool_err"], "remove_spool": True}
+             "spool": rec["spool_err"], "remove_spool": not rec.get("spool_kept"),
+             "links": [x for x in rec.get("spool_links") or [] if x.endswith(".err")]}
         d.run_userop(job, ["deliver"], p)
 
 
@@ -602,7 +651,7 @@ def finish(d, job, raw, reason=None):
         user_killed = job.rt.get("user_killed")
     cfg = job.cfg or d.config()
     end = time.time()
-    fields = {"end_time": end, "real_status": raw}
+    fields = {"end_time": end, "real_status": job.rt.get("real_status", raw)}
     if chkpnt_killed:
         fields["term_reason"] = "TERM_CHKPNT"
         if cfg.get("LSFSIM_CHKPNT_EXIT", "DONE").upper() == "SIG_CHKPNT":
@@ -617,6 +666,8 @@ def finish(d, job, raw, reason=None):
             fields["term_reason"] = term_reason
     if user_killed:
         fields["exit_info"] = "SIGNAL -14 SIG_TERM_USER"
+    if not simlib.truthy(cfg.get("LSFSIM_JOBEXIT_INFO", "Y")):
+        fields.pop("exit_info", None)  # the clone never set LSB_JOBEXIT_INFO
     if reason:
         fields["exit_reason"] = reason
     fields["exit_status"] = status
@@ -689,6 +740,7 @@ def restart_request(d, req, uid):
            "peer_pid": req.get("peer_pid"),
            "opts": {"q": opts.get("q") or src["queue"], "W": opts.get("W"), "m": opts.get("m"),
                     "o": src.get("outfile"), "e": src.get("errfile"),
+                    "o_typed": src.get("outfile_typed"), "e_typed": src.get("errfile_typed"),
                     "J": src.get("name"), "I": src.get("interactive"),
                     "k": {"dir": base, "period": src.get("chkpnt_period_min"),
                           "init": src.get("chkpnt_init_min"), "method": src.get("method")}}}
@@ -696,7 +748,8 @@ def restart_request(d, req, uid):
                "restart_force": bool(opts.get("f")),
                "restart_copy": bool(last and last[-1].get("copy")),
                "original_jobid": src.get("original_jobid") or old,
-               "prev_exec_host": src.get("exec_host")}
+               "prev_exec_host": src.get("exec_host"),
+               "restart_old_pgid": src.get("pgid")}
     return submit(d, sub, src["uid"], restart=restart)
 
 

@@ -78,6 +78,7 @@ case ${PROBE_RESTART:-good} in
 good)    printf '  LSB_RESTART_CMD=  echo restarted $LSB_JOBID; exit 4\nsecond line ignored\n' \
              > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
 none)    : ;;
+signal)  echo 'LSB_RESTART_CMD=exec sh -c "kill -KILL \$\$"' > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
 bad)     echo "garbage" > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
 fail)    exit 5 ;;
 esac
@@ -921,6 +922,235 @@ class TestMisc(Phase2Base):
         self.assertEqual(simlib_pids(pgid), [])
         st = proc_state(escaped)
         self.assertTrue(st is None or st == "Z", st)
+
+
+def fd_target(pid, fd):
+    return os.readlink("/proc/%d/fd/%d" % (pid, fd))
+
+
+def fd_flags(pid, fd):
+    for line in slurp("/proc/%d/fdinfo/%d" % (pid, fd)).splitlines():
+        if line.startswith("flags:"):
+            return int(line.split()[1], 8)
+    return None
+
+
+class TestObservedSwitches(Phase2Base):
+    """The contract as observed on an OpenLava-derived scheduler (the
+    clone), each as a switch of the double; LSF 10.1's documented (or the
+    double's long-standing) behaviour stays the default."""
+
+    def restart(self, j, opts=()):
+        r = self.c.run(self.u, ["brestart"] + list(opts) + ["ck", str(j)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return int(r.stdout.split("<")[1].split(">")[0])
+
+    def chk_kill(self, j):
+        self.checkpoint(j, ())
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        return self.c.wait(j)
+
+    def shell_of(self, j):
+        rec = self.c.wait_for(lambda: (lambda r: r if r.get("shell_pid") else None)(
+            self.c.job(j)), what="the job-file shell")
+        return rec["shell_pid"]
+
+    def test_erestart_relative_dir_and_absolute_link(self):
+        self.c.set_knobs({"LSFSIM_ERESTART_DIR": "relative", "LSFSIM_OLD_LINK": "absolute"})
+        j = self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "none"})
+        self.c.wait(j, "RUN")
+        self.chk_kill(j)
+        n = self.restart(j)
+        self.c.wait(n, "RUN")
+        [p] = self.c.probe_records(self.u, "erestart")
+        self.assertEqual(read_argv0(p + ".argv"), [str(n)])  # relative ...
+        self.assertEqual(slurp(p + ".cwd").strip(), self.base)  # ... to the base
+        link = os.path.join(self.base, str(j))
+        self.assertEqual(os.readlink(link), os.path.join(self.base, str(n)))
+        self.checkpoint(n, ())  # the absolute link goes as the relative one would
+        self.assertFalse(os.path.lexists(link))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+        # defaults: absolute directory, relative link
+        self.c.set_knobs({"LSFSIM_ERESTART_DIR": "absolute", "LSFSIM_OLD_LINK": "relative"})
+        m = self.restart(n)
+        self.c.wait(m, "RUN")
+        p = [x for x in self.c.probe_records(self.u, "erestart") if x != p][0]
+        self.assertEqual(read_argv0(p + ".argv"), [os.path.join(self.base, str(m))])
+        self.assertEqual(os.readlink(os.path.join(self.base, str(n))), str(m))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(m)])
+        self.c.wait(m)
+
+    def test_jobfile_and_spool_in_chkdir(self):
+        self.c.set_knobs({"LSFSIM_JOBFILE_DIR": "chkdir"})
+        j = self.submit_chk(cmd="echo in-chkdir; sleep 30", opts=("-e", "err.txt"))
+        self.c.wait(j, "RUN")
+        shell = self.shell_of(j)
+        rec = self.c.job(j)
+        chkdir = os.path.join(self.base, str(j))
+        name = os.path.basename(rec["jobfile"])
+        spool = os.path.join(self.c.root, "spool", self.u)
+        self.assertEqual(os.path.dirname(rec["jobfile"]), spool)
+        self.assertEqual(os.readlink(rec["jobfile"]), os.path.join(chkdir, name))
+        self.assertEqual(rec["chkfile"], os.path.join(chkdir, name))  # one file
+        self.assertEqual(rec["spool_out"], os.path.join(chkdir, name + ".out"))
+        self.assertEqual(os.readlink(os.path.join(spool, name + ".out")), rec["spool_out"])
+        self.assertEqual(os.readlink(os.path.join(spool, name + ".err")),
+                         os.path.join(chkdir, name + ".err"))
+        self.assertEqual(fd_target(shell, 1), rec["spool_out"])
+        self.assertIn("LSBATCH: User input", slurp(os.path.join(chkdir, name)))
+        env = read_env0("/proc/%d/environ" % shell)
+        self.assertEqual(env["LSB_JOBFILENAME"], rec["jobfile"])
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+        self.assertIn("in-chkdir\n", slurp(os.path.join(self.w, "out.txt")))
+        # at the end the links go, the job file stays in the checkpoint directory
+        self.assertFalse(os.path.lexists(rec["jobfile"]))
+        self.assertFalse(os.path.lexists(os.path.join(spool, name + ".out")))
+        self.assertFalse(os.path.exists(rec["spool_out"]))
+        self.assertTrue(os.path.isfile(os.path.join(chkdir, name)))
+
+    def test_restart_keeps_original_jobfile_and_spool(self):
+        self.c.set_knobs({"LSFSIM_RESTART_JOBFILE": "original"})
+        j = self.submit_chk(cmd="echo run of $LSB_JOBID; sleep 30",
+                            extra_env={"PROBE_RESTART": "none"})
+        self.c.wait(j, "RUN")
+        first = self.c.job(j)
+        self.assertTrue(fd_flags(self.shell_of(j), 1) & os.O_APPEND)
+        self.c.wait_for(lambda: "run of" in slurp(first["spool_out"]), what="output")
+        self.chk_kill(j)
+        self.assertEqual(slurp(first["spool_out"]), "run of %d\n" % j)  # never removed
+        n = self.restart(j)
+        self.c.wait(n, "RUN")
+        shell = self.shell_of(n)
+        rec = self.c.job(n)
+        self.assertEqual(os.path.basename(rec["jobfile"]), os.path.basename(first["jobfile"]))
+        self.assertEqual(rec["spool_out"], first["spool_out"])
+        self.assertEqual(fd_target(shell, 1), first["spool_out"])
+        self.assertTrue(fd_flags(shell, 1) & os.O_APPEND)
+        env = read_env0("/proc/%d/environ" % shell)
+        self.assertEqual(env["LSB_JOBFILENAME"], first["jobfile"])
+        self.c.wait_for(lambda: "run of %d" % n in slurp(first["spool_out"]), what="output")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+        # the whole spool goes to -o at every end: the first run's line repeats
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertEqual(out.count("run of %d\n" % j), 2)
+        self.assertEqual(out.count("run of %d\n" % n), 1)
+        self.assertEqual(slurp(first["spool_out"]), "run of %d\nrun of %d\n" % (j, n))
+
+    def test_outputfile_as_typed(self):
+        self.c.set_knobs({"LSFSIM_OUTPUTFILE_ENV": "typed"})
+        self.c.mkdir(self.u, "sub")
+        j = self.c.bsub(self.u, ["-q", "plain", "-o", "sub/o.%J", "-e", "sub/e.txt",
+                                 "echo $LSB_OUTPUTFILE $LSB_ERRORFILE $LS_SUBCWD"],
+                        extra_env=self.penv)
+        self.c.wait(j)
+        out = slurp(os.path.join(self.w, "sub", "o.%d" % j))  # delivered where meant
+        self.assertIn("sub/o.%d sub/e.txt %s\n" % (j, self.w), out)
+        [p] = self.c.wait_for(lambda: self.records("post"), what="post-exec")
+        env = read_env0(p + ".env")
+        self.assertEqual((env["LSB_OUTPUTFILE"], env["LS_SUBCWD"]), ("sub/o.%d" % j, self.w))
+        self.assertEqual(slurp(p + ".cwd").strip(), "/tmp")
+
+    def test_jobpgids_space_and_jobpids_of_a_restarted_job(self):
+        self.c.set_knobs({"LSFSIM_JOBPGIDS_SPACE": "first-run",
+                          "LSFSIM_RESTART_JOBPIDS": "leader"})
+        env = dict(self.penv, PROBE_RESTART="none")
+        j = self.c.bsub(self.u, ["-q", "ckq", "-k", "ck method=probe", "sleep 30"],
+                        extra_env=env)
+        rec = self.c.wait(j, "SSUSP", timeout=15)
+        [a] = self.records("action")
+        aenv = read_env0(a + ".env")
+        self.assertEqual(aenv["LSB_JOBPGIDS"], "%d " % rec["pgid"])
+        self.assertGreater(len(aenv["LSB_JOBPIDS"].split()), 1)
+        self.chk_kill(j)
+        n = self.restart(j)
+        rec = self.c.wait(n, "SSUSP", timeout=15)
+        self.assertGreater(len(rec["pids"]), 1)
+        [a] = [x for x in self.records("action") if x != a]
+        aenv = read_env0(a + ".env")
+        self.assertEqual((aenv["LSB_JOBPGIDS"], aenv["LSB_JOBPIDS"]),
+                         (str(rec["pgid"]), str(rec["pgid"])))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+
+    def test_no_jobexit_info(self):
+        self.c.set_knobs({"LSFSIM_JOBEXIT_INFO": "N", "LSFSIM_CHKPNT_EXIT": "SIG_CHKPNT"})
+        env = dict(self.penv, PROBE_MODE="kill")
+        j = self.c.bsub(self.u, ["-q", "plain", "-W", "5", "-k", "ck method=probe",
+                                 "sleep 30"], extra_env=env)
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",))
+        k = self.c.bsub(self.u, ["-q", "plain", "-W", "5", "sleep 30"], extra_env=self.penv)
+        self.c.wait(k, "RUN")
+        self.c.run(self.u, ["bkill", str(k)])
+        for x in (j, k):
+            rec = self.c.wait(x)
+            self.assertEqual((rec["stat"], rec["exit_info"]), ("EXIT", None))
+        posts = self.c.wait_for(lambda: len(self.records("post")) == 2 and self.records("post"),
+                                what="post-execs")
+        for p in posts:
+            self.assertNotIn("LSB_JOBEXIT_INFO", read_env0(p + ".env"))
+
+    def test_erestart_passes_on_only_the_exit_code(self):
+        for mode, expect in (("raw", ("EXIT", 128 + 9, 9)), ("exitcode", ("DONE", 0, None))):
+            with self.subTest(mode=mode):
+                self.c.set_knobs({"LSFSIM_ERESTART_STATUS": mode})
+                j = self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "signal"})
+                self.c.wait(j, "RUN")
+                self.chk_kill(j)
+                n = self.restart(j)
+                rec = self.c.wait(n)
+                self.assertEqual((rec["stat"], rec["exit_code"], rec["term_signal"]), expect)
+                self.assertEqual(rec["real_status"], signal.SIGKILL)  # what really happened
+
+    def test_restart_pgid_of_the_old_job(self):
+        self.c.set_knobs({"LSFSIM_RESTART_PGID": "old"})
+        j = self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "none"})
+        old = self.c.wait(j, "RUN")
+        self.chk_kill(j)
+        n = self.restart(j)
+        rec = self.c.wait(n, "RUN")
+        [p] = self.c.probe_records(self.u, "erestart")
+        env = read_env0(p + ".env")
+        self.assertEqual((env["LSB_RESTART_PGID"], env["LSB_RESTART_PID"]),
+                         (str(old["pgid"]), str(rec["pgid"])))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+
+    def test_clone_flavour_turns_on_everything(self):
+        self.c.set_knobs({"LSFSIM_FLAVOUR": "clone", "LSFSIM_RESTART_PGID": "new"})
+        j = self.submit_chk(cmd="echo run of $LSB_JOBID; sleep 30",
+                            extra_env={"PROBE_RESTART": "none"})
+        first = self.c.wait(j, "RUN")
+        shell = self.shell_of(j)
+        env = read_env0("/proc/%d/environ" % shell)
+        self.assertEqual(env["LSB_OUTPUTFILE"], "out.txt")
+        self.assertNotIn("LSB_ECHKPNT_METHOD", env)
+        chkdir = os.path.join(self.base, str(j))
+        self.assertEqual(os.path.dirname(os.readlink(first["jobfile"])), chkdir)
+        self.assertEqual(fd_target(shell, 1), first["spool_out"])
+        self.assertTrue(first["spool_out"].startswith(chkdir + "/"))
+        self.chk_kill(j)
+        n = self.restart(j)
+        rec = self.c.wait(n, "RUN")
+        [p] = self.c.probe_records(self.u, "erestart")
+        self.assertEqual(read_argv0(p + ".argv"), [str(n)])
+        renv = read_env0(p + ".env")
+        self.assertEqual(renv["LSB_RESTART_PGID"], str(rec["pgid"]))  # explicit knob wins
+        self.assertNotIn("LSB_ECHKPNT_METHOD", renv)
+        newdir = os.path.join(self.base, str(n))
+        self.assertEqual(os.readlink(chkdir), newdir)
+        self.assertEqual(os.path.basename(rec["jobfile"]), os.path.basename(first["jobfile"]))
+        self.assertEqual(rec["spool_out"], os.path.join(newdir, os.path.basename(
+            first["spool_out"])))
+        self.c.wait_for(lambda: "run of %d" % n in slurp(rec["spool_out"]), what="output")
+        self.c.run(self.u, ["bkill", str(n)])
+        rec = self.c.wait(n)
+        self.assertIsNone(rec["exit_info"])
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertEqual(out.count("run of %d\n" % j), 2)
 
 
 STRESS_QUEUES = """
