@@ -122,8 +122,18 @@ def read_restart_cmd(chkdir):
     return 1, s[len(MARK):].lstrip(" ")
 
 
-def build_restart_file(jobfile, cmd):
+def build_restart_file(jobfile, cmd, starter=None):
+    """<jobfile>.restart: the job file with only its first user-command line
+    replaced by `cmd` (OpenLava). With `starter` (LSFSIM_JOB_STARTER_RESTART=Y,
+    the restarted job's queue's JOB_STARTER), the command is wrapped by it as
+    a first run's command is."""
     new = jobfile + ".restart"
+    if cmd is not None and starter:
+        if simlib.USRCMD in starter:
+            head, tail = starter.split(simlib.USRCMD, 1)
+        else:
+            head, tail = starter + " ", ""
+        cmd = head + cmd.rstrip("\n") + tail
     flag = False
     with open(jobfile, errors="replace") as src, open(new, "w") as dst:
         for line in src:
@@ -304,7 +314,7 @@ def main():
         return fail(val)
     simlib.emit(REPORT, {"event": "restart_cmd", "found": kind == 1, "command": val})
     try:
-        newfile = build_restart_file(jobfile, val)
+        newfile = build_restart_file(jobfile, val, p.get("job_starter"))
     except OSError as e:
         return fail("cannot build the restart job file: %s" % e)
     jenv = dict(env)

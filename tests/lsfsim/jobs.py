@@ -275,12 +275,37 @@ def jobfile_text(job):
     lines.append("# LSBATCH: User input")
     if rec.get("script") is not None:
         body = rec["script"]
-        lines.append(body[:-1] if body.endswith("\n") else body)
+        body = body[:-1] if body.endswith("\n") else body
     else:
-        lines.append(rec["command"])
+        body = rec["command"]
+    lines.append(apply_job_starter((job.qcfg or {}).get("JOB_STARTER"), body))
     lines += ["# LSBATCH: End user input", "ExitStat=$?", "wait",
               "exit $ExitStat", ""]
     return "\n".join(lines)
+
+
+def apply_job_starter(starter, body):
+    """The queue's JOB_STARTER put into the user input as OpenLava's mbatchd
+    does (instrJobStarter1): the text before %USRCMD (or the whole starter
+    and a blank, without %USRCMD) goes in front of the first command line,
+    the text after %USRCMD at the end of the input. Comment and blank lines
+    before the first command (a script's #! and #BSUB lines) stay in front."""
+    starter = (starter or "").strip()
+    if not starter:
+        return body
+    if simlib.USRCMD in starter:
+        head, tail = starter.split(simlib.USRCMD, 1)
+    else:
+        head, tail = starter + " ", ""
+    lines = body.split("\n")
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s and not s.startswith("#"):
+            lines[i] = head + line.lstrip(" ")
+            break
+    else:
+        return body
+    return "\n".join(lines) + tail
 
 
 def user_cmd_text(job):
@@ -337,6 +362,8 @@ def build_env(d, job, cfg):
             env["LSB_ECHKPNT_METHOD"] = rec["method"]
     if rec.get("interactive"):
         env["LSB_INTERACTIVE"] = "Y"
+    if (job.qcfg or {}).get("JOB_STARTER", "").strip():
+        env["LSB_JOB_STARTER"] = job.qcfg["JOB_STARTER"].strip()  # as OpenLava's sbatchd
     if rec.get("restarted_from"):
         env["LSB_RESTART"] = "Y"
     return env
@@ -472,7 +499,9 @@ def run_job(d, job):
                           old_link_absolute=simlib.knob(cfg, "LSFSIM_OLD_LINK") == "absolute",
                           exit_code_only=simlib.knob(cfg, "LSFSIM_ERESTART_STATUS") == "exitcode",
                           restart_pgid=rec.get("restart_old_pgid")
-                          if simlib.knob(cfg, "LSFSIM_RESTART_PGID") == "old" else None)
+                          if simlib.knob(cfg, "LSFSIM_RESTART_PGID") == "old" else None,
+                          job_starter=job.qcfg.get("JOB_STARTER", "").strip()
+                          if simlib.truthy(cfg.get("LSFSIM_JOB_STARTER_RESTART")) else None)
             helper = "erestart.py"
             cwd = rec["chkpnt_base"]
         else:

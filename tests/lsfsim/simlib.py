@@ -61,6 +61,7 @@ KNOBS = {
     "LSFSIM_JOBEXIT_INFO": "Y",
     "LSFSIM_ERESTART_STATUS": "raw",
     "LSFSIM_RESTART_PGID": "new",
+    "LSFSIM_JOB_STARTER_RESTART": "N",
 }
 
 # LSFSIM_FLAVOUR = clone: every behaviour observed on the OpenLava-derived
@@ -80,6 +81,7 @@ CLONE_FLAVOUR = {
 }
 
 CLUSTER = "lsfsim"
+USRCMD = "%USRCMD"  # where a JOB_STARTER puts the user's command
 
 # Variables LSF sets itself in the job environment; the submitter's values of
 # these never reach the job (together with HOME, PWD, USER, TERM, TERMCAP).
@@ -94,7 +96,7 @@ LSF_SET_VARS = {
     "LSB_JOBPIDS", "LSB_SUSP_REASONS", "LSB_SUSP_SUBREASONS",
     "LSB_JOBEXIT_STAT", "LSB_JOBEXIT_INFO", "LSB_JOBPEND", "LSB_JOBRES_PID",
     "LSB_EXEC_CLUSTER", "LSB_DJOB_HOSTFILE", "LSB_DJOB_NUMPROC",
-    "HOME", "PWD", "USER", "LOGNAME", "TERM", "TERMCAP", "HOSTNAME",
+    "HOME", "PWD", "USER", "LOGNAME", "TERM", "TERMCAP", "HOSTNAME", "LSB_JOB_STARTER",
 }
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -1153,6 +1153,123 @@ class TestObservedSwitches(Phase2Base):
         self.assertEqual(out.count("run of %d\n" % j), 2)
 
 
+STARTER_QUEUES = """
+Begin Queue
+QUEUE_NAME = normal
+End Queue
+
+Begin Queue
+QUEUE_NAME  = js
+JOB_STARTER = "$PROBE_DIR/starter.sh" %USRCMD
+End Queue
+
+Begin Queue
+QUEUE_NAME  = jsplain
+JOB_STARTER = "$PROBE_DIR/starter.sh"
+End Queue
+
+Begin Queue
+QUEUE_NAME  = jstail
+JOB_STARTER = "$PROBE_DIR/starter.sh" %USRCMD TAIL
+End Queue
+"""
+
+STARTER = r"""#!/bin/sh
+# JOB_STARTER probe: records how it was called, then runs its arguments
+# (a last argument TAIL, from a starter's text after %USRCMD, is not run).
+n="$PROBE_DIR/starter.$$"
+printf '%s\0' "$@" > "$n.argv"
+printf '%s' "$LSB_JOB_STARTER" > "$n.var"
+for last; do :; done
+[ "$last" = TAIL ] && exit 0
+exec "$@"
+"""
+
+
+class TestJobStarter(Base):
+    """A queue's JOB_STARTER, put into the job file as OpenLava does; a
+    restarted job's restart command is wrapped only with
+    LSFSIM_JOB_STARTER_RESTART=Y."""
+    queues = STARTER_QUEUES
+
+    def setUp(self):
+        super().setUp()
+        p = os.path.join(self.probe, "starter.sh")
+        with open(p, "w") as f:
+            f.write(STARTER)
+        os.chmod(p, 0o755)
+
+    def starts(self):
+        return sorted((os.path.join(self.probe, f[:-5]) for f in os.listdir(self.probe)
+                       if f.startswith("starter.") and f.endswith(".argv")),
+                      key=lambda x: os.stat(x + ".argv").st_mtime)
+
+    def test_forms_of_the_starter(self):
+        cmd = "sh -c 'echo started $LSB_JOBID'"
+        for q, argv in (("js", ["sh", "-c", "echo started $LSB_JOBID"]),
+                        ("jsplain", ["sh", "-c", "echo started $LSB_JOBID"]),
+                        ("jstail", ["sh", "-c", "echo started $LSB_JOBID", "TAIL"])):
+            with self.subTest(queue=q):
+                before = self.starts()
+                j = self.c.bsub(self.u, ["-q", q, "-o", "%s.txt" % q, cmd],
+                                extra_env=self.penv)
+                rec = self.c.wait(j)
+                self.assertEqual(rec["stat"], "DONE")
+                [st] = [x for x in self.starts() if x not in before]
+                self.assertEqual(read_argv0(st + ".argv"), argv)
+                queue = "\"$PROBE_DIR/starter.sh\"" + {"js": " %USRCMD", "jsplain": "",
+                                                        "jstail": " %USRCMD TAIL"}[q]
+                self.assertEqual(slurp(st + ".var"), queue)  # LSB_JOB_STARTER
+                out = slurp(os.path.join(self.w, "%s.txt" % q))
+                self.assertEqual("started %d\n" % j in out, q != "jstail")
+                # the report shows the user's command, not the starter
+                self.assertIn("# LSBATCH: User input\n%s\n" % cmd, out)
+        # a script: the starter goes in front of its first command line only
+        script = "#!/bin/sh\n#BSUB -q js\n\necho one $LSB_JOBID\necho two\n"
+        r = self.c.run(self.u, ["bsub", "-o", "script.txt"], stdin=script,
+                       extra_env=self.penv)
+        j = int(r.stdout.split("<")[1].split(">")[0])
+        self.assertEqual(self.c.wait(j)["stat"], "DONE")
+        st = self.starts()[-1]
+        self.assertEqual(read_argv0(st + ".argv"), ["echo", "one", str(j)])
+        self.assertIn("one %d\ntwo\n" % j, slurp(os.path.join(self.w, "script.txt")))
+        # no starter: nothing changes, no LSB_JOB_STARTER
+        j = self.c.bsub(self.u, ["-o", "plain.txt", "echo ${LSB_JOB_STARTER-unset}"])
+        self.c.wait(j)
+        self.assertIn("\nunset\n", slurp(os.path.join(self.w, "plain.txt")))
+
+    def test_restart_command_wrapped_only_with_the_switch(self):
+        for wrap in ("N", "Y"):
+            with self.subTest(LSFSIM_JOB_STARTER_RESTART=wrap):
+                self.c.set_knobs({"LSFSIM_JOB_STARTER_RESTART": wrap})
+                j = self.submit_chk(cmd="sleep 30", opts=("-q", "js"))
+                self.c.wait(j, "RUN")
+                self.c.wait_for(lambda: self.starts(), what="the starter")
+                rec = self.c.job(j)
+                line = "\"$PROBE_DIR/starter.sh\" sleep 30"
+                self.assertIn("# LSBATCH: User input\n%s\n" % line, slurp(rec["chkfile"]))
+                self.checkpoint(j, ())
+                self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+                self.c.wait(j)
+                before = self.starts()
+                r = self.c.run(self.u, ["brestart", "ck", str(j)])
+                n = int(r.stdout.split("<")[1].split(">")[0])
+                rec = self.c.wait(n)
+                self.assertEqual((rec["stat"], rec["exit_code"]), ("EXIT", 4))
+                p = max(self.c.probe_records(self.u, "erestart"),
+                        key=lambda x: os.stat(x + ".argv").st_mtime)
+                self.assertEqual(read_env0(p + ".env")["LSB_ERESTART_USRCMD"], line)
+                new = [x for x in self.starts() if x not in before]
+                if wrap == "N":  # OpenLava: the whole first line is replaced
+                    self.assertEqual(new, [])
+                else:
+                    self.assertEqual([read_argv0(x + ".argv") for x in new],
+                                     [["echo", "restarted", str(n)]])
+                self.assertIn("restarted %d\n" % n, slurp(os.path.join(self.w, "out.txt")))
+                for x in self.starts():
+                    os.unlink(x + ".argv")
+
+
 STRESS_QUEUES = """
 Begin Queue
 QUEUE_NAME = normal
