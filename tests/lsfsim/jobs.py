@@ -744,16 +744,27 @@ def restart_request(d, req, uid):
     with d.lock:
         job = d.jobs.get(old)
         src = json.loads(json.dumps(job.rec)) if job is not None else None
-    if job is not None:
-        ok = any(c.get("ok") for c in src.get("checkpoints", []))
-    else:
+    def chklog():
+        """The chklog in <base>/<old> if it belongs to its job's owner."""
         try:
             st = os.stat(os.path.join(olddir, "chklog"))
             with open(os.path.join(olddir, "chklog")) as f:
-                src = json.load(f)
-            ok = st.st_uid == src.get("uid")
+                rec = json.load(f)
+            return rec if st.st_uid == rec.get("uid") else None
         except (OSError, ValueError):
-            src, ok = None, False
+            return None
+    if job is not None:
+        ok = any(c.get("ok") for c in src.get("checkpoints", []))
+        if not ok and src.get("restarted_from") and chklog() is not None:
+            # a restarted job that ended before a checkpoint of its own (its
+            # restore failed, say): its directory still holds the chain's
+            # last checkpoint and chklog, which is what OpenLava's brestart
+            # reads, so it can be restarted again
+            ok = True
+            src["checkpoints"] = [{"ok": True, "copy": True}]
+    else:
+        src = chklog()
+        ok = src is not None
     if not src or not ok:
         return {"rc": 255, "err": "Job <%d>: Job has not been checkpointed successfully. "
                 "Job not submitted.\n" % old}

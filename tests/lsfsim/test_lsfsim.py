@@ -566,6 +566,17 @@ class TestCheckpoint(Base):
         # the restarted job's PGID leader is the erestart stand-in
         me = [e for e in self.c.events("state", n) if e["new"] == "RUN"][0]
         self.assertEqual(me["pgid"], me["res_pid"])
+        # it ended without a checkpoint of its own; its directory still holds
+        # the chain's checkpoint (chklog): it can be restarted again
+        r = self.c.run(self.u, ["brestart", "ck", str(n)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = int(r.stdout.split("<")[1].split(">")[0])
+        self.assertEqual(self.c.wait(m)["exit_code"], 4)
+        self.assertEqual(os.readlink(os.path.join(self.base, str(n))), str(m))
+        os.unlink(os.path.join(self.base, str(m), "chklog"))
+        r = self.c.run(self.u, ["brestart", "ck", str(m)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not been checkpointed", r.stderr)
 
     def test_restart_rules(self):
         for mode, expect_ok in (("none", True), ("bad", False), ("fail", False)):
