@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """make demo: counter jobs of a non-root user on the embedded LSF test double.
 Part 1: checkpointed and killed with bchkpnt -k, restarted with brestart, twice,
-finishing with one continuous count. Part 2 (the headline): a job reaching its
-run limit is checkpointed instead of killed and restarted by POST_EXEC, twice,
-then killed at its third limit, its output one continuous count. Prints what
+finishing with one continuous count. Part 2 (the headline), on a cluster of two
+execution hosts: a job reaching its run limit is checkpointed instead of killed
+and restarted by POST_EXEC, twice, each time on the other host, then killed at
+its third limit, its output one continuous count. Prints what
 LSF and the user see."""
 import os
 import sys
@@ -37,11 +38,13 @@ End Queue
 
 
 def overrun_demo():
-    c = Cluster(queues=QUEUES)
+    # two execution hosts; a restarted job is dispatched to the other host
+    c = Cluster(queues=QUEUES, hosts=2, dispatch="other")
     try:
         out = os.path.join(c.home, "long.out")
-        say("part 2: the queue has RUNLIMIT = 3 minutes (a demo minute is 2 s), "
-            "TERMINATE[lsf-criu-terminate] and POST_EXEC = lsf-criu-postexec")
+        say("part 2: a cluster of two execution hosts (%s); the queue has RUNLIMIT = 3 "
+            "minutes (a demo minute is 2 s), TERMINATE[lsf-criu-terminate] and "
+            "POST_EXEC = lsf-criu-postexec" % " and ".join(c.hosts))
         with open(os.path.join(c.conf, "lsb.queues")) as f:
             print("".join("   " + line for line in f))
         env = {"ENABLE_ORUN_CHKPNT": "Y", "ENABLE_ORUN_RESTART": "Y",
@@ -52,6 +55,7 @@ def overrun_demo():
                              "0.05", "0"], env, outfile=out)
         summary = os.path.join(c.home, "overrun-summary-%s.txt" % jid)
         seen = set()
+        ran_on = {}
 
         def progress():
             p = c.run([os.path.join(c.bindir, "bjobs"), "-a", "-json"])
@@ -60,7 +64,10 @@ def overrun_demo():
                 key = (j["jobid"], j["stat"])
                 if key not in seen:
                     seen.add(key)
-                    print("   job %s: %s" % key)
+                    print("   job %s: %s%s" % (key + (" on " + j["exec_host"]
+                                                       if j.get("exec_host") else "",)))
+                if j.get("exec_host"):
+                    ran_on[j["jobid"]] = j["exec_host"]
             return os.path.exists(summary)
         wait_for(progress, 120, 0.5, "the chain to end")
         nums = counts(out)
@@ -71,7 +78,11 @@ def overrun_demo():
         with open(summary) as f:
             print("".join("   " + line for line in f))
         ok = ok and "runs: 3, restarts: 2 of 2 allowed" in open(summary).read()
-        return ok
+        hosts = [ran_on[j] for j in sorted(ran_on)]
+        moved = len(hosts) == 3 and all(a != b for a, b in zip(hosts, hosts[1:]))
+        say("the runs were executed on %s: %s" % (", ".join(hosts), "each restart on the other "
+                                                  "host" if moved else "NOT alternating"))
+        return ok and moved
     finally:
         c.stop()
 
