@@ -550,6 +550,10 @@ def run_job(d, job):
         if kind == "res":
             now = time.time()
             with d.lock:
+                # every later context starts from the job's environment, which
+                # has the res (or erestart) stand-in's PID (a new dict: other
+                # threads copy the old one without the lock)
+                job.env = dict(job.env, LS_JOBPID=str(ev["pid"]))
                 d.set_stat(job, "RUN", start_time=now, pgid=ev["pgid"], res_pid=ev["pid"],
                            exec_host=rec["exec_host"])
                 control.job_started(d, job)

@@ -691,6 +691,7 @@ class TestRunLimit(Phase2Base):
         [a] = self.records("action")
         env = read_env0(a + ".env")
         self.assertEqual(env["LS_EXEC_T"], "JOB_CONTROLS")
+        self.assertEqual(env["LS_JOBPID"], str(rec["res_pid"]))
         self.assertEqual(env["LSB_JOBPGIDS"], "%d " % rec["pgid"])  # trailing space
         pids = env["LSB_JOBPIDS"].split()
         self.assertIn(str(rec["res_pid"]), pids)
@@ -830,6 +831,7 @@ class TestPostExec(Phase2Base):
         self.assertEqual(env["LSB_JOBEXIT_STAT"], str(7 << 8))
         self.assertEqual(env["PATH"], "/bin:/usr/bin:/sbin:/usr/sbin")
         self.assertEqual(env["LSB_JOBID"], str(j))
+        self.assertEqual(env["LS_JOBPID"], str(self.c.job(j)["res_pid"]))
         self.assertEqual(env["LSB_OUTPUTFILE"], os.path.join(self.w, "o.txt"))
         self.assertEqual(env["PROBE_DIR"], self.probe)
         self.assertEqual(slurp(p + ".cwd").strip(), "/tmp")
