@@ -759,11 +759,13 @@ def restart_request(d, req, uid):
             return None
     if job is not None:
         ok = any(c.get("ok") for c in src.get("checkpoints", []))
-        if not ok and src.get("restarted_from") and chklog() is not None:
+        if not ok and src.get("restarted_from") and chklog() is not None and \
+                simlib.truthy(d.config().get("LSFSIM_BRESTART_UNCHECKPOINTED", "N")):
             # a restarted job that ended before a checkpoint of its own (its
             # restore failed, say): its directory still holds the chain's
             # last checkpoint and chklog, which is what OpenLava's brestart
-            # reads, so it can be restarted again
+            # reads, so it can be restarted again (a switch: LSF 10.1
+            # documents "only a successfully checkpointed job can be restarted")
             ok = True
             src["checkpoints"] = [{"ok": True, "copy": True}]
     else:
