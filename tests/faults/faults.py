@@ -400,7 +400,8 @@ def kill_action_at_start(x):
     x.submit()
 
 
-@case("ended")
+# The action logs this line just before it runs bchkpnt: the request may be out already.
+@case(("ended", "restored"))
 def kill_action_before_bchkpnt(x):
     x.wrap("lsf-criu-terminate", r"reached its run limit")
     x.submit()
