@@ -251,29 +251,59 @@ static void quiet_stdio(void)
  * stopped, keeps only the logs of the image set, tells the ledger, and ends
  * a run-limit job as LSF would.
  */
+/*
+ * 0, or the errno with which the checkpoint filesystem refuses a small
+ * write: a dump that met a full disk or quota often cannot even tell it in
+ * its own log.
+ */
+static int refuses_writes(int fd)
+{
+	static const char zeros[65536];
+	char name[64];
+	int tmp, e = 0;
+
+	snprintf(name, sizeof(name), ".lsf-criu-probe.%d", (int)getpid());
+	tmp = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (tmp < 0)
+		return errno == ENOSPC || errno == EDQUOT ? errno : 0;
+	if (write(tmp, zeros, sizeof(zeros)) < 0 || fsync(tmp) < 0)
+		e = errno == ENOSPC || errno == EDQUOT ? errno : 0;
+	close(tmp);
+	(void)unlinkat(fd, name, 0);
+	return e;
+}
+
 static void roll_back(struct ckpt *c, const char *why)
 {
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
 	struct lc_err err = { 0 };
-	char failed[96];
+	char failed[96] = "", full[64] = "";
 	bool must_end = false;
-	int r;
+	int r = 0;
 
 	if (c->o.kill || c->o.stop)
 		signal_tree(c, SIGCONT, true);
+	if (c->imgset[0] && (r = refuses_writes(c->dirfd)) != 0)
+		snprintf(full, sizeof(full), " (the checkpoint filesystem refuses writes: %s)",
+			 strerror(r));
+	/* The images go first: on a full filesystem or quota, the log and the ledger need room. */
 	if (c->imgset[0]) {
 		if (c->imgfd >= 0)
 			close(c->imgfd);
 		c->imgfd = -1;
 		r = lc_imgset_quarantine(c->dirfd, c->imgset, failed, sizeof(failed));
-		if (r < 0)
-			log_warn("cannot set the failed image set '%s' aside: %s, ignoring", c->imgset,
-				 strerror(-r));
-		else
-			log_info("the failed attempt's logs are kept in '%s'; its images are removed",
-				 failed);
 	}
+	log_error("checkpoint of job %s failed: %s%s; %s", c->jobid, why, full,
+		  c->overrun ? "it was asked at the run limit, so the job is ended" :
+		  c->job.n_tree && !lc_job_tree_alive(&c->job) ? "the job is gone" :
+								  "the job keeps running");
+	if (r < 0)
+		log_warn("cannot set the failed image set '%s' aside: %s, ignoring", c->imgset,
+			 strerror(-r));
+	else if (failed[0])
+		log_info("the failed attempt's logs are kept in '%s'; its images are removed",
+			 failed);
 	lock = lc_chain_open(c->dirfd, c->jobid, false, 30, &l, &err);
 	if (lock >= 0) {
 		must_end = lc_chain_checkpoint_failed(&l, c->jobid, why);
@@ -653,6 +683,15 @@ static int dump(struct ckpt *c, struct lc_err *err)
 	return verify_images(c->imgfd, c->job.dump_pid, err);
 }
 
+/* True while path still names the directory open as fd. */
+static bool same_dir(const char *path, int fd)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /* Makes the image set durable and current, and records it in the ledger. */
 static int commit(struct ckpt *c, struct lc_err *err)
 {
@@ -669,6 +708,14 @@ static int commit(struct ckpt *c, struct lc_err *err)
 	r = lc_imgset_sync(c->imgfd);
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot flush the images of '%s' to disk", c->imgset);
+	/*
+	 * LSF moves its files into LSB_CHKPNT_DIR by that path once we return:
+	 * if the directory was moved away meanwhile, LSF cannot record the
+	 * checkpoint, so we must not commit it either.
+	 */
+	if (!same_dir(c->chkdir, c->dirfd))
+		return lc_err_set(err, ENOENT, "the checkpoint directory '%s' was moved away during "
+				  "the checkpoint", c->chkdir);
 	r = lc_current_save(c->dirfd, c->imgset);
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot record '%s' as current", c->imgset);
@@ -862,10 +909,6 @@ int main(int argc, char **argv)
 	ret = LC_EXIT_OK;
 	goto out;
 failed:
-	log_error("checkpoint of job %s failed: %s; %s", c.jobid, err.msg,
-		  c.overrun ? "it was asked at the run limit, so the job is ended" :
-		  c.job.n_tree && !lc_job_tree_alive(&c.job) ? "the job is gone" :
-							      "the job keeps running");
 	roll_back(&c, err.msg);
 	guard_say(&c, "D", 1);
 out:

@@ -395,5 +395,7 @@ int main(int argc, char **argv)
 			  err.msg[0] ? err.msg : "the chain is in no state to restart");
 		return LC_EXIT_FAILURE;
 	}
+	log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a process of "
+		 "its own", jobid, l.restarts, l.restart_limit);
 	return restart_detached(dirfd, chkdir, jobid);
 }
