@@ -23,9 +23,10 @@ HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection
 DEFS    := -D_GNU_SOURCE -DLC_VERSION='"$(VERSION)"' -DLC_GIT_ID='"$(GIT_ID)"' \
            -DLC_SYSCONFDIR='"$(SYSCONFDIR)"' -DLC_CRIU_DEFAULT='"$(CRIU_PATH)"'
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib $(shell pkg-config --cflags jansson 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib $(shell pkg-config --cflags jansson mount 2>/dev/null)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDFLAGS)
 LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+ADMIN_LIBS := $(shell pkg-config --libs mount 2>/dev/null || echo -lmount) -lcap
 
 LIB_SRC := $(wildcard src/lib/*.c)
 PROGS   := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate lsf-criu-postexec \
@@ -55,7 +56,7 @@ $(1)/lsf-criu-postexec: $(1)/obj/postexec/main.o $(1)/liblc.a
 $(1)/lsf-criu-start: $(1)/obj/starter/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu: $(patsubst src/%.c,$(1)/obj/%.o,$(wildcard src/admin/*.c)) $(1)/liblc.a
-	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) -lcap
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) $$(ADMIN_LIBS)
 $(1)/unit/%: tests/unit/%.c tests/unit/tap.h $(1)/liblc.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $(2) -Itests/unit $$(LDFLAGS_ALL) -fPIE -o $$@ $$< $(1)/liblc.a $$(LIBS)

@@ -176,7 +176,8 @@ class Check(AdminTest):
         self.assertIn("TCP", probes["criu-caps"]["finding"])
 
     def test_nosuid_mount(self):
-        mnt = os.path.join(self.tmp, "nosuid")
+        # A blank in the mount point: mountinfo escapes it (\\040); libmount undoes that.
+        mnt = os.path.join(self.tmp, "no suid")
         os.mkdir(mnt)
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,size=256m", "tmpfs", mnt],
                            capture_output=True, text=True)
@@ -189,6 +190,8 @@ class Check(AdminTest):
         self.assertEqual(probes["criu-mount"]["status"], "FAIL")
         self.assertIn("nosuid", probes["criu-mount"]["finding"])
         self.assertIn("remount,suid", probes["criu-mount"]["fix"])
+        self.assertIn("mounted at '%s'" % mnt, probes["criu-mount"]["finding"])
+        self.assertIn("tmpfs", probes["criu-mount"]["finding"])
         # The capabilities are there, but the kernel ignores them: criu check fails.
         self.assertEqual(probes["criu-caps"]["status"], "OK")
         self.assertEqual(probes["criu-check"]["status"], "FAIL")
@@ -289,6 +292,47 @@ class CommandLine(AdminTest):
             self.assertEqual(p.returncode, 2, args)
             self.assertIn(TRY, p.stderr, args)
             self.assertEqual(p.stdout, "", args)
+
+
+class Conventions(AdminTest):
+    """--help and misuse of every program, the way util-linux tools behave."""
+    PROGRAMS = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
+                "lsf-criu-postexec", "lsf-criu-start", "lsf-criu")
+
+    def test_help_columns_aligned(self):
+        # In each --help, every option line's description starts in the same column.
+        for prog in self.PROGRAMS + ("lsf-criu check", "lsf-criu status", "lsf-criu install"):
+            p = subprocess.run([os.path.join(BUILD, prog.split()[0])] + prog.split()[1:]
+                               + ["--help"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, prog)
+            cols = set()
+            for line in p.stdout.splitlines():
+                m = re.match(r"^  (-\S.*?)  +(\S)", line)
+                if m:
+                    cols.add(m.start(2))
+            self.assertTrue(cols, "%s --help lists no options" % prog)
+            self.assertEqual(len(cols), 1, "%s --help: descriptions start in columns %s:\n%s"
+                             % (prog, sorted(cols), p.stdout))
+            self.assertTrue(all(len(l) <= 80 for l in p.stdout.splitlines()), prog)
+
+    def test_install_help_names_every_program(self):
+        p = run(["install", "--help"])
+        self.assertEqual(p.returncode, 0)
+        for name in PROGRAMS_INSTALLED:
+            self.assertRegex(p.stdout, r"(?<![\w.-])%s(?![\w.-])" % re.escape(name), name)
+
+    def test_postexec_takes_no_argument(self):
+        post = os.path.join(BUILD, "lsf-criu-postexec")
+        for args in (["extra"], ["--", "extra"], ["a", "b"]):
+            p = subprocess.run([post] + args, capture_output=True, text=True, timeout=30,
+                               env={"PATH": "/usr/bin:/bin"})
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn("Try 'lsf-criu-postexec --help'", p.stderr)
+            self.assertEqual(p.stdout, "")
+        # Without arguments and without a checkpointable job it does nothing, successfully.
+        p = subprocess.run([post], capture_output=True, text=True, timeout=30,
+                           env={"PATH": "/usr/bin:/bin"})
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 class StatusErrors(AdminTest):
