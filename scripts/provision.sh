@@ -42,6 +42,17 @@ PKGS="build-essential pkg-config libjansson-dev libcap-dev libmount-dev libcap2-
 util-linux passwd xz-utils dpkg-dev
 libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler libnl-3-dev
 libnet1-dev libbsd-dev libgnutls28-dev uuid-dev libnftables-dev python3-protobuf"
+# Portability and packaging (make cross, rpm, deb) and hygiene (make lint, analyze, format).
+PKGS="$PKGS gcc-aarch64-linux-gnu libjansson-dev:arm64 libmount-dev:arm64 libcap-dev:arm64
+rpm debhelper fakeroot shellcheck cppcheck clang-tools clang-format"
+
+# The cross build links against the arm64 libraries: Debian multiarch.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	[ "${LC_NO_APT:-}" = 1 ] && die "the arm64 architecture is missing and LC_NO_APT=1"
+	[ "$(id -u)" = 0 ] || die "run as root to add the arm64 architecture (make cross)"
+	say "dpkg --add-architecture arm64"
+	dpkg --add-architecture arm64
+fi
 
 missing=
 for p in $PKGS; do

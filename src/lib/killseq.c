@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compat.h"
 #include "killseq.h"
 #include "log.h"
 #include "proc.h"
@@ -40,7 +41,7 @@ bool lc_kill_sequence(const pid_t *pgids, int n, long interval)
 			return true;
 		for (int k = 0; k < n; k++)
 			if (kill(-pgids[k], sigs[s]) == 0)
-				log_info("sent %s to process group %d", sigabbrev_np(sigs[s]),
+				log_info("sent %s to process group %d", lc_signame(sigs[s]),
 					 (int)pgids[k]);
 		while (lc_now() < end) {
 			lc_msleep(100);
