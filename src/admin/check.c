@@ -51,7 +51,7 @@ enum { NEEDS_DIR = 1 << 0, NEEDS_ENVDIR = 1 << 1 };
 
 static const struct probe probes[] = {
 	{ "criu-path", true, 0, lc_probe_criu_path, "criu exists and is an executable file" },
-	{ "criu-version", true, 0, lc_probe_criu_version, "criu is version 4.2 or newer" },
+	{ "criu-version", true, 0, lc_probe_criu_version, "criu is new enough for this kernel (3.18, or 4.2)" },
 	{ "criu-check", true, 0, lc_probe_criu_check,
 	  "'criu check' passes as the caller (--unprivileged unless root)" },
 	{ "criu-caps", true, 0, lc_probe_criu_caps,

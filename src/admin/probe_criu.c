@@ -65,29 +65,39 @@ void lc_probe_criu_path(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 void lc_probe_criu_version(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 {
 	struct lc_err err = { 0 };
-	char version[64] = "";
+	struct lc_criu_info info;
+	const char *source;
 
 	if (!c->criu_file) {
 		not_run(c, r);
 		return;
 	}
-	if (lc_criu_check(c->criu, version, sizeof(version), &err) < 0) {
+	if (lc_criu_qualify(c->criu, LC_CRIU_RECORD, &info, &err) < 0) {
 		if (err.code == ENOTSUP)
 			lc_chk_finding(r, LC_CHK_FAIL,
-				       "'%s' is criu %s; lsf-criu needs %d.%d or "
-				       "newer",
-				       c->criu, version, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
+				       "'%s' is criu %s; it must be %d.%d or newer here, because %s",
+				       c->criu, info.version, info.rule.major, info.rule.minor,
+				       info.rule.why);
 		else
-			lc_chk_finding(r, LC_CHK_FAIL, "%s; lsf-criu needs criu %d.%d or newer",
-				       err.msg, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
+			lc_chk_finding(r, LC_CHK_FAIL, "%s", err.msg);
 		lc_chk_fix(r,
-			   "install criu >= %d.%d (scripts/provision.sh of the lsf-criu sources "
-			   "builds one from Debian's source package)",
-			   LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
+			   "install criu >= %d.%d: the distribution's criu if it is new enough "
+			   "(dnf install criu), else one built from source (see lsf-criu(8), "
+			   "PROVISIONING CRIU)",
+			   info.rule.major, info.rule.minor);
 		return;
 	}
-	lc_chk_finding(r, LC_CHK_OK, "criu %s (%d.%d or newer needed)", version, LC_CRIU_MIN_MAJOR,
-		       LC_CRIU_MIN_MINOR);
+	if (info.cached)
+		source = "from root's record, criu not run";
+	else if (info.recorded)
+		source = "recorded for the other programs";
+	else if (c->uid == 0)
+		source = "asked criu; the record could not be written";
+	else
+		source = "asked criu: no record yet, so every checkpoint asks it too; run "
+			 "lsf-criu check as root once";
+	lc_chk_finding(r, LC_CHK_OK, "criu %s (%s); %d.%d or newer needed here, because %s",
+		       info.version, source, info.rule.major, info.rule.minor, info.rule.why);
 }
 
 /* The first line of criu's output that says what went wrong. */

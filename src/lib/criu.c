@@ -48,56 +48,6 @@ void lc_argv_format(char *const argv[], char *buf, size_t size)
 	}
 }
 
-int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err)
-{
-	char *argv[] = { (char *)criu, "--version", NULL };
-	char buf[512] = "", *v;
-	int pfd[2], st, major = 0, minor = 0;
-	struct stat s;
-	size_t len = 0;
-	pid_t pid;
-
-	if (stat(criu, &s) < 0)
-		return lc_err_set(err, errno, "criu '%s' not found", criu);
-	if (!S_ISREG(s.st_mode) || access(criu, X_OK) < 0)
-		return lc_err_set(err, EACCES, "criu '%s' is not an executable file", criu);
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return lc_err_set(err, errno, "pipe");
-	pid = lc_spawn(argv, -1, pfd[1], NULL, 0);
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return lc_err_set(err, errno, "cannot run '%s'", criu);
-	}
-	for (;;) {
-		ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(buf) - 1)
-			break;
-	}
-	buf[len] = '\0';
-	close(pfd[0]);
-	st = lc_wait_status(pid);
-	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_set(err, ENOEXEC, "'%s --version' failed", criu);
-	v = strstr(buf, "Version: ");
-	if (!v || sscanf(v + 9, "%d.%d", &major, &minor) != 2)
-		return lc_err_set(err, ENOEXEC, "'%s --version' reports no version", criu);
-	v += 9;
-	v[strcspn(v, "\n")] = '\0';
-	if (ret_version)
-		snprintf(ret_version, size, "%s", v);
-	if (major < LC_CRIU_MIN_MAJOR || (major == LC_CRIU_MIN_MAJOR && minor < LC_CRIU_MIN_MINOR))
-		return lc_err_msg(err, ENOTSUP, "criu '%s' is version %s, lsf-criu needs %d.%d or newer",
-				  criu, v, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
-	return 0;
-}
-
 /* How criu is started: directly, inside a job's namespaces, or as a child in ours. */
 struct how {
 	pid_t ns_init;

@@ -165,6 +165,63 @@ class GlibcFloor(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout)
 
 
+class CriuRecord(ClusterTest):
+    """criu's version is learnt once per binary (root's lsf-criu check records it),
+    not by running 'criu --version' on every checkpoint."""
+
+    def spy(self):
+        """A criu that counts its --version calls and runs the real criu for the rest
+        (a spy, not a stand-in: every dump is the real criu's, with its capabilities)."""
+        d = tempfile.mkdtemp(prefix="lsfcriu-spy-", dir="/var/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        count = os.path.join(d, "version-calls")
+        with open(count, "w"):
+            pass
+        os.chmod(count, 0o666)
+        path = os.path.join(d, "criu")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n[ \"$1\" = --version ] && echo x >>%s\nexec %s \"$@\"\n"
+                    % (count, cluster.criu_path()))
+        os.chmod(path, 0o755)
+        return path, lambda: len(open(count).read().split())
+
+    def checkpoint(self, jid):
+        before = self.c.log_text(jid).count("left running")
+        p = self.c.bchkpnt(jid)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        wait_for(lambda: self.c.log_text(jid).count("left running") > before, 60, 0.2,
+                 "checkpoint of job %s" % jid)
+
+    def test_version_asked_once_per_binary(self):
+        criu, calls = self.spy()
+        admin = os.path.join(TOP, "build", "lsf-criu")
+        p = subprocess.run([admin, "check", "--json", "--criu", criu, "--probe",
+                            "criu-version"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("recorded for the other programs", p.stdout)
+        self.assertEqual(calls(), 1)
+        # A job owner's check, and two checkpoints: criu is not asked again.
+        p = self.c.run([admin, "check", "--criu", criu, "--probe", "criu-version"])
+        self.assertIn("from root's record, criu not run", p.stdout)
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "100000", "0.05", "0"],
+                                   {"LSF_CRIU_CRIU": criu})
+        self.c.wait_state(jid, ("RUN",))
+        wait_for(lambda: counts(self.c.job(jid).get("spool_out") or ""), 60, 0.1, "counting")
+        self.checkpoint(jid)
+        self.checkpoint(jid)
+        self.assertEqual(calls(), 1, self.c.log_text(jid))
+        # Another binary at that path (here: a new mtime) is asked again, and every time
+        # until root records it.
+        os.utime(criu)
+        self.checkpoint(jid)
+        self.assertEqual(calls(), 2)
+        self.checkpoint(jid)
+        self.assertEqual(calls(), 3)
+        self.c.bkill(jid)
+        self.c.wait_state(jid)
+
+
 class OldKernel(ClusterTest):
     """The build-compat programs (every fallback of compat.c, Linux 4.18's answers)
     checkpoint and restart real jobs."""
