@@ -64,6 +64,10 @@ void lc_admin_cmdline(char *buf, size_t size, const char *const argv[]);
 /* ---- check: the probes' interface (check.c runs them, probe*.c implement them) ---- */
 
 #define LC_CHK_LEAST_CAPS "cap_checkpoint_restore,cap_setpcap"
+/* Before Linux 5.9 (no CAP_CHECKPOINT_RESTORE) criu accepts CAP_SYS_ADMIN instead. */
+#define LC_CHK_OLD_KERNEL_CAPS "cap_sys_admin,cap_setpcap"
+/* The group that may run the capable criu (least exposure). */
+#define LC_CHK_GROUP "lsf-criu"
 #define LC_CHK_BIT(c)	  (1ULL << (c))
 
 enum lc_chk_verdict { LC_CHK_OK, LC_CHK_WARN, LC_CHK_FAIL };
@@ -84,6 +88,9 @@ struct lc_chk_ctx {
 	bool criu_file;	       /* criu is a regular file the caller may execute */
 	char criu_why[600];    /* why not */
 	int ptrace_scope;      /* Yama's, -1 without Yama */
+	bool starter_only;     /* install_mode = starter-only in lsf-criu.conf */
+	const char *conf;      /* the configuration file read, or "/etc/lsf-criu.conf" */
+	bool kernel_cr;	       /* the kernel has CAP_CHECKPOINT_RESTORE (Linux 5.9) */
 };
 
 struct lc_chk_mount {
@@ -126,6 +133,7 @@ void lc_probe_criu_version(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 void lc_probe_criu_check(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 void lc_probe_criu_caps(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 void lc_probe_criu_mount(const struct lc_chk_ctx *c, struct lc_chk_result *r);
+void lc_probe_install_mode(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 
 /* probe_host.c */
 void lc_probe_userns(const struct lc_chk_ctx *c, struct lc_chk_result *r);

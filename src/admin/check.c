@@ -28,9 +28,13 @@
 
 #include "admin.h"
 #include "cfg.h"
+#include "compat.h"
 #include "exitcodes.h"
 #include "log.h"
 
+#ifndef LC_SYSCONFDIR
+#define LC_SYSCONFDIR "/etc"
+#endif
 #ifndef LC_CRIU_DEFAULT
 #define LC_CRIU_DEFAULT "/usr/local/libexec/lsf-criu/criu"
 #endif
@@ -55,9 +59,11 @@ static const struct probe probes[] = {
 	{ "criu-check", true, 0, lc_probe_criu_check,
 	  "'criu check' passes as the caller (--unprivileged unless root)" },
 	{ "criu-caps", true, 0, lc_probe_criu_caps,
-	  "criu has " LC_CHK_LEAST_CAPS "=ep, no more" },
+	  "the least file capabilities for the install-mode" },
 	{ "criu-mount", true, 0, lc_probe_criu_mount,
 	  "criu's filesystem is mounted without nosuid and noexec" },
+	{ "install-mode", false, 0, lc_probe_install_mode,
+	  "capabilities (criu for group " LC_CHK_GROUP " only) or starter-only" },
 	{ "userns", false, 0, lc_probe_userns, "unprivileged user namespaces are enabled" },
 	{ "ptrace-scope", false, 0, lc_probe_ptrace,
 	  "Yama lets criu attach to the job (else cap_sys_ptrace)" },
@@ -68,14 +74,14 @@ static const struct probe probes[] = {
 	{ "ckpt-space", false, NEEDS_DIR, lc_probe_ckpt_space,
 	  "has 1 GiB free; its filesystem type" },
 	{ "lsb-queues", false, NEEDS_ENVDIR, lc_probe_lsb_queues,
-	  "queues have our TERMINATE and POST_EXEC" },
+	  "queues have our actions (and starter)" },
 };
 
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 
 static void ctx_init(struct lc_chk_ctx *c, const char *criu_opt)
 {
-	static char from[PATH_MAX + 32];
+	static char from[PATH_MAX + 32], conf[PATH_MAX];
 	const char *env = getenv("LSF_CRIU_CRIU");
 	struct lc_cfg cfg;
 	struct stat st;
@@ -113,6 +119,10 @@ static void ctx_init(struct lc_chk_ctx *c, const char *criu_opt)
 		c->criu_file = true;
 	c->ptrace_scope =
 		lc_chk_read_long("/proc/sys/kernel/yama/ptrace_scope", &v) == 0 ? (int)v : -1;
+	c->starter_only = cfg.mode == LC_MODE_STARTER_ONLY;
+	snprintf(conf, sizeof(conf), "%s", cfg.path[0] ? cfg.path : LC_SYSCONFDIR "/lsf-criu.conf");
+	c->conf = conf;
+	c->kernel_cr = lc_kernel_has_cap(CAP_CHECKPOINT_RESTORE);
 }
 
 static void print_table(const struct probe *const *list, const struct lc_chk_result *res, size_t n)

@@ -6,6 +6,7 @@
  * They only read, and run criu only for "criu --version" and "criu check".
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -145,6 +146,17 @@ void lc_probe_criu_check(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		not_run(c, r);
 		return;
 	}
+	if (c->starter_only && c->uid) {
+		/* criu gets its capability only inside a job's namespaces (lsf-criu-start). */
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "not run as uid %u: on this starter-only host criu has no file "
+			       "capabilities and gets CAP_CHECKPOINT_RESTORE only inside the "
+			       "namespaces of a job under lsf-criu-start",
+			       (unsigned)c->uid);
+		lc_chk_fix(r, "run lsf-criu check as root, and checkpoint a test job submitted "
+			      "with lsf-criu-start (bchkpnt)");
+		return;
+	}
 	rc = lc_run_capture((char *const *)argv, CHECK_TIMEOUT, out, sizeof(out), &st);
 	if (rc < 0) {
 		lc_chk_finding(r, LC_CHK_FAIL, "'%s' did not finish: %s", cmd, strerror(-rc));
@@ -202,9 +214,29 @@ static void cap_names(uint64_t set, char *buf, size_t size)
 	}
 }
 
+/* criu's file capabilities on a starter-only host: none needed. */
+static void caps_starter_only(const struct lc_chk_ctx *c, struct lc_chk_result *r, uint64_t perm,
+			      const char *have)
+{
+	const char *argv[] = { "setcap", "-r", c->criu, NULL };
+
+	if (!perm) {
+		lc_chk_finding(r, LC_CHK_OK,
+			       "'%s' has no file capabilities, as a starter-only host needs "
+			       "(install_mode in '%s')",
+			       c->criu, c->conf);
+		return;
+	}
+	lc_chk_finding(r, LC_CHK_WARN,
+		       "'%s' has file capabilities '%s', which a starter-only host (install_mode "
+		       "in '%s') does not need: any user who may run it can use them",
+		       c->criu, have, c->conf);
+	lc_admin_cmdline(r->fix, sizeof(r->fix), argv);
+}
+
 void lc_probe_criu_caps(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 {
-	uint64_t perm, eff, need, ok, missing, extra;
+	uint64_t perm, eff, need, ok, missing, extra, cr;
 	char have[256], names[256], least[128];
 	bool yama = c->ptrace_scope == 1 || c->ptrace_scope == 2;
 	int rc;
@@ -215,6 +247,10 @@ void lc_probe_criu_caps(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	}
 	rc = lc_chk_file_caps(c->criu, &perm, &eff, have, sizeof(have));
 	if (rc == -ENOTSUP || rc == -EOPNOTSUPP) {
+		if (c->starter_only) {
+			caps_starter_only(c, r, 0, "none");
+			return;
+		}
 		lc_chk_finding(r, LC_CHK_FAIL,
 			       "the filesystem of '%s' cannot hold file capabilities "
 			       "(no security.capability xattr)",
@@ -230,18 +266,29 @@ void lc_probe_criu_caps(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 			       c->criu, strerror(-rc));
 		return;
 	}
-	need = LC_CHK_BIT(CAP_CHECKPOINT_RESTORE) | LC_CHK_BIT(CAP_SETPCAP) |
-	       (yama ? LC_CHK_BIT(CAP_SYS_PTRACE) : 0);
+	if (c->starter_only) {
+		caps_starter_only(c, r, perm, have);
+		return;
+	}
+	/* Before Linux 5.9 there is no CAP_CHECKPOINT_RESTORE: criu takes CAP_SYS_ADMIN. */
+	cr = c->kernel_cr ? LC_CHK_BIT(CAP_CHECKPOINT_RESTORE) : LC_CHK_BIT(CAP_SYS_ADMIN);
+	need = cr | LC_CHK_BIT(CAP_SETPCAP) | (yama ? LC_CHK_BIT(CAP_SYS_PTRACE) : 0);
 	ok = need | LC_CHK_BIT(CAP_NET_ADMIN);
-	snprintf(least, sizeof(least), "%s%s%s", LC_CHK_LEAST_CAPS, yama ? ",cap_sys_ptrace" : "",
+	snprintf(least, sizeof(least), "%s%s%s",
+		 c->kernel_cr ? LC_CHK_LEAST_CAPS : LC_CHK_OLD_KERNEL_CAPS,
+		 yama ? ",cap_sys_ptrace" : "",
 		 perm & LC_CHK_BIT(CAP_NET_ADMIN) ? ",cap_net_admin" : "");
 	missing = need & ~(perm & eff);
 	if (missing) {
 		cap_names(missing, names, sizeof(names));
 		lc_chk_finding(r, LC_CHK_FAIL,
 			       "'%s' has file capabilities '%s'; non-root dumps and restores "
-			       "need %s=ep (missing or not effective: %s)",
-			       c->criu, have, least, names);
+			       "need %s=ep (missing or not effective: %s)%s",
+			       c->criu, have, least, names,
+			       c->kernel_cr ? ""
+					    : "; this kernel has no CAP_CHECKPOINT_RESTORE (Linux "
+					      "5.9), so criu needs cap_sys_admin instead: keep it "
+					      "to group " LC_CHK_GROUP " (see install-mode)");
 		lc_chk_fix_setcap(r, least, c->criu);
 		return;
 	}
@@ -260,6 +307,89 @@ void lc_probe_criu_caps(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 			       ? " (cap_net_admin is needed only for jobs with TCP "
 				 "sockets)"
 			       : ", the least set");
+}
+
+/*
+ * Which way this host gives criu its privilege, and who can use it:
+ * capabilities (a private criu with file capabilities, which only the users
+ * whose jobs are checkpointed should be able to run: anyone else who runs it
+ * could use cap_checkpoint_restore on their own processes, and cap_sys_admin
+ * on kernels before 5.9) or starter-only (no file capability; criu raises
+ * CAP_CHECKPOINT_RESTORE only inside the namespaces of a job under
+ * lsf-criu-start, which needs Linux 5.9 and user namespaces).
+ */
+void lc_probe_install_mode(const struct lc_chk_ctx *c, struct lc_chk_result *r)
+{
+	char have[256], grname[64], caps[160];
+	uint64_t perm = 0, eff = 0;
+	struct group *gr;
+	struct stat st;
+	long v;
+
+	if (c->starter_only) {
+		if (!c->kernel_cr) {
+			lc_chk_finding(r, LC_CHK_FAIL,
+				       "starter-only (install_mode in '%s'), but this kernel has no "
+				       "CAP_CHECKPOINT_RESTORE (Linux 5.9 or newer needed): no job "
+				       "can be checkpointed",
+				       c->conf);
+			lc_chk_fix(r, "install_mode = capabilities in %s, and give criu %s=ep",
+				   c->conf, LC_CHK_OLD_KERNEL_CAPS);
+			return;
+		}
+		if (lc_chk_read_long("/proc/sys/user/max_user_namespaces", &v) < 0 || v <= 0) {
+			lc_chk_finding(r, LC_CHK_FAIL,
+				       "starter-only (install_mode in '%s'), but unprivileged user "
+				       "namespaces are disabled: lsf-criu-start runs jobs with host "
+				       "PIDs, which criu without file capabilities cannot dump",
+				       c->conf);
+			lc_chk_fix(r, "see the userns probe");
+			return;
+		}
+		lc_chk_finding(r, LC_CHK_OK,
+			       "starter-only (install_mode in '%s'): criu needs no file "
+			       "capability; only jobs started by lsf-criu-start (JOB_STARTER) can "
+			       "be checkpointed (lsb-queues checks the queues)",
+			       c->conf);
+		return;
+	}
+	snprintf(caps, sizeof(caps), "%s=ep",
+		 c->kernel_cr ? LC_CHK_LEAST_CAPS : LC_CHK_OLD_KERNEL_CAPS);
+	if (!c->criu_file || stat(c->criu, &st) < 0) {
+		lc_chk_finding(r, LC_CHK_OK, "capabilities (the default): see criu-path");
+		return;
+	}
+	if (lc_chk_file_caps(c->criu, &perm, &eff, have, sizeof(have)) < 0 || !perm) {
+		lc_chk_finding(r, LC_CHK_OK,
+			       "capabilities (the default), but '%s' has none yet (see criu-caps)",
+			       c->criu);
+		return;
+	}
+	gr = getgrgid(st.st_gid);
+	snprintf(grname, sizeof(grname), "%s", gr ? gr->gr_name : "?");
+	if (st.st_mode & S_IXOTH) {
+		const char *grp[] = { "chgrp", LC_CHK_GROUP, c->criu, NULL };
+		const char *mod[] = { "chmod", "0750", c->criu, NULL };
+		const char *cap[] = { "setcap", caps, c->criu, NULL };
+		char a[PATH_MAX + 32], b[PATH_MAX + 32], d[PATH_MAX + 200];
+
+		lc_admin_cmdline(a, sizeof(a), grp);
+		lc_admin_cmdline(b, sizeof(b), mod);
+		lc_admin_cmdline(d, sizeof(d), cap);
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "capabilities: '%s' (mode %04o) has '%s' and every local user may "
+			       "run it, not only those whose jobs are checkpointed",
+			       c->criu, (unsigned)(st.st_mode & 07777), have);
+		lc_chk_fix(r,
+			   "groupadd -r %s (once), add the job owners to it, then:\n%s && %s && %s"
+			   "\n(chgrp drops file capabilities: set them again last)",
+			   LC_CHK_GROUP, a, b, d);
+		return;
+	}
+	lc_chk_finding(r, LC_CHK_OK,
+		       "capabilities: '%s' (mode %04o, group %s) has '%s'; only root and group "
+		       "%s may run it",
+		       c->criu, (unsigned)(st.st_mode & 07777), grname, have, grname);
 }
 
 void lc_probe_criu_mount(const struct lc_chk_ctx *c, struct lc_chk_result *r)

@@ -75,6 +75,15 @@ void lc_cfg_parse(struct lc_cfg *cfg, const char *text)
 				log_warn("config: restore_missing_images '%s' is not 'fail' or "
 					 "'rerun', ignoring",
 					 val);
+		} else if (!strcmp(key, "install_mode")) {
+			if (!strcmp(val, "capabilities"))
+				cfg->mode = LC_MODE_CAPABILITIES;
+			else if (!strcmp(val, "starter-only"))
+				cfg->mode = LC_MODE_STARTER_ONLY;
+			else
+				log_warn("config: install_mode '%s' is not 'capabilities' or "
+					 "'starter-only', ignoring",
+					 val);
 		} else if (!strcmp(key, "pid_wait_seconds") || !strcmp(key, "kill_wait_seconds")) {
 			if (lc_parse_long(val, 0, 86400, &v) < 0) {
 				log_warn("config: %s '%s' is not a number of seconds (0-86400), "

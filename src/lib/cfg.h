@@ -11,6 +11,8 @@
 #include <stdbool.h>
 
 enum lc_missing_policy { LC_MISSING_FAIL, LC_MISSING_RERUN };
+/* capabilities: criu has file capabilities; starter-only: none, jobs run under lsf-criu-start. */
+enum lc_install_mode { LC_MODE_CAPABILITIES, LC_MODE_STARTER_ONLY };
 
 struct lc_cfg {
 	char criu[PATH_MAX];		 /* absolute path of criu */
@@ -18,6 +20,7 @@ struct lc_cfg {
 	long pid_wait_seconds;		 /* restore: wait for the original PIDs */
 	long kill_wait_seconds;		 /* echkpnt -k: wait for the tree to vanish */
 	char path[PATH_MAX];		 /* the file read, or "" */
+	enum lc_install_mode mode;	 /* install_mode (lsf-criu check) */
 };
 
 /* Never fails: problems are logged and defaults kept. */

@@ -116,6 +116,26 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 			  WTERMSIG(st), *seconds);
 }
 
+/*
+ * criu stops before writing its log when it lacks the capability to dump or
+ * restore ("CRIU needs to have the CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE
+ * capability", on its output): say what the host needs instead.
+ */
+static void explain_caps(int workfd, const char *imgdir, struct lc_err *err)
+{
+	_cleanup_free_ char *out = NULL;
+	_cleanup_close_ int imgfd = openat(workfd, imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char was[sizeof(err->msg)];
+
+	if (imgfd < 0 || lc_read_file_at(imgfd, "criu.out", 1 << 20, (uid_t)-1, &out, NULL) < 0 ||
+	    !strstr(out, "CAP_CHECKPOINT_RESTORE capability"))
+		return;
+	snprintf(was, sizeof(was), "%s", err->msg);
+	lc_err_msg(err, err->code, "%s: criu has no CAP_CHECKPOINT_RESTORE; it needs the file "
+		   "capabilities cap_checkpoint_restore,cap_setpcap (see lsf-criu check), or the "
+		   "job must run under lsf-criu-start (a starter-only host)", was);
+}
+
 int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 {
 	char pid[32];
@@ -148,6 +168,7 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (imgfd >= 0)
 			lc_log_excerpt(imgfd, "dump.log", "criu dump log");
+		explain_caps(o->workfd, o->imgdir, err);
 	}
 	return r;
 }
