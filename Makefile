@@ -30,10 +30,10 @@ CRIU_PATH  ?= $(LIBEXECDIR)/criu
 CACHEDIR   ?= $(LOCALSTATEDIR)/cache/lsf-criu
 BUILD      ?= build
 
-# One version source: the file VERSION. The git commit comes from git, or from
-# the file GITID that make dist writes into the tarball.
+# One version source: the file VERSION. The git commit comes from the file GITID
+# that make dist writes into a release tarball, else from git.
 VERSION    := $(shell cat VERSION)
-GIT_ID     := $(or $(shell git rev-parse --short=12 HEAD 2>/dev/null),$(shell cat GITID 2>/dev/null),unknown)
+GIT_ID     := $(or $(shell cat GITID 2>/dev/null),$(shell git rev-parse --short=12 HEAD 2>/dev/null),unknown)
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -54,9 +54,24 @@ endif
 
 WARN    := -Wall -Wextra -Werror $(LC_WARN_OPT)
 HARDEN  := $(LC_FORTIFY) $(LC_HARDEN_CC)
-DEFS    := -D_GNU_SOURCE -DLC_VERSION='"$(VERSION)"' -DLC_GIT_ID='"$(GIT_ID)"' \
-           -DLC_SYSCONFDIR='"$(SYSCONFDIR)"' -DLC_CRIU_DEFAULT='"$(CRIU_PATH)"' \
+VERSION_DEFS := -DLC_VERSION='"$(VERSION)"' -DLC_GIT_ID='"$(GIT_ID)"'
+PATH_DEFS := -DLC_SYSCONFDIR='"$(SYSCONFDIR)"' -DLC_CRIU_DEFAULT='"$(CRIU_PATH)"' \
            -DLC_LIBEXECDIR='"$(LIBEXECDIR)"' -DLC_CACHEDIR='"$(CACHEDIR)"' $(LC_DEFS)
+DEFS    := -D_GNU_SOURCE $(VERSION_DEFS) $(PATH_DEFS)
+
+# Objects are rebuilt when the paths compiled into them change (make install
+# PREFIX=/usr after a plain make), and those that print the version when it or
+# the commit changes: each set of definitions is kept in a stamp file that is
+# rewritten only when it differs.
+ifndef LC_SKIP_PROBE
+define defs_stamp
+$(shell mkdir -p $(BUILD) && { printf '%s\n' "$(subst ",\",$(2))" | cmp -s - $(BUILD)/$(1) || \
+	printf '%s\n' "$(subst ",\",$(2))" >$(BUILD)/$(1); })
+endef
+$(call defs_stamp,paths.stamp,$(PATH_DEFS) $(CFLAGS))
+$(call defs_stamp,version.stamp,$(VERSION_DEFS))
+endif
+VERSION_OBJS = $(patsubst src/%.c,$(1)/obj/%.o,$(shell grep -l '"version.h"' src/*/*.c))
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib \
              $(shell $(PKG_CONFIG) --cflags jansson mount 2>/dev/null)
 LDFLAGS_ALL = $(LC_HARDEN_LD) $(LDFLAGS)
@@ -72,11 +87,12 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 # $(call build_tree,DIR,EXTRA_CFLAGS)
 define build_tree
-$(1)/obj/%.o: src/%.c $(wildcard src/*/*.h) $(LC_FLAGS_MK) | $(1)/obj
+$(1)/obj/%.o: src/%.c $(wildcard src/*/*.h) $(LC_FLAGS_MK) $(BUILD)/paths.stamp | $(1)/obj
 	@mkdir -p $$(dir $$@)
 	@echo "  CC $$@"; $$(CC) $$(ALL_CFLAGS) $(2) $$(HARDEN) -c $$< -o $$@
 $(1)/obj:
 	@mkdir -p $$@
+$(call VERSION_OBJS,$(1)): $(BUILD)/version.stamp
 $(1)/liblc.a: $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRC))
 	$$(AR) rcs $$@ $$^
 $(1)/echkpnt.criu: $(1)/obj/echkpnt/main.o $(1)/liblc.a
@@ -170,6 +186,15 @@ install: all
 	done
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 packaging/examples/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 COPYING $(DESTDIR)$(DOCDIR)/
+	@# The configuration file: always into a package (DESTDIR), never over an admin's file.
+	@if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/lsf-criu.conf ]; then \
+		install -d $(DESTDIR)$(SYSCONFDIR); \
+		echo "install -m 0644 packaging/examples/lsf-criu.conf $(DESTDIR)$(SYSCONFDIR)/"; \
+		install -m 0644 packaging/examples/lsf-criu.conf $(DESTDIR)$(SYSCONFDIR)/; \
+	fi
+	@# Where root's lsf-criu check records criu's version (src/lib/criuver.c).
+	install -d -m 0755 $(DESTDIR)$(CACHEDIR)
 	@if [ -n "$(LSF_SERVERDIR)" ]; then \
 		install -d $(DESTDIR)$(LSF_SERVERDIR); \
 		for p in $(PROGS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LSF_SERVERDIR)/$$p; done; \
@@ -180,7 +205,12 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/lsf-criu $(addprefix $(DESTDIR)$(LIBEXECDIR)/,$(METHOD_PROGS))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(wildcard man/*.5)))
-	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
+	@# The configuration file only if it is still the example, unchanged.
+	@if cmp -s packaging/examples/lsf-criu.conf $(DESTDIR)$(SYSCONFDIR)/lsf-criu.conf; then \
+		echo "rm -f $(DESTDIR)$(SYSCONFDIR)/lsf-criu.conf"; rm -f $(DESTDIR)$(SYSCONFDIR)/lsf-criu.conf; fi
+	rm -f $(DESTDIR)$(CACHEDIR)/criu-versions.json
+	-rmdir $(DESTDIR)$(CACHEDIR) 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)) COPYING) \
 	      $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(wildcard packaging/examples/*)))
 	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
@@ -188,7 +218,7 @@ uninstall:
 		for p in $(PROGS); do rm -f $(DESTDIR)$(LSF_SERVERDIR)/$$p; done; \
 		echo "removed $(PROGS) from $(DESTDIR)$(LSF_SERVERDIR)"; \
 	fi
-	@echo "kept: $(CRIU_PATH) (criu is not installed by make install) and $(SYSCONFDIR)/lsf-criu.conf"
+	@echo "kept: $(CRIU_PATH) (criu is not installed by make install) and a changed $(SYSCONFDIR)/lsf-criu.conf"
 
 clean: fuzz-clean cross-clean dist-clean
 	rm -rf build build-asan build-clang build-compat build-analyze

@@ -44,7 +44,7 @@ libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler libnl-3-
 libnet1-dev libbsd-dev libgnutls28-dev uuid-dev libnftables-dev python3-protobuf"
 # Portability and packaging (make cross, rpm, deb) and hygiene (make lint, analyze, format).
 PKGS="$PKGS gcc-aarch64-linux-gnu libjansson-dev:arm64 libmount-dev:arm64 libcap-dev:arm64
-rpm debhelper fakeroot shellcheck cppcheck clang-tools clang-format"
+rpm cpio debhelper fakeroot shellcheck cppcheck clang-tools clang-format"
 
 # The cross build links against the arm64 libraries: Debian multiarch.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
