@@ -44,6 +44,7 @@ KNOBS = {
     "LSFSIM_DROP_OLD_LINK": "Y",
     "LSFSIM_KILL_ORPHANS_AT_END": "N",
     "LSFSIM_JOB_CGROUP": "N",
+    "LSFSIM_JOB_CGROUP_VERSION": "2",  # 1: cgroup v1 hierarchies (cgroups.py)
 }
 
 CLUSTER = "lsfsim"
