@@ -110,7 +110,8 @@ done
 
 if [ -z "$found" ]; then
 	build="$CACHE/build"
-	bin=$(ls -d "$build"/criu-*/criu/criu 2>/dev/null | sort -V | tail -n1 || true)
+	bin=$(for f in "$build"/criu-*/criu/criu; do [ -e "$f" ] && echo "$f"; done |
+		sort -V | tail -n1)
 	if [ -z "$bin" ] || ! qualifies "$bin"; then
 		src=/etc/apt/sources.list.d/lsf-criu-sid-src.sources
 		if [ ! -f "$src" ]; then
@@ -127,7 +128,8 @@ SRC
 		apt_update
 		mkdir -p "$build"
 		(cd "$build" && apt-get source --download-only criu </dev/null >&2 2>&1) || true
-		orig=$(ls "$build"/criu_*.orig.tar.* 2>/dev/null | sort -V | tail -n1 || true)
+		orig=$(for f in "$build"/criu_*.orig.tar.*; do [ -e "$f" ] && echo "$f"; done |
+			sort -V | tail -n1)
 		[ -n "$orig" ] || die "the criu source tarball could not be downloaded"
 		v=${orig##*/criu_}; v=${v%.orig.tar.*}
 		say "building criu $v from '$orig'"

@@ -207,10 +207,8 @@ static void cap_names(uint64_t set, char *buf, size_t size)
 		len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? "," : "",
 					name ? name : "?");
 		cap_free(name);
-		if (len >= size) {
-			len = size - 1;
-			break;
-		}
+		if (len >= size)
+			break; /* truncated, still NUL-terminated */
 	}
 }
 
