@@ -75,8 +75,8 @@ VERSION_OBJS = $(patsubst src/%.c,$(1)/obj/%.o,$(shell grep -l '"version.h"' src
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib \
              $(shell $(PKG_CONFIG) --cflags jansson mount 2>/dev/null)
 LDFLAGS_ALL = $(LC_HARDEN_LD) $(LDFLAGS)
-LIBS    := $(or $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null),-ljansson)
-ADMIN_LIBS := $(or $(shell $(PKG_CONFIG) --libs mount 2>/dev/null),-lmount) -lcap
+LIBS    := $(or $(shell $(PKG_CONFIG) --libs jansson mount 2>/dev/null),-ljansson -lmount)
+ADMIN_LIBS := -lcap
 
 LIB_SRC := $(wildcard src/lib/*.c)
 # The method programs LSF runs, installed into LIBEXECDIR; the admin tool goes to BINDIR.

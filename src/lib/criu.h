@@ -15,6 +15,14 @@
 #define LC_MAX_INHERIT	  16
 
 /*
+ * The environment criu runs with: a fixed PATH and nothing of the job's.
+ * criu reads ~/.criu/default.conf (through HOME) and $CRIU_CONFIG_FILE, both
+ * in the user's hands; it always gets --no-default-config and this
+ * environment, so only our command line configures it.
+ */
+char *const *lc_criu_envp(void);
+
+/*
  * Which criu lsf-criu accepts (criuver.c): one that exists, is executable and
  * is new enough for what this kernel needs, by the facts of the kernel, not
  * one fixed version. The rules, strictest applicable one wins:
@@ -69,10 +77,14 @@ struct lc_dump_opts {
 	const char *imgdir;   /* relative to workfd */
 	pid_t root;
 	bool leave_running;
+	bool leave_stopped;   /* stop the tree after the dump instead of killing it */
 	bool file_locks;
 	bool shell_job;
 	long long deadline;   /* epoch seconds after which criu is killed; 0: none */
 	pid_t ns_init;	      /* run criu inside this init's namespaces (imgdir absolute) */
+	/* Called once criu runs, with the process group that holds criu and its helpers. */
+	void (*started)(pid_t pgrp, void *arg);
+	void *started_arg;
 	double seconds;	      /* out: wall time of the dump */
 };
 

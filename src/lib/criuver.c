@@ -104,7 +104,7 @@ static int ask_criu(const char *criu, char *version, size_t size, struct lc_err 
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return lc_err_set(err, errno, "pipe");
-	pid = lc_spawn(argv, -1, pfd[1], NULL, 0);
+	pid = lc_spawn_env(argv, lc_criu_envp(), -1, pfd[1], NULL, 0, 0);
 	close(pfd[1]);
 	if (pid < 0) {
 		int e = errno;

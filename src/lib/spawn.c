@@ -19,13 +19,19 @@
 #include "spawn.h"
 #include "util.h"
 
+pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep)
+{
+	return lc_spawn_env(argv, environ, workfd, out_fd, keep, nkeep, 0);
+}
+
 /*
  * fork + exec with the contract above; out_fd receives stdout and stderr.
  * A failure in the child before or at exec is reported through a pipe that
  * exec closes, so the caller gets -1 with the child's errno instead of a
  * child that silently exits 127.
  */
-pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep)
+pid_t lc_spawn_env(char *const argv[], char *const envp[], int workfd, int out_fd, const int *keep,
+		   int nkeep, int flags)
 {
 	sigset_t all, old;
 	int epipe[2], e = 0;
@@ -43,6 +49,8 @@ pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int 
 		close(epipe[0]);
 		for (int s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
+		if ((flags & LC_SPAWN_NEWPGRP) && setpgid(0, 0) < 0)
+			goto fail;
 		if (null < 0 || dup2(null, 0) < 0)
 			goto fail;
 		if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
@@ -61,7 +69,7 @@ pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int 
 			goto fail;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		execv(argv[0], argv);
+		execve(argv[0], argv, envp);
 fail:
 		e = errno;
 fail_e:

@@ -113,9 +113,26 @@ class Check(AdminTest):
         self.assertEqual(doc["uid"], self.pw.pw_uid)
 
     def test_configured_criu_is_the_default(self):
-        # Without --criu, the path comes from the same configuration as the other programs.
-        r = run(["check", "--json", "--probe", "criu-path"], user=USER,
-                env={"LSF_CRIU_CRIU": "/nonexistent/criu"})
+        # Without --criu, the path comes from the same configuration as the other programs:
+        # the admin's lsf-criu.conf in LSF_ENVDIR (root-owned here), and $LSF_CRIU_CRIU only
+        # where that configuration allows user overrides.
+        envdir = os.path.join(self.tmp, "conf")
+        os.mkdir(envdir, 0o755)
+        conf = os.path.join(envdir, "lsf-criu.conf")
+        with open(conf, "w") as f:
+            f.write("criu = /nonexistent/admin-criu\n")
+        env = {"LSF_ENVDIR": envdir, "LSF_CRIU_CRIU": "/nonexistent/criu"}
+        r = run(["check", "--json", "--probe", "criu-path"], user=USER, env=env)
+        sane(self, r)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["criu"], "/nonexistent/admin-criu")
+        self.assertEqual(doc["probes"][0]["status"], "FAIL")
+        self.assertIn(conf, doc["probes"][0]["finding"])
+        self.assertIn("LSF_CRIU_CRIU='/nonexistent/criu' is ignored", r.stderr)
+        self.assertEqual(r.returncode, 1)
+        with open(conf, "a") as f:
+            f.write("allow_user_overrides = yes\n")
+        r = run(["check", "--json", "--probe", "criu-path"], user=USER, env=env)
         sane(self, r)
         doc = json.loads(r.stdout)
         self.assertEqual(doc["criu"], "/nonexistent/criu")
@@ -281,11 +298,14 @@ class InstallModes(AdminTest):
     lsb.queues agrees."""
 
     def conf(self, text):
-        path = os.path.join(self.tmp, "lsf-criu.conf")
+        """The admin's configuration: lsf-criu.conf in a root-owned LSF_ENVDIR."""
+        envdir = os.path.join(self.tmp, "admin-conf")
+        os.makedirs(envdir, 0o755, exist_ok=True)
+        path = os.path.join(envdir, "lsf-criu.conf")
         with open(path, "w") as f:
             f.write(text)
         os.chmod(path, 0o644)
-        return {"LSF_CRIU_CONF": path}
+        return {"LSF_ENVDIR": envdir}
 
     def queues(self, starter):
         envdir = os.path.join(self.tmp, "conf-%s" % starter)
@@ -398,14 +418,14 @@ class StarterOnlyHost(ClusterTest):
         os.chmod(self.plain, 0o755)
         r = subprocess.run(["getcap", self.plain], capture_output=True, text=True)
         self.assertEqual(r.stdout.strip(), "")
-        self.env = {"LSF_CRIU_CRIU": self.plain}
+        self.c.lsf_criu_conf("install_mode = starter-only\ncriu = %s\n" % self.plain)
 
     def spool(self, jid):
         return counts(self.c.job(jid).get("spool_out") or "")
 
     def test_namespaced_job_without_file_capabilities(self):
         jid, out = self.c.chk_bsub([os.path.join(self.c.serverdir, "lsf-criu-start"),
-                                    "/bin/sh", overrun.COUNTER, "60", "0.05", "0"], self.env)
+                                    "/bin/sh", overrun.COUNTER, "60", "0.05", "0"])
         self.c.wait_state(jid, ("RUN",))
         wait_for(lambda: len(self.spool(jid)) >= 5, 60, 0.1, "counting")
         p = self.c.bchkpnt(jid, kill=True)
@@ -420,8 +440,7 @@ class StarterOnlyHost(ClusterTest):
         self.assertEqual(nums, list(range(1, 61)))
 
     def test_plain_job_is_not_checkpointed_and_keeps_running(self):
-        jid, out = self.c.chk_bsub(["/bin/sh", overrun.COUNTER, "100000", "0.05", "0"],
-                                   self.env)
+        jid, out = self.c.chk_bsub(["/bin/sh", overrun.COUNTER, "100000", "0.05", "0"])
         self.c.wait_state(jid, ("RUN",))
         wait_for(lambda: len(self.spool(jid)) >= 3, 60, 0.1, "counting")
         p = self.c.bchkpnt(jid, kill=True)

@@ -204,8 +204,8 @@ class CriuRecord(ClusterTest):
         # A job owner's check, and two checkpoints: criu is not asked again.
         p = self.c.run([admin, "check", "--criu", criu, "--probe", "criu-version"])
         self.assertIn("from root's record, criu not run", p.stdout)
-        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "100000", "0.05", "0"],
-                                   {"LSF_CRIU_CRIU": criu})
+        self.c.lsf_criu_conf("criu = %s\n" % criu)
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "100000", "0.05", "0"])
         self.c.wait_state(jid, ("RUN",))
         wait_for(lambda: counts(self.c.job(jid).get("spool_out") or ""), 60, 0.1, "counting")
         self.checkpoint(jid)
