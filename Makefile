@@ -111,7 +111,8 @@ $(1)/lsf-criu: $(patsubst src/%.c,$(1)/obj/%.o,$(wildcard src/admin/*.c)) $(1)/l
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) $$(ADMIN_LIBS)
 $(1)/unit/%: tests/unit/%.c tests/unit/tap.h $(1)/liblc.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_CFLAGS) $(2) -Itests/unit $$(LDFLAGS_ALL) -fPIE -o $$@ $$< $(1)/liblc.a $$(LIBS)
+	@echo "  CCLD $$@"; $$(CC) $$(ALL_CFLAGS) $(2) -Itests/unit $$(LDFLAGS_ALL) -fPIE -o $$@ $$< \
+		$(1)/liblc.a $$(LIBS)
 endef
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -181,7 +182,7 @@ install: all
 	@for m in man/*.[58]; do \
 		d=$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; \
 		echo "sed (version $(VERSION)) $$m > $$d"; \
-		sed '1s/"lsf-criu [^"]*"/"lsf-criu $(VERSION)"/' $$m >$$d.tmp && chmod 0644 $$d.tmp && \
+		sed '/^\.TH /s/"lsf-criu [^"]*"/"lsf-criu $(VERSION)"/' $$m >$$d.tmp && chmod 0644 $$d.tmp && \
 		mv $$d.tmp $$d || exit 1; \
 	done
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
