@@ -48,6 +48,12 @@ def git_id():
     return sh("git", "-C", TOP, "rev-parse", "--short=12", "HEAD").stdout.strip()
 
 
+def th_line(path):
+    """The .TH line of a man page (its title, section, date, source)."""
+    with open(path) as f:
+        return next((line for line in f if line.startswith(".TH ")), "")
+
+
 def has_file(listing, path):
     """path, or path.gz (compressed man pages and docs), is in the listing."""
     return path in listing or path + ".gz" in listing
@@ -124,8 +130,8 @@ class Rpm(Tmp):
         p = sh(os.path.join(d, "usr/bin/lsf-criu"), "install", "--help")
         self.assertIn("/usr/libexec/lsf-criu", p.stdout)
         for m in MANPAGES:
-            with open(os.path.join(d, "usr/share/man", m)) as f:
-                self.assertIn('"lsf-criu %s"' % VERSION, f.readline(), m)
+            self.assertIn('"lsf-criu %s"' % VERSION, th_line(os.path.join(d, "usr/share/man", m)),
+                          m)
 
     def test_scriptlets(self):
         scripts = self.q("--scripts")
@@ -233,8 +239,8 @@ class MakeInstall(Tmp):
             self.assertIn(path.replace("/usr/", "/usr/local/"), found)
         self.assertEqual(os.stat(root + "/usr/local/bin/lsf-criu").st_mode & 0o7777, 0o755)
         for m in MANPAGES:
-            with open(root + "/usr/local/share/man/" + m) as f:
-                self.assertIn('"lsf-criu %s"' % VERSION, f.readline(), m)
+            self.assertIn('"lsf-criu %s"' % VERSION, th_line(root + "/usr/local/share/man/" + m),
+                          m)
         # The installed lsf-criu finds the installed programs.
         p = sh(root + "/usr/local/bin/lsf-criu", "install", "--help")
         self.assertIn("/usr/local/libexec/lsf-criu", p.stdout)
