@@ -4,6 +4,7 @@
 #   make            build the programs into build/ (BUILD=dir for another tree)
 #   make demo       provision, build, run a job through checkpoint and restart
 #   make check      provision, build (gcc, gcc+ASan+UBSan, clang, aarch64), run every test
+#   make faults     the fault suite: every fault at every step of the cycle (tests/faults)
 #   make install    install into $(DESTDIR)$(PREFIX) (LSF_SERVERDIR=... to add the LSF names)
 #   make uninstall  remove what make install installed
 #   make clang      the programs built with clang into build-clang/ (CLANG=...)
@@ -167,6 +168,10 @@ check: provision all asan unit-bins clang compat-build fuzz-bins $(FUZZ_REPLAY_B
 demo: provision all
 	@scripts/demo.sh
 
+# The fault suite (tests/faults): every case; a bounded subset runs in make check.
+faults: provision all
+	@/usr/bin/python3 tests/faults/faults.py --subset all --jobs $${LC_FAULT_JOBS:-3}
+
 include mk/hygiene.mk
 include mk/dist.mk
 
@@ -225,4 +230,4 @@ clean: fuzz-clean cross-clean dist-clean
 	rm -rf build build-asan build-clang build-compat build-analyze
 
 .PHONY: all asan unit-bins clang compat-build print-flags print-version glibc-floor provision check demo \
-	install uninstall clean
+	faults install uninstall clean
