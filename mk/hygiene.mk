@@ -14,7 +14,7 @@
 # once the tree has been formatted in one dedicated commit.
 
 SHELL_SCRIPTS = $(shell for f in .ci/run scripts/* mk/*.sh tests/*.sh tests/*/*.sh tests/*/*/*.sh \
-		tests/system/faults/* debian/*.postinst debian/*.postrm; do \
+		tests/system/faults/* tests/faults/* debian/*.postinst debian/*.postrm; do \
 		[ -f "$$f" ] && head -n1 "$$f" | grep -qE '^\#!.*/(env )?(ba|da)?sh( |$$)' && \
 		echo "$$f"; done)
 C_SOURCES = $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c \
