@@ -96,7 +96,7 @@ static void usage(FILE *out)
 		"Run by LSF's echkpnt (bchkpnt, periodic checkpoints); reads LSB_JOBID and\n"
 		"LSB_CHKPNT_DIR from the environment.\n"
 		"\n"
-		"  -c             accepted for LSF compatibility (criu always saves what it needs)\n"
+		"  -c             accepted for LSF compatibility (criu saves what it needs)\n"
 		"  -f             accepted for LSF compatibility\n"
 		"  -k             kill the job once the checkpoint is committed\n"
 		"  -s             stop (SIGSTOP) the job once the checkpoint is committed\n"

@@ -48,8 +48,8 @@ static void usage(FILE *out)
 		"LSF restart method: prepare the restart of a job checkpointed by echkpnt.criu.\n"
 		"Run by LSF's erestart (brestart); writes checkpoint_dir/.restart_cmd.\n"
 		"\n"
-		"  -c, -f      accepted for LSF compatibility\n"
-		"  -h, --help  show this help\n"
+		"  -c, -f         accepted for LSF compatibility\n"
+		"  -h, --help     show this help\n"
 		"  -V, --version  show the version\n"
 		"\n"
 		"See erestart.criu(8).\n");

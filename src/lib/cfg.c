@@ -89,6 +89,16 @@ static void set_key(struct lc_cfg *cfg, const char *key, const char *val, int li
 				 "ignoring", val);
 		return;
 	}
+	if (!strcmp(key, "install_mode")) {
+		if (!strcmp(val, "capabilities"))
+			cfg->mode = LC_MODE_CAPABILITIES;
+		else if (!strcmp(val, "starter-only"))
+			cfg->mode = LC_MODE_STARTER_ONLY;
+		else
+			log_warn("config: install_mode '%s' is not 'capabilities' or "
+				 "'starter-only', ignoring", val);
+		return;
+	}
 	if (!strcmp(key, "allow_user_overrides")) {
 		if (!parse_bool(val, &cfg->allow_user_overrides))
 			log_warn("config: allow_user_overrides '%s' is not yes or no, ignoring", val);

@@ -25,6 +25,8 @@
 #include <stddef.h>
 
 enum lc_missing_policy { LC_MISSING_FAIL, LC_MISSING_RERUN };
+/* capabilities: criu has file capabilities; starter-only: none, jobs run under lsf-criu-start. */
+enum lc_install_mode { LC_MODE_CAPABILITIES, LC_MODE_STARTER_ONLY };
 
 struct lc_cfg {
 	char criu[PATH_MAX];		 /* absolute path of criu */
@@ -39,6 +41,7 @@ struct lc_cfg {
 	long postexec_grace_seconds;	 /* the watchdog runs the post-exec if none acted by then */
 	bool allow_user_overrides;	 /* honour LSF_CRIU_CONF, LSF_CRIU_CRIU, JOB_TERMINATE_INTERVAL */
 	char path[PATH_MAX];		 /* the last file read, or "" */
+	enum lc_install_mode mode;	 /* install_mode (lsf-criu check) */
 };
 
 /* Never fails: problems are logged and defaults kept. */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/close_range.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,56 +53,6 @@ char *const *lc_criu_envp(void)
 	static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
 
 	return env;
-}
-
-int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err)
-{
-	char *argv[] = { (char *)criu, "--version", NULL };
-	char buf[512] = "", *v;
-	int pfd[2], st, major = 0, minor = 0;
-	struct stat s;
-	size_t len = 0;
-	pid_t pid;
-
-	if (stat(criu, &s) < 0)
-		return lc_err_set(err, errno, "criu '%s' not found", criu);
-	if (!S_ISREG(s.st_mode) || access(criu, X_OK) < 0)
-		return lc_err_set(err, EACCES, "criu '%s' is not an executable file", criu);
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return lc_err_set(err, errno, "pipe");
-	pid = lc_spawn_env(argv, lc_criu_envp(), -1, pfd[1], NULL, 0, 0);
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return lc_err_set(err, errno, "cannot run '%s'", criu);
-	}
-	for (;;) {
-		ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(buf) - 1)
-			break;
-	}
-	buf[len] = '\0';
-	close(pfd[0]);
-	st = lc_wait_status(pid);
-	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_set(err, ENOEXEC, "'%s --version' failed", criu);
-	v = strstr(buf, "Version: ");
-	if (!v || sscanf(v + 9, "%d.%d", &major, &minor) != 2)
-		return lc_err_set(err, ENOEXEC, "'%s --version' reports no version", criu);
-	v += 9;
-	v[strcspn(v, "\n")] = '\0';
-	if (ret_version)
-		snprintf(ret_version, size, "%s", v);
-	if (major < LC_CRIU_MIN_MAJOR || (major == LC_CRIU_MIN_MAJOR && minor < LC_CRIU_MIN_MINOR))
-		return lc_err_msg(err, ENOTSUP, "criu '%s' is version %s, lsf-criu needs %d.%d or newer",
-				  criu, v, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
-	return 0;
 }
 
 /* How criu is started: directly, inside a job's namespaces, or as a child in ours. */
@@ -187,6 +136,26 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 			  WTERMSIG(st), *seconds);
 }
 
+/*
+ * criu stops before writing its log when it lacks the capability to dump or
+ * restore ("CRIU needs to have the CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE
+ * capability", on its output): say what the host needs instead.
+ */
+static void explain_caps(int workfd, const char *imgdir, struct lc_err *err)
+{
+	_cleanup_free_ char *out = NULL;
+	_cleanup_close_ int imgfd = openat(workfd, imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char was[sizeof(err->msg)];
+
+	if (imgfd < 0 || lc_read_file_at(imgfd, "criu.out", 1 << 20, (uid_t)-1, &out, NULL) < 0 ||
+	    !strstr(out, "CAP_CHECKPOINT_RESTORE capability"))
+		return;
+	snprintf(was, sizeof(was), "%s", err->msg);
+	lc_err_msg(err, err->code, "%s: criu has no CAP_CHECKPOINT_RESTORE; it needs the file "
+		   "capabilities cap_checkpoint_restore,cap_setpcap (see lsf-criu check), or the "
+		   "job must run under lsf-criu-start (a starter-only host)", was);
+}
+
 int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 {
 	char pid[32];
@@ -223,6 +192,7 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (imgfd >= 0)
 			lc_log_excerpt(imgfd, "dump.log", "criu dump log");
+		explain_caps(o->workfd, o->imgdir, err);
 	}
 	return r;
 }

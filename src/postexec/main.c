@@ -332,7 +332,7 @@ int main(int argc, char **argv)
 
 	lc_log_init("lsf-criu-postexec");
 	umask(077);
-	c = lc_cli_simple(argc, argv, "lsf-criu-postexec", usage);
+	c = lc_cli_operands(argc, argv, "lsf-criu-postexec", usage, 0, 0);
 	if (c >= 0)
 		return c;
 	jobid = getenv("LSB_JOBID");
