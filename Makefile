@@ -23,13 +23,16 @@ HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection
 DEFS    := -D_GNU_SOURCE -DLC_VERSION='"$(VERSION)"' -DLC_GIT_ID='"$(GIT_ID)"' \
            -DLC_SYSCONFDIR='"$(SYSCONFDIR)"' -DLC_CRIU_DEFAULT='"$(CRIU_PATH)"'
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib $(shell pkg-config --cflags jansson 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 -pthread $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib \
+	$(shell pkg-config --cflags jansson libzstd libxxhash 2>/dev/null)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDFLAGS)
-LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson) \
+	   $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd) \
+	   $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash) -pthread
 
 LIB_SRC := $(wildcard src/lib/*.c)
 PROGS   := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate lsf-criu-postexec \
-           lsf-criu-start \
+           lsf-criu-start lsf-criu-streamer \
            $(if $(wildcard src/admin/main.c),lsf-criu)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -53,6 +56,8 @@ $(1)/lsf-criu-terminate: $(1)/obj/terminate/main.o $(1)/liblc.a
 $(1)/lsf-criu-postexec: $(1)/obj/postexec/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu-start: $(1)/obj/starter/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu-streamer: $(1)/obj/streamer/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu: $(patsubst src/%.c,$(1)/obj/%.o,$(wildcard src/admin/*.c)) $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) -lcap
