@@ -11,7 +11,8 @@
  *
  * Compression policy (LC_COMPRESS_AUTO): the first SAMPLE_BYTES of large
  * chunks are compressed as a sample, which measures the ratio and the speed
- * of one thread. zstd is then used only if it makes the dump faster:
+ * of one CPU; while the disk's rate is not known (no hint, less than a few
+ * MiB written), every other chunk of it is written raw to measure it. zstd is then used only if it makes the dump faster:
  *     min(threads x speed, disk rate / ratio) > MARGIN x disk rate
  * where the disk rate is the one measured by our writes so far, else the
  * rate earlier checkpoints reached here, else DEFAULT_DISK_RATE. In raw mode
@@ -354,7 +355,10 @@ static enum choice choose(struct cap *c, uint32_t len)
 	pthread_mutex_lock(&c->pmu);
 	c->eligible += len;
 	if (!c->sampled && c->eligible <= SAMPLE_BYTES) {
-		ch = USE_SAMPLE;
+		/* Until the disk's rate is known, every other chunk is written raw to learn it. */
+		bool know = c->o->disk_rate_hint > 0 || lc_lcs_write_rate(c->w) > 0;
+
+		ch = know || ++c->since_probe & 1 ? USE_SAMPLE : USE_RAW;
 	} else {
 		if (!c->sampled || ++c->since_eval >= 16) {
 			c->since_eval = 0;

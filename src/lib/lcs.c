@@ -442,7 +442,7 @@ double lc_lcs_write_rate(struct lc_lcs_writer *w)
 
 	pthread_mutex_lock(&w->mu);
 	busy = w->busy + (w->inflight ? lc_now() - w->busy_start : 0);
-	rate = busy > 0.05 && w->written >= (8u << 20) ? (double)w->written / busy : 0;
+	rate = busy > 0.002 && w->written >= (4u << 20) ? (double)w->written / busy : 0;
 	pthread_mutex_unlock(&w->mu);
 	return rate;
 }
