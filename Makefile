@@ -3,6 +3,7 @@
 #
 #   make            build the programs into build/
 #   make demo       provision, build, run a job through checkpoint and restart
+#   make bench      measure checkpoint and restore against raw criu and dd (BENCH_DIR=...)
 #   make check      provision, build (plain and ASan+UBSan), run every test, fuzz briefly
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (mk/fuzz.mk)
 #   make install    install into $(DESTDIR)$(PREFIX) (LSF_SERVERDIR=... to add the LSF names)
@@ -84,6 +85,14 @@ provision:
 check: provision all asan unit-bins fuzz-bins $(FUZZ_REPLAY_BINS)
 	@tests/run-all.sh
 
+build/bench/memjob: tests/bench/memjob.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -o $@ $<
+
+# The benchmark (not a test): BENCH_DIR=/path/on/the/checkpoint/filesystem make bench
+bench: provision all build/bench/memjob
+	@/usr/bin/python3 tests/bench/bench.py
+
 demo: provision all
 	@scripts/demo.sh
 
@@ -107,4 +116,4 @@ install: all
 clean: fuzz-clean
 	rm -rf build build-asan
 
-.PHONY: all asan unit-bins provision check demo lint install clean
+.PHONY: all asan unit-bins provision check demo lint install clean bench

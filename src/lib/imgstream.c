@@ -669,7 +669,7 @@ static void cap_free(struct cap *c)
 int lc_stream_capture(const struct lc_stream_opts *o, int ready_fd, struct lc_stream_stats *st)
 {
 	static struct cap c;
-	struct lc_lcs_wopts wo = { .direct = !o->buffered };
+	struct lc_lcs_wopts wo = { .direct = !o->buffered, .discard = o->discard };
 	struct lc_lcs_wstats ws = { 0 };
 	struct lc_err err = { 0 };
 	int ls = -1, sock = -1, r;

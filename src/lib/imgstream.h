@@ -38,6 +38,7 @@ struct lc_stream_opts {
 	double disk_rate_hint;	/* bytes/s earlier checkpoints reached in this directory; 0: unknown */
 	bool buffered;		/* never O_DIRECT */
 	size_t chunk_size;	/* raw bytes per chunk; 0: 1 MiB */
+	bool discard;		/* store nothing: measures criu and compression alone */
 };
 
 struct lc_stream_stats {

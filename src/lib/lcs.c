@@ -98,7 +98,7 @@ struct wbuf {
 
 struct lc_lcs_writer {
 	int fd;
-	bool direct;
+	bool direct, discard;
 	size_t bsz;
 	int nbufs, nwriters;
 	pthread_mutex_t append_mu; /* one appender at a time: a record is contiguous */
@@ -296,11 +296,14 @@ int lc_lcs_create(int dirfd, const char *name, const struct lc_lcs_wopts *o,
 	pthread_cond_init(&w->cv_free, NULL);
 	pthread_cond_init(&w->cv_work, NULL);
 	pthread_cond_init(&w->cv_done, NULL);
-	if (!o || o->direct) {
+	if (o && o->discard) {
+		w->fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		w->discard = true;
+	} else if (!o || o->direct) {
 		w->fd = openat(dirfd, name, flags | O_DIRECT, 0600);
 		w->direct = w->fd >= 0;
 	}
-	if (w->fd < 0 && (errno == EINVAL || (o && !o->direct)))
+	if (w->fd < 0 && !w->discard && (errno == EINVAL || (o && !o->direct)))
 		w->fd = openat(dirfd, name, flags, 0600);
 	if (w->fd < 0) {
 		r = lc_err_set(err, errno, "cannot create '%s'", name);
@@ -619,7 +622,7 @@ int lc_lcs_finish(struct lc_lcs_writer *w, struct lc_lcs_wstats *st, struct lc_e
 	if (r == 0 && w->werr)
 		r = lc_err_set(err, w->werr, "cannot write the image container");
 	t0 = lc_now();
-	if (r == 0 && fdatasync(w->fd) < 0)
+	if (r == 0 && !w->discard && fdatasync(w->fd) < 0)
 		r = lc_err_set(err, errno, "cannot flush the image container to disk");
 	w->sync_seconds = lc_now() - t0;
 	if (r == 0 && close(w->fd) < 0)

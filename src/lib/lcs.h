@@ -44,6 +44,7 @@ struct lc_lcs_wopts {
 	size_t buf_size;    /* bytes per write, a multiple of LC_LCS_ALIGN (0: 8 MiB) */
 	int n_bufs;	    /* write buffers (0: 4) */
 	int n_writers;	    /* writes in flight (0: 2) */
+	bool discard;	    /* write nothing (measures everything but the disk) */
 };
 
 struct lc_lcs_wstats {

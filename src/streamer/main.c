@@ -46,6 +46,7 @@ static void usage(FILE *out)
 		"  -j, --threads N             compression threads (default: the CPUs)\n"
 		"  -b, --buffered              write through the page cache, not O_DIRECT\n"
 		"  -r, --ready-fd FD           write one byte to FD once criu may start\n"
+		"  -d, --discard               capture: store nothing (to measure criu and zstd alone)\n"
 		"  -h, --help                  show this help\n"
 		"  -V, --version               show the version\n"
 		"\n"
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'j' },
 		{ "buffered", no_argument, NULL, 'b' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "discard", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -85,7 +87,7 @@ int main(int argc, char **argv)
 	int c, r;
 
 	lc_log_init("lsf-criu-streamer");
-	while ((c = getopt_long(argc, argv, "+c:l:j:br:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:l:j:br:dhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (!strcmp(optarg, "auto"))
@@ -109,6 +111,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			o.buffered = true;
+			break;
+		case 'd':
+			o.discard = true;
 			break;
 		case 'r':
 			if (lc_parse_long(optarg, 0, 1 << 20, &ready) < 0)
