@@ -364,8 +364,10 @@ static enum choice choose(struct cap *c, uint32_t len)
 			c->since_eval = 0;
 			evaluate(c);
 		}
-		if (c->use_zstd || !c->sampled) {
+		if (c->use_zstd) {
 			ch = USE_ZSTD;
+		} else if (!c->sampled) {
+			ch = USE_SAMPLE; /* no measurement came back yet */
 		} else if (++c->since_probe >= PROBE_EVERY) {
 			c->since_probe = 0;
 			ch = USE_PROBE;
@@ -413,16 +415,10 @@ static void *worker_main(void *arg)
 {
 	struct cap *c = arg;
 	size_t bound = ZSTD_compressBound(c->chunk);
-	ZSTD_CCtx *cctx = ZSTD_createCCtx();
-	uint8_t *dst = malloc(bound);
+	ZSTD_CCtx *cctx = NULL;
+	uint8_t *dst = NULL;
+	bool first = true;
 
-	if (!cctx || !dst) {
-		fail(c, ENOMEM);
-	} else {
-		/* Touch the buffer and the context's tables before anything is timed. */
-		memset(dst, 0, bound);
-		(void)ZSTD_compressCCtx(cctx, dst, bound, dst + bound / 2, bound / 2, c->level);
-	}
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		struct job j;
@@ -439,13 +435,24 @@ static void *worker_main(void *arg)
 		c->qlen--;
 		c->busy++;
 		pthread_mutex_unlock(&c->mu);
-		ch = cctx && dst ? choose(c, j.len) : USE_RAW;
-		if (ch != USE_RAW) {
+		ch = choose(c, j.len);
+		if (ch != USE_RAW && !cctx) {
+			/* Only dumps that compress pay for a context (small dumps stay small). */
+			cctx = ZSTD_createCCtx();
+			dst = malloc(bound);
+			if (!cctx || !dst)
+				fail(c, ENOMEM);
+		}
+		if (ch != USE_RAW && cctx && dst) {
 			double t0 = thread_cpu();
 
 			n = ZSTD_compressCCtx(cctx, dst, bound, j.buf, j.len, c->level);
-			if (!ZSTD_isError(n))
+			/* The first one also pays for touching the context and the buffer. */
+			if (!ZSTD_isError(n) && !first)
 				measured(c, j.len, n, thread_cpu() - t0, ch == USE_SAMPLE);
+			first = false;
+		} else if (ch != USE_RAW) {
+			ch = USE_RAW;
 		}
 		/*
 		 * Append in submission order, so that each image's chunks follow each
@@ -952,7 +959,8 @@ int lc_streamer_start(struct lc_streamer *s, bool serve, int imgfd, const struct
 
 		close(p[0]);
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
+		/* 0: we are the first child in a PID namespace the caller just made. */
+		if (getppid() != parent && getppid() != 0)
 			_exit(1);
 		(void)prctl(PR_SET_NAME, serve ? "lc-stream-serve" : "lc-stream-capt");
 		signal(SIGPIPE, SIG_IGN);
