@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,10 +188,12 @@ static const char *stream_dir(const char *imgdir, int dirfd, const char *sock, c
 /* After criu failed: the streamer's own error, if it has one at once (a full disk). */
 static void streamer_cause(struct lc_streamer *sm)
 {
+	struct pollfd pfd = { .fd = sm->res_fd, .events = POLLIN };
 	struct lc_stream_stats st;
 	struct lc_err serr = { 0 };
 
-	if (lc_streamer_finish(sm, (long long)time(NULL) + 2, &st, &serr) < 0 && st.err_code)
+	/* It ends at once once criu's socket closed; still waiting: criu never connected. */
+	if (poll(&pfd, 1, 300) == 1 && lc_streamer_finish(sm, 0, &st, &serr) < 0 && st.err_code)
 		log_warn("the image streamer reported: %s", serr.msg);
 	lc_streamer_stop(sm);
 }
