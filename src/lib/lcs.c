@@ -42,7 +42,7 @@
 #define MAX_CHUNK   (4u << 20)		/* largest raw chunk a reader accepts */
 #define MAX_FILES   (1 << 20)
 #define MAX_CHUNKS  (1u << 26)
-#define WIN_SIZE    (8u << 20)		/* read window */
+#define WIN_SIZE    (4u << 20)		/* read window */
 #define WIN_SLOTS   3
 
 enum rec_type { REC_HEAD = 1, REC_NAME = 2, REC_DATA = 3, REC_INDEX = 4 };
@@ -284,9 +284,14 @@ int lc_lcs_create(int dirfd, const char *name, const struct lc_lcs_wopts *o,
 		return lc_err_set(err, ENOMEM, "container");
 	w->fd = -1;
 	w->cur = -1;
-	w->bsz = o && o->buf_size ? o->buf_size : 8u << 20;
+	/*
+	 * 12 MiB in flight (dd bs=16M has 16), 16 MiB of buffers in all: every
+	 * buffer page is touched once per dump, and a first touch is slow on
+	 * hosts that hand free memory back (VMs).
+	 */
+	w->bsz = o && o->buf_size ? o->buf_size : 4u << 20;
 	w->nbufs = o && o->n_bufs ? o->n_bufs : 4;
-	w->nwriters = o && o->n_writers ? o->n_writers : 2;
+	w->nwriters = o && o->n_writers ? o->n_writers : w->nbufs > 3 ? 3 : w->nbufs - 1;
 	if (w->bsz % LC_LCS_ALIGN || w->nbufs < 2 || w->nwriters < 1 || w->nwriters >= w->nbufs) {
 		free(w);
 		return lc_err_set(err, EINVAL, "bad container write options");

@@ -41,9 +41,9 @@ enum lc_codec { LC_CODEC_RAW = 0, LC_CODEC_ZSTD = 1 };
 
 struct lc_lcs_wopts {
 	bool direct;	    /* try O_DIRECT (falls back to buffered writes + fdatasync) */
-	size_t buf_size;    /* bytes per write, a multiple of LC_LCS_ALIGN (0: 8 MiB) */
+	size_t buf_size;    /* bytes per write, a multiple of LC_LCS_ALIGN (0: 4 MiB) */
 	int n_bufs;	    /* write buffers (0: 4) */
-	int n_writers;	    /* writes in flight (0: 2) */
+	int n_writers;	    /* writes in flight (0: 3) */
 	bool discard;	    /* write nothing (measures everything but the disk) */
 };
 
