@@ -25,9 +25,9 @@ DEFS    := -D_GNU_SOURCE -DLC_VERSION='"$(VERSION)"' -DLC_GIT_ID='"$(GIT_ID)"' \
            -DLC_SYSCONFDIR='"$(SYSCONFDIR)"' -DLC_CRIU_DEFAULT='"$(CRIU_PATH)"'
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -pthread $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib \
-	$(shell pkg-config --cflags jansson libzstd libxxhash 2>/dev/null)
+	$(shell pkg-config --cflags jansson mount libzstd libxxhash 2>/dev/null)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDFLAGS)
-LIBS    := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson) \
+LIBS    := $(shell pkg-config --libs jansson mount 2>/dev/null || echo -ljansson -lmount) \
 	   $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd) \
 	   $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash) -pthread
 
