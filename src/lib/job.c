@@ -164,7 +164,8 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 
 		if (!p)
 			continue;
-		if (!lc_proc_owned_by(p, uid))
+		/* A process that ended since the listing (a short-lived child) is no longer ours to check. */
+		if (!lc_proc_owned_by(p, uid) && lc_proc_alive(p->pid, p->start_time))
 			return lc_err_set(err, EPERM, "process %d (%s) of the job runs as uid %u, "
 					  "not as the caller's uid %u", (int)p->pid, p->comm,
 					  euid_of(p), (unsigned)uid);
