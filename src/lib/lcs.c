@@ -43,7 +43,8 @@
 #define MAX_FILES   (1 << 20)
 #define MAX_CHUNKS  (1u << 26)
 #define WIN_SIZE    (4u << 20)		/* read window */
-#define WIN_SLOTS   3
+#define WIN_SLOTS   4
+#define PREFETCH_THREADS 3
 
 enum rec_type { REC_HEAD = 1, REC_NAME = 2, REC_DATA = 3, REC_INDEX = 4 };
 
@@ -929,13 +930,19 @@ struct win {
 	uint32_t k0, k1;
 };
 
+/*
+ * Reads ahead: PREFETCH_THREADS readers take the next window each, so several
+ * reads are in flight (direct I/O has no kernel readahead), into WIN_SLOTS
+ * slots that the consumer frees in order.
+ */
 struct prefetch {
 	struct lc_lcs_reader *r;
 	struct win *w;
 	uint32_t nwin;
 	uint8_t *slot[WIN_SLOTS];
 	int slot_err[WIN_SLOTS];
-	uint32_t produced, consumed; /* windows read; windows released by the consumer */
+	int64_t ready[WIN_SLOTS];   /* the window a slot holds, -1 while being read */
+	uint32_t next, consumed;    /* next window to read; windows released by the consumer */
 	bool cancel;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -945,24 +952,26 @@ static void *prefetch_main(void *arg)
 {
 	struct prefetch *p = arg;
 
-	for (uint32_t i = 0; i < p->nwin; i++) {
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		uint32_t i = p->next;
 		int s = (int)(i % WIN_SLOTS), r;
 
-		pthread_mutex_lock(&p->mu);
+		if (i >= p->nwin || p->cancel)
+			break;
+		p->next++;
 		while (i - p->consumed >= WIN_SLOTS && !p->cancel)
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->cancel) {
-			pthread_mutex_unlock(&p->mu);
+		if (p->cancel)
 			break;
-		}
 		pthread_mutex_unlock(&p->mu);
 		r = pread_all(p->r->fd, p->slot[s], p->w[i].len, p->w[i].start);
 		pthread_mutex_lock(&p->mu);
 		p->slot_err[s] = r;
-		p->produced = i + 1;
+		p->ready[s] = i;
 		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
 	}
+	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -1067,8 +1076,8 @@ int lc_lcs_copy_out(struct lc_lcs_reader *r, int i, int out, struct lc_err *err)
 	uint64_t expect = 0;
 	uint32_t maxraw = 0;
 	size_t slot_size = LC_LCS_ALIGN;
-	pthread_t th;
-	bool threaded = false;
+	pthread_t th[PREFETCH_THREADS];
+	int nth = 0;
 	int n, ret = 0;
 
 	if (!f)
@@ -1094,14 +1103,17 @@ int lc_lcs_copy_out(struct lc_lcs_reader *r, int i, int out, struct lc_err *err)
 		}
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
-	if (n > 1)
-		threaded = pthread_create(&th, NULL, prefetch_main, &p) == 0;
+	for (int s = 0; s < WIN_SLOTS; s++)
+		p.ready[s] = -1;
+	while (n > 1 && nth < PREFETCH_THREADS && nth < n &&
+	       pthread_create(&th[nth], NULL, prefetch_main, &p) == 0)
+		nth++;
 	for (uint32_t k = 0; k < p.nwin && ret == 0; k++) {
 		int s = (int)(k % WIN_SLOTS), rr;
 
-		if (threaded) {
+		if (nth) {
 			pthread_mutex_lock(&p.mu);
-			while (p.produced <= k)
+			while (p.ready[s] != (int64_t)k)
 				pthread_cond_wait(&p.cv, &p.mu);
 			rr = p.slot_err[s];
 			pthread_mutex_unlock(&p.mu);
@@ -1118,12 +1130,13 @@ int lc_lcs_copy_out(struct lc_lcs_reader *r, int i, int out, struct lc_err *err)
 		pthread_cond_broadcast(&p.cv);
 		pthread_mutex_unlock(&p.mu);
 	}
-	if (threaded) {
+	if (nth) {
 		pthread_mutex_lock(&p.mu);
 		p.cancel = true;
 		pthread_cond_broadcast(&p.cv);
 		pthread_mutex_unlock(&p.mu);
-		pthread_join(th, NULL);
+		for (int t = 0; t < nth; t++)
+			pthread_join(th[t], NULL);
 	}
 	pthread_mutex_destroy(&p.mu);
 	pthread_cond_destroy(&p.cv);
