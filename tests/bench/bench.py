@@ -67,7 +67,8 @@ CFG = {
 }
 
 # The options lsf-criu's dump uses, given to raw criu too.
-DUMP_OPTS = ["--unprivileged", "--file-locks", "--shell-job", "-v4", "--display-stats"]
+DUMP_OPTS = ["--no-default-config", "--unprivileged", "--file-locks", "--shell-job", "-v4",
+             "--display-stats"]
 
 
 def log(*a):
@@ -109,9 +110,10 @@ class Bench:
         return d
 
     def env(self, extra=None):
-        e = {"PATH": "/usr/bin:/bin", "HOME": self.pw.pw_dir, "USER": CFG["user"],
-             "LOGNAME": CFG["user"], "LSF_CRIU_CRIU": self.criu,
-             "LSF_CRIU_CONF": "/nonexistent"}
+        # No HOME: criu would read the user's ~/.criu/default.conf (lsf-criu runs criu
+        # with a fixed environment and --no-default-config; raw criu gets the same).
+        e = {"PATH": "/usr/bin:/bin", "USER": CFG["user"], "LOGNAME": CFG["user"],
+             "LC_ALL": "C", "LSF_CRIU_CRIU": self.criu}
         e.update(extra or {})
         return e
 
@@ -269,8 +271,8 @@ class Bench:
         self.uncache(img)
         n = self.nlines(job["out"])
         t0 = time.time()
-        self.run([self.criu, "restore", "-D", "img", "-o", "restore.log", "--unprivileged",
-                  "--file-locks", "--shell-job", "-d", "-v4"], cwd=d)
+        self.run([self.criu, "restore", "--no-default-config", "-D", "img", "-o", "restore.log",
+                  "--unprivileged", "--file-locks", "--shell-job", "-d", "-v4"], cwd=d)
         resumed = self.wait_line(job["out"], "resumed ", after=n)
         mem = self.wait_line(job["out"], "memory ", after=n)
         if mem.split()[1] != job["sum"]:
