@@ -55,12 +55,14 @@ static const struct command {
 	{ "check", lc_admin_check, "check that this host can checkpoint and restart jobs" },
 	{ "status", cmd_status, "show a job's chain of runs and its newest checkpoint" },
 	{ "install", cmd_install, "install the programs into LSF_SERVERDIR" },
+	{ "export", lc_admin_export, "write a streamed image set as plain criu image files" },
 };
 
 /* The programs install copies, in the order it reports them. */
 static const char *const programs[] = {
 	"echkpnt.criu",	      "erestart.criu",	   "lsf-criu-restore",
-	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu-start", "lsf-criu",
+	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer",
+	"lsf-criu",
 };
 
 int lc_admin_usage_error(const char *fmt, ...)
