@@ -256,7 +256,15 @@ class Bench:
             os.close(rfd)
             argv.append("--stream")
         t0 = time.monotonic()
-        self.run(argv, cwd=d)
+        try:
+            self.run(argv, cwd=d)
+        except Exception:
+            # Leave no job or streamer behind a failed measurement.
+            if streamer:
+                streamer.kill()
+                streamer.wait()
+            self.end_job(job)
+            raise
         if stream:
             out = streamer.communicate(timeout=600)[0]
             if streamer.returncode:
