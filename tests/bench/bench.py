@@ -319,7 +319,11 @@ class Bench:
     def lsf(self, mib, kind, restore=True):
         d = self.mkdir("lsf.%d" % self.jobno)
         job = self.start_job(d, mib, kind)
-        dt = self.lsf_dump(job)
+        try:
+            dt = self.lsf_dump(job)
+        except Exception:
+            self.end_job(job)
+            raise
         info = self.lsf_info(d)
         self.end_job(job)
         self.record("lsf_dump", mib, kind, dt, **{k: v for k, v in info.items()
@@ -356,9 +360,11 @@ class Bench:
         """The same job checkpointed twice: the second must not be slower."""
         d = self.mkdir("second.%d" % self.jobno)
         job = self.start_job(d, mib, kind)
-        t1 = self.lsf_dump(job, kill=False)
-        t2 = self.lsf_dump(job, kill=True)
-        self.end_job(job)
+        try:
+            t1 = self.lsf_dump(job, kill=False)
+            t2 = self.lsf_dump(job, kill=True)
+        finally:
+            self.end_job(job)
         self.record("lsf_first", mib, kind, t1)
         self.record("lsf_second", mib, kind, t2)
         shutil.rmtree(d, ignore_errors=True)
