@@ -5,6 +5,7 @@
 #   make demo       provision, build, run a job through checkpoint and restart
 #   make check      provision, build (gcc, gcc+ASan+UBSan, clang, aarch64), run every test
 #   make faults     the fault suite: every fault at every step of the cycle (tests/faults)
+#   make bench      measure checkpoint and restore against raw criu and dd (BENCH_DIR=...)
 #   make install    install into $(DESTDIR)$(PREFIX) (LSF_SERVERDIR=... to add the LSF names)
 #   make uninstall  remove what make install installed
 #   make clang      the programs built with clang into build-clang/ (CLANG=...)
@@ -73,16 +74,18 @@ $(call defs_stamp,paths.stamp,$(PATH_DEFS) $(CFLAGS))
 $(call defs_stamp,version.stamp,$(VERSION_DEFS))
 endif
 VERSION_OBJS = $(patsubst src/%.c,$(1)/obj/%.o,$(shell grep -l '"version.h"' src/*/*.c))
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib \
-             $(shell $(PKG_CONFIG) --cflags jansson mount 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 -pthread $(CFLAGS) $(WARN) $(DEFS) -Isrc/lib \
+             $(shell $(PKG_CONFIG) --cflags jansson mount libzstd libxxhash 2>/dev/null)
 LDFLAGS_ALL = $(LC_HARDEN_LD) $(LDFLAGS)
-LIBS    := $(or $(shell $(PKG_CONFIG) --libs jansson mount 2>/dev/null),-ljansson -lmount)
+LIBS    := $(or $(shell $(PKG_CONFIG) --libs jansson mount 2>/dev/null),-ljansson -lmount) \
+           $(or $(shell $(PKG_CONFIG) --libs libzstd 2>/dev/null),-lzstd) \
+           $(or $(shell $(PKG_CONFIG) --libs libxxhash 2>/dev/null),-lxxhash) -pthread
 ADMIN_LIBS := -lcap
 
 LIB_SRC := $(wildcard src/lib/*.c)
 # The method programs LSF runs, installed into LIBEXECDIR; the admin tool goes to BINDIR.
 METHOD_PROGS := echkpnt.criu erestart.criu lsf-criu-restore lsf-criu-terminate \
-                lsf-criu-postexec lsf-criu-start
+                lsf-criu-postexec lsf-criu-start lsf-criu-streamer
 PROGS   := $(METHOD_PROGS) lsf-criu
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -107,6 +110,8 @@ $(1)/lsf-criu-terminate: $(1)/obj/terminate/main.o $(1)/liblc.a
 $(1)/lsf-criu-postexec: $(1)/obj/postexec/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu-start: $(1)/obj/starter/main.o $(1)/liblc.a
+	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(1)/lsf-criu-streamer: $(1)/obj/streamer/main.o $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 $(1)/lsf-criu: $(patsubst src/%.c,$(1)/obj/%.o,$(wildcard src/admin/*.c)) $(1)/liblc.a
 	$$(CC) $(2) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) $$(ADMIN_LIBS)
@@ -167,6 +172,14 @@ check: provision all asan unit-bins clang compat-build fuzz-bins $(FUZZ_REPLAY_B
 
 demo: provision all
 	@scripts/demo.sh
+
+build/bench/memjob: tests/bench/memjob.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -o $@ $<
+
+# The benchmark (not a test): BENCH_DIR=/path/on/the/checkpoint/filesystem make bench
+bench: provision all build/bench/memjob
+	@/usr/bin/python3 tests/bench/bench.py
 
 # The fault suite (tests/faults): every case; a bounded subset runs in make check.
 faults: provision all
@@ -230,4 +243,4 @@ clean: fuzz-clean cross-clean dist-clean
 	rm -rf build build-asan build-clang build-compat build-analyze
 
 .PHONY: all asan unit-bins clang compat-build print-flags print-version glibc-floor provision check demo \
-	faults install uninstall clean
+	faults bench install uninstall clean

@@ -4,7 +4,8 @@
 #
 #   make cross          build-aarch64/ with Debian's gcc-aarch64-linux-gnu and the
 #                       arm64 libraries (libjansson-dev:arm64, libmount-dev:arm64,
-#                       libcap-dev:arm64; scripts/provision.sh installs them)
+#                       libcap-dev:arm64, libzstd-dev:arm64, libxxhash-dev:arm64;
+#                       scripts/provision.sh installs them)
 #   make cross CROSS_ARCH=ppc64le CROSS_TRIPLET=powerpc64le-linux-gnu   another target
 #   make cross-clean
 #

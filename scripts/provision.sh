@@ -38,12 +38,12 @@ say() { echo "provision: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # Packages: build, tests, and what building criu needs.
-PKGS="build-essential pkg-config libjansson-dev libmount-dev libcap-dev btrfs-progs libcap2-bin python3 procps clang libclang-rt-14-dev
+PKGS="build-essential pkg-config libjansson-dev libmount-dev libzstd-dev libxxhash-dev python3-matplotlib libcap-dev btrfs-progs libcap2-bin python3 procps clang libclang-rt-14-dev
 util-linux passwd xz-utils dpkg-dev
 libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler libnl-3-dev
 libnet1-dev libbsd-dev libgnutls28-dev uuid-dev libnftables-dev python3-protobuf"
 # Portability and packaging (make cross, rpm, deb) and hygiene (make lint, analyze, format).
-PKGS="$PKGS gcc-aarch64-linux-gnu libjansson-dev:arm64 libmount-dev:arm64 libcap-dev:arm64
+PKGS="$PKGS gcc-aarch64-linux-gnu libjansson-dev:arm64 libmount-dev:arm64 libcap-dev:arm64 libzstd-dev:arm64 libxxhash-dev:arm64
 rpm cpio debhelper fakeroot shellcheck cppcheck clang-tools clang-format"
 
 # The cross build links against the arm64 libraries: Debian multiarch.

@@ -53,6 +53,7 @@
 int lc_admin_check(int argc, char **argv);
 int lc_admin_status(int argc, char **argv);
 int lc_admin_install(int argc, char **argv);
+int lc_admin_export(int argc, char **argv);
 
 /* Prints "lsf-criu: <message>" and the "Try ..." line to stderr; returns LC_EXIT_USAGE. */
 int lc_admin_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

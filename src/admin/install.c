@@ -35,7 +35,8 @@
 /* The programs install copies, in the order it reports them. */
 static const char *const programs[] = {
 	"echkpnt.criu",	      "erestart.criu",	   "lsf-criu-restore",
-	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu-start", "lsf-criu",
+	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer",
+	"lsf-criu",
 };
 
 static void install_usage(FILE *out)

@@ -37,6 +37,7 @@ static const struct command {
 	{ "check", lc_admin_check, "check that this host can checkpoint and restart jobs" },
 	{ "status", lc_admin_status, "show a job's chain of runs and its newest checkpoint" },
 	{ "install", lc_admin_install, "install the programs into LSF_SERVERDIR" },
+	{ "export", lc_admin_export, "write a streamed image set as plain criu image files" },
 };
 
 int lc_admin_usage_error(const char *fmt, ...)

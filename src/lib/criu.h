@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "err.h"
+#include "imgstream.h"
 
 #define LC_MAX_INHERIT	  16
 
@@ -82,10 +83,13 @@ struct lc_dump_opts {
 	bool shell_job;
 	long long deadline;   /* epoch seconds after which criu is killed; 0: none */
 	pid_t ns_init;	      /* run criu inside this init's namespaces (imgdir absolute) */
+	bool stream;	      /* images through our streamer (--stream) into one container */
+	struct lc_stream_opts sopts;
+	struct lc_stream_stats sstats; /* out, with stream */
 	/* Called once criu runs, with the process group that holds criu and its helpers. */
 	void (*started)(pid_t pgrp, void *arg);
 	void *started_arg;
-	double seconds;	      /* out: wall time of the dump */
+	double seconds;	      /* out: wall time of the dump (with stream: until durable) */
 };
 
 struct lc_inherit {
@@ -105,19 +109,24 @@ struct lc_restore_opts {
 	struct lc_inherit inherit[LC_MAX_INHERIT];
 	int n_inherit;
 	pid_t busy_pid;		/* out, with -EEXIST: the PID criu found taken */
+	bool streamed;		/* out: the image set was served by our streamer */
+	struct lc_stream_stats sstats; /* out, when streamed */
 	double seconds;
 };
 
 /*
  * Dumps a process tree into opts->imgdir (which must exist) with its log in
- * imgdir/dump.log. Returns 0, or a negative errno with err set; err->code is
- * EPROTO when criu ran and failed.
+ * imgdir/dump.log. With stream, criu hands every image to our streamer, which
+ * stores them in imgdir/images.lcs and makes it durable before this returns.
+ * Returns 0, or a negative errno with err set; err->code is EPROTO when criu
+ * ran and failed.
  */
 int lc_criu_dump(struct lc_dump_opts *opts, struct lc_err *err);
 
 /*
  * Restores detached as our sibling-child (-d --restore-sibling) so the caller
- * can waitpid() the root. Returns the restored root's host PID (0 with
+ * can waitpid() the root. An image set with images.lcs is served to criu by
+ * our streamer (--stream). Returns the restored root's host PID (0 with
  * ns_here: the namespace's init adopts the root), or a negative errno;
  * -EEXIST when criu failed because a PID was taken.
  */

@@ -22,7 +22,7 @@ from cluster import (BUILD, OTHER_USER, USER, ClusterTest, counts, criu_path, en
 ADMIN = os.path.join(BUILD, "lsf-criu")
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 PROGRAMS_INSTALLED = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
-       "lsf-criu-postexec", "lsf-criu-start", "lsf-criu")
+       "lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer", "lsf-criu")
 REQUIRED = ("criu-path", "criu-version", "criu-check", "criu-caps", "criu-mount")
 TRY = "Try 'lsf-criu --help' for more information."
 

@@ -21,10 +21,10 @@ COUNTER = os.path.join(WORKLOADS, "counter.sh")
 with open(os.path.join(TOP, "VERSION")) as _f:
     VERSION = _f.read().strip()
 METHOD = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
-          "lsf-criu-postexec", "lsf-criu-start")
+          "lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer")
 MANPAGES = ("man8/echkpnt.criu.8", "man8/erestart.criu.8", "man8/lsf-criu-restore.8",
             "man8/lsf-criu-terminate.8", "man8/lsf-criu-postexec.8", "man8/lsf-criu-start.8",
-            "man8/lsf-criu.8", "man5/lsf-criu.conf.5")
+            "man8/lsf-criu-streamer.8", "man8/lsf-criu.8", "man5/lsf-criu.conf.5")
 # What a host needs, wherever the package puts it.
 EXPECTED = (["/usr/bin/lsf-criu", "/etc/lsf-criu.conf", "/var/cache/lsf-criu",
              "/usr/share/doc/lsf-criu/examples/lsf-criu.conf",
