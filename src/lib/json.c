@@ -158,6 +158,11 @@ int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_e
 
 int lc_json_save(int dirfd, const char *name, json_t *o)
 {
+	return lc_json_save_flags(dirfd, name, o, 0);
+}
+
+int lc_json_save_flags(int dirfd, const char *name, json_t *o, int flags)
+{
 	char *txt;
 	int r;
 
@@ -167,7 +172,7 @@ int lc_json_save(int dirfd, const char *name, json_t *o)
 	json_decref(o);
 	if (!txt)
 		return -ENOMEM;
-	r = lc_write_atomic_at(dirfd, name, txt, strlen(txt), 0600);
+	r = lc_write_file_at(dirfd, name, txt, strlen(txt), 0600, flags);
 	free(txt);
 	return r;
 }
