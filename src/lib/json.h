@@ -20,6 +20,19 @@ int lc_json_str(json_t *o, const char *key, char *buf, size_t size, struct lc_er
 /* Reads the integer field key, which must lie in [min, max]. */
 int lc_json_int(json_t *o, const char *key, long long min, long long max, long long *ret,
 		struct lc_err *err);
+/*
+ * A JSON string of s; bytes that are not valid UTF-8 become '?' (jansson
+ * refuses them, and a record must never lose a field for a job's odd path).
+ * NULL only when out of memory.
+ */
+json_t *lc_json_text(const char *s);
+/*
+ * A path (any bytes but NUL) kept losslessly: as the string field key when it
+ * is valid UTF-8, else as key_hex, its bytes in hexadecimal.
+ */
+int lc_json_set_path(json_t *o, const char *key, const char *path);
+/* Reads a path written by lc_json_set_path() into buf. */
+int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_err *err);
 /* Writes o (reference stolen; NULL means out of memory) atomically as name, mode 0600. */
 int lc_json_save(int dirfd, const char *name, json_t *o);
 

@@ -43,14 +43,18 @@
 #include "cfg.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "chain.h"
 #include "criu.h"
 #include "exitcodes.h"
 #include "jobdir.h"
 #include "ledger.h"
 #include "log.h"
+#include "lsfcmd.h"
+#include "lsfenv.h"
 #include "meta.h"
 #include "nsjob.h"
 #include "proc.h"
+#include "treeguard.h"
 #include "util.h"
 #include "version.h"
 
@@ -220,26 +224,63 @@ static void note_run(int dirfd, const char *jobid)
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
 	struct lc_err err = { 0 };
-	struct lc_run *run;
+	char host[64] = "";
 
-	lock = lc_ledger_lock(dirfd, 30, &err);
-	if (lock < 0 || lc_ledger_load(dirfd, getuid(), &l, &err) < 0) {
+	lock = lc_chain_open(dirfd, jobid, false, 30, &l, &err);
+	if (lock < 0) {
 		if (err.code != ENOENT)
 			log_warn("%s; the ledger is not updated", err.msg);
 		return;
 	}
-	run = lc_ledger_run(&l, jobid, 0);
-	if (run)
-		run->start = (long long)time(NULL);
-	if (l.state == LC_CHAIN_RESTARTING)
-		l.state = LC_CHAIN_RUNNING;
-	if (lc_ledger_save(dirfd, &l) < 0)
-		log_warn("cannot write the ledger, ignoring");
+	(void)gethostname(host, sizeof(host) - 1);
+	lc_chain_run_started(&l, jobid, (long long)time(NULL), host);
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+		log_warn("%s, ignoring", err.msg);
 	else if (l.restart_limit >= 0)
 		log_info("automatic restart %ld of %ld of job %s is running as job %s", l.restarts,
 			 l.restart_limit, l.chain_id, jobid);
 	else
 		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
+}
+
+/*
+ * The restore failed on this host, after LSF committed the restart: LSF
+ * would refuse to brestart either job ID now. So the checkpoint is handed
+ * back to LSF as a checkpoint of this job ("bchkpnt -k", which echkpnt.criu
+ * answers without a new dump, killing us): "brestart <base> <this job>"
+ * can then retry it, on another host if this one cannot restore it.
+ * Returns the exit status for when LSF does not take it.
+ */
+static int hand_back(int dirfd, const char *dir, const char *jobid, const char *imgset,
+		     const char *why)
+{
+	struct lc_handover h = { 0 };
+	struct lc_err err = { 0 };
+	char real[PATH_MAX], *slash;
+
+	if (!lc_jobid_ok(jobid) || !realpath(dir, real))
+		return LC_EXIT_RESTORE_FAILED;
+	snprintf(h.jobid, sizeof(h.jobid), "%s", jobid);
+	snprintf(h.imgset, sizeof(h.imgset), "%s", imgset);
+	snprintf(h.why, sizeof(h.why), "the restore of job %s failed: %.100s", jobid, why);
+	if (lc_handover_save(dirfd, &h) < 0 || lc_lsf_bchkpnt_kill(jobid, &err) < 0) {
+		(void)unlinkat(dirfd, LC_HANDOVER_FILE, 0);
+		log_error("the checkpoint '%s' cannot be handed back to LSF (%s); only "
+			  "'lsf-criu-restore %s %s' run by hand can restore it now", imgset,
+			  err.msg[0] ? err.msg : "cannot write the hand-over record", real, imgset);
+		return LC_EXIT_RESTORE_FAILED;
+	}
+	slash = strrchr(real, '/');
+	if (slash)
+		*slash = '\0';
+	log_error("restore of job %s failed on this host; its checkpoint '%s' is handed back to "
+		  "LSF as a checkpoint of job %s: 'brestart %s %s' retries it (with -m, on another "
+		  "host)", jobid, imgset, jobid, real, jobid);
+	/* echkpnt.criu kills us once LSF records the checkpoint. */
+	for (int i = 0; i < 1200; i++)
+		lc_msleep(100);
+	log_error("LSF did not take the checkpoint back within 120 s");
+	return LC_EXIT_RESTORE_FAILED;
 }
 
 /* Logs how the restored job ended and ends the same way. */
@@ -289,7 +330,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	if (lc_ns_create(&err) < 0) {
 		log_error("restore of job %s failed: the image was taken inside the job's own "
 			  "namespaces, and %s", jobid, err.msg);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	init = lc_ns_start_init(NULL, &status_fd, &err);
 	if (init < 0) {
@@ -321,7 +362,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		waitpid(init, NULL, 0);
 		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid, err.msg,
 			  imgset, ro->logname);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	rec.init_pid = init;
@@ -352,7 +393,7 @@ int main(int argc, char **argv)
 	char logname[80], pidfile[80], version[32];
 	const char *jobid, *imgset;
 	pid_t root = -1, taken;
-	int c, r, st;
+	int c, r, st, guard = -1;
 
 	lc_log_init("lsf-criu-restore");
 	/* stderr is the job's own: only a failure to restore belongs there. */
@@ -404,7 +445,7 @@ int main(int argc, char **argv)
 	lc_cfg_load(&cfg);
 	if (lc_criu_check(cfg.criu, version, sizeof(version), &err) < 0) {
 		log_error("restore of job %s failed: criu is not usable: %s", jobid, err.msg);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, argv[optind], jobid, imgset, err.msg);
 	}
 	if (prepare_inherit(m, imgfd, &ro) < 0)
 		return LC_EXIT_RESTORE_FAILED;
@@ -425,12 +466,15 @@ int main(int argc, char **argv)
 	ro.pidfile = pidfile;
 	ro.shell_job = true;
 	ro.file_locks = m->file_locks;
+	/* Kills the restored job if we die: it must never run on outside LSF's view. */
+	guard = lc_tree_guard_start();
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		taken = wait_pids_free(m, ro.busy_pid, cfg.pid_wait_seconds);
 		if (taken) {
 			log_error("restore of job %s failed: PID %d of the image is still in use "
 				  "after %ld s", jobid, (int)taken, cfg.pid_wait_seconds);
-			return LC_EXIT_RESTORE_FAILED;
+			return hand_back(dirfd, argv[optind], jobid, imgset,
+					 "PIDs of the image are taken on this host");
 		}
 		(void)unlinkat(imgfd, pidfile, 0);
 		root = lc_criu_restore(&ro, &err);
@@ -446,13 +490,15 @@ int main(int argc, char **argv)
 		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid,
 			  root == -EEXIST ? "PIDs of the image stay taken" : err.msg, imgset,
 			  logname);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 root == -EEXIST ? "PIDs of the image stay taken" : err.msg);
 	}
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	snprintf(rec.imgset, sizeof(rec.imgset), "%s", imgset);
 	rec.pid = root;
 	if (lc_proc_read(root, &rp) == 0)
 		rec.start_time = rp.start_time;
+	lc_tree_guard_root(guard, root, rec.start_time);
 	r = lc_root_save(dirfd, &rec);
 	if (r < 0)
 		log_warn("cannot record the restored root: %s; the next checkpoint of this job "
@@ -473,5 +519,6 @@ int main(int argc, char **argv)
 		if (p == root)
 			break;
 	}
+	lc_tree_guard_stop(guard);
 	return report_exit(jobid, st);
 }
