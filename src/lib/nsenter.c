@@ -15,8 +15,9 @@
  *    and only inside the job's user namespace.
  * 2. The PID returned MUST be criu's own (a child of the caller), never the
  *    intermediate's, so that the caller's deadline kills criu.
- * 3. criu MUST start with default signal dispositions, an empty mask and only
- *    the fds passed on purpose.
+ * 3. criu MUST start with default signal dispositions, an empty mask, only
+ *    the fds passed on purpose, criu's fixed environment (lc_criu_envp: no
+ *    HOME, no CRIU_CONFIG_FILE of the user's) and a process group of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "criu.h"
 #include "nsjob.h"
 #include "spawn.h"
 
@@ -116,6 +118,12 @@ static void __attribute__((noreturn)) exec_inside(char *const argv[], const int 
 	sigset_t none;
 	int e;
 
+	/*
+	 * A process group of its own: out of LSF's, whose signals are for the job
+	 * (restore), and so that the caller can kill criu and its children as a
+	 * group (dump).
+	 */
+	(void)setpgid(0, 0);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigemptyset(&none);
@@ -137,7 +145,7 @@ static void __attribute__((noreturn)) exec_inside(char *const argv[], const int 
 	}
 	if (chdir("/") < 0)
 		goto fail;
-	execv(argv[0], argv);
+	execve(argv[0], argv, lc_criu_envp());
 fail:
 	e = errno ? errno : EPERM;
 	report(msg_fd, 0, e);
@@ -174,15 +182,8 @@ pid_t lc_ns_spawn(pid_t init, bool enter, char *const argv[], const int *keep, i
 		pid_t child;
 
 		close(pfd[0]);
-		if (!enter) {
-			/*
-			 * The caller (lsf-criu-restore) is in LSF's process group: LSF's
-			 * signals must reach the job through the init's sentinel, not
-			 * stop or kill criu in the middle of the restore.
-			 */
-			(void)setpgid(0, 0);
+		if (!enter)
 			exec_inside(argv, keep, nkeep, out_fd, pfd[1]);
-		}
 		if (setns(user, CLONE_NEWUSER) < 0 || setns(mnt, CLONE_NEWNS) < 0 ||
 		    setns(pidns, CLONE_NEWPID) < 0) {
 			report(pfd[1], 0, errno);

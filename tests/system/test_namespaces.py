@@ -26,7 +26,6 @@ from simlib import proc_environ  # noqa: E402
 COUNTER = os.path.join(WORKLOADS, "counter.sh")
 TRAPPER = os.path.join(WORKLOADS, "trapper.sh")
 IGNORER = os.path.join(WORKLOADS, "ignorer.sh")
-FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 
 
 def status_field(pid, name):
@@ -264,7 +263,7 @@ class Namespaces(NsJobs, ClusterTest):
                             dst], check=True)
             outk = os.path.join(self.c.home, "copy%d.out" % k)
             cmd = ["runuser", "-u", self.c.user, "--", "env", "-i", "LSB_JOBID=%d" % (900 + k),
-                   "LSF_CRIU_CRIU=%s" % self.c.criu, "/bin/sh", "-c",
+                   "LSF_ENVDIR=%s" % self.c.conf, "/bin/sh", "-c",
                    'exec "$0" "$1" "$2" >>"$3" 2>&1',
                    os.path.join(self.c.serverdir, "lsf-criu-restore"), dst, imgset, outk]
             procs.append((subprocess.Popen(cmd), outk))
@@ -410,9 +409,8 @@ class Namespaces(NsJobs, ClusterTest):
     def test_stop_and_signal_during_a_restore_apply_after_it(self):
         # criu starts late (fault injector), so LSF's signals arrive while the
         # restore runs, before the restored job exists.
-        env = {"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-slow"),
-               "LC_REAL_CRIU": self.c.criu, "LC_CRIU_DELAY": "6"}
-        jid, out = self.start(["/bin/sh", TRAPPER, "100000", "0.05"], extra_env=env)
+        self.c.use_criu("criu-slow", LC_REAL_CRIU=self.c.criu, LC_CRIU_DELAY=6)
+        jid, out = self.start(["/bin/sh", TRAPPER, "100000", "0.05"])
         self.wait_counting(jid, 5)
         p = self.c.bchkpnt(jid, kill=True)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -521,9 +519,9 @@ class NamespacedDeadline(NsJobs, ClusterTest):
                 and cmdline(p) == b"sleep\x00100000\x00"]
 
     def test_deadline_kills_criu_inside_the_namespace(self):
+        self.c.use_criu("criu-hangs")
         env = {"ENABLE_ORUN_CHKPNT": "Y", "ENABLE_ORUN_RESTART": "Y",
-               "JOB_TERMINATE_INTERVAL": "60", "ORUN_TIMEOUT_SECONDS": "5",
-               "LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-hangs")}
+               "JOB_TERMINATE_INTERVAL": "60", "ORUN_TIMEOUT_SECONDS": "5"}
         jid, out = self.start(["/bin/sh", IGNORER, "100000", "0.05"], extra_env=env)
         ns = pid_ns(self.job_process(jid))
         job = self.job_process(jid)
