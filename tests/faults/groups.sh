@@ -5,7 +5,7 @@
 set -m
 n=$1 i=0
 while [ "$i" -lt "$n" ]; do
-	sleep 100000 </dev/null >/dev/null 2>&1 &
+	sleep 100000 >/dev/null 2>&1 &
 	i=$((i + 1))
 done
 i=0
