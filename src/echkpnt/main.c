@@ -876,6 +876,10 @@ static int hand_over(struct ckpt *c, const struct lc_handover *h)
 				 err.msg[0] ? err.msg : "the chain refuses it");
 	}
 	r = lc_job_find(c->dirfd, c->o.pgid, c->jobid, &c->job, &err);
+	if (r < 0 && r != -ESRCH) {
+		log_error("checkpoint of job %s failed: %s", c->jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
 	if (r == 0 && kill_job(c) < 0) {
 		log_error("checkpoint of job %s: processes of the job survive SIGKILL", c->jobid);
 		return LC_EXIT_FAILURE;

@@ -172,7 +172,7 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 					  "not as the caller's uid %u", (int)p->pid, p->comm,
 					  euid_of(p), (unsigned)uid);
 		(void)lc_proc_exe(p->pid, exe, sizeof(exe));
-		if (!strcmp(exe, "criu") || !strcmp(p->comm, "criu"))
+		if (p->state != 'Z' && (!strcmp(exe, "criu") || !strcmp(p->comm, "criu")))
 			return lc_err_set(err, EBUSY, "criu (process %d) runs inside the job's tree",
 					  (int)p->pid);
 	}

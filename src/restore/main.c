@@ -276,9 +276,12 @@ static int hand_back(int dirfd, const char *dir, const char *jobid, const char *
 	log_error("restore of job %s failed on this host; its checkpoint '%s' is handed back to "
 		  "LSF as a checkpoint of job %s: 'brestart %s %s' retries it (with -m, on another "
 		  "host)", jobid, imgset, jobid, real, jobid);
-	/* echkpnt.criu kills us once LSF records the checkpoint. */
-	for (int i = 0; i < 1200; i++)
+	/* echkpnt.criu kills us once LSF records the checkpoint; criu's leftovers are reaped. */
+	for (int i = 0; i < 1200; i++) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
 		lc_msleep(100);
+	}
 	log_error("LSF did not take the checkpoint back within 120 s");
 	return LC_EXIT_RESTORE_FAILED;
 }
