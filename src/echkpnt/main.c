@@ -952,8 +952,14 @@ int main(int argc, char **argv)
 		goto failed;
 	}
 	r = lc_job_find(c.dirfd, c.o.pgid, c.jobid, &c.job, &err);
+	if (r == -ESRCH) {
+		/* It ended by itself (at its run limit, too): the post-exec records how. */
+		log_error("checkpoint of job %s failed: %s", c.jobid, err.msg);
+		ret = LC_EXIT_GONE;
+		goto out;
+	}
 	if (r < 0) {
-		ret = r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
+		ret = r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
 		goto failed;
 	}
 	if (note_stopped(&c) < 0 || preflight(&c, &err) < 0 || create_imgset(&c, &err) < 0)

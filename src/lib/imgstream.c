@@ -963,6 +963,12 @@ int lc_streamer_start(struct lc_streamer *s, bool serve, int imgfd, const struct
 		if (getppid() != parent && getppid() != 0)
 			_exit(1);
 		(void)prctl(PR_SET_NAME, serve ? "lc-stream-serve" : "lc-stream-capt");
+		/*
+		 * Out of the caller's process group, like criu itself: LSF stops and
+		 * signals the job's group, and a restore must not stall on a stopped
+		 * streamer (PDEATHSIG still ties it to the caller).
+		 */
+		(void)setpgid(0, 0);
 		signal(SIGPIPE, SIG_IGN);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
