@@ -42,6 +42,7 @@
 #include "lsfenv.h"
 #include "log.h"
 #include "meta.h"
+#include "portable.h"
 #include "util.h"
 #include "version.h"
 
@@ -464,6 +465,13 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < job.n_tree && k < LC_META_MAX_PIDS; k++)
 		m->pids[m->n_pids++] = job.tree[k];
 	inspect_files(&job, imgfd, chkdir, m);
+	{
+		struct lc_err perr = { 0 };
+
+		/* output.json and host-needs.json: what a restore rebinds and needs from a host */
+		if (lc_portable_record(imgfd, dirfd, chkdir, &job, m, &perr) < 0)
+			log_warn("%s; a restore will check less before it starts", perr.msg);
+	}
 	/*
 	 * Always dump file locks: /proc/locks names a lock's owner by the PID that
 	 * took it (possibly gone) or -1 (OFD locks), so a job's locks cannot be
