@@ -195,6 +195,14 @@ static void judge(const struct lc_job_procs *j, const struct known *k, struct lc
 		r->fd = 1; /* LSF's output on another fd: it continues in the new job's stdout */
 }
 
+static bool writable(pid_t pid, int fd)
+{
+	long long pos;
+	int flags;
+
+	return lc_proc_fdinfo(pid, fd, &pos, &flags) == 0 && (flags & O_ACCMODE) != O_RDONLY;
+}
+
 static bool recorded(const struct lc_output *out, const char *path)
 {
 	for (int i = 0; i < out->n; i++)
@@ -242,8 +250,8 @@ void lc_output_classify(const struct lc_job_procs *j, int dirfd, const char *job
 			    (j->tree[t] == j->root.pid && fd <= 2) || !read_fd(j->tree[t], (int)fd, r))
 				continue;
 			if (r->kind == LC_OUT_OTHER || (r->kind == LC_OUT_PIPE && fd > 2) ||
-			    recorded(out, r->path))
-				continue;
+			    recorded(out, r->path) || !writable(j->tree[t], (int)fd))
+				continue; /* output is written: a file read (LSF's job file) is not */
 			judge(j, &k, r);
 			if (r->lsf)
 				out->n++;
