@@ -180,9 +180,8 @@ class RestartChecks(ClusterTest):
         self.restart_and_finish(jid, out, 150)
 
     def test_restore_failing_inside_the_job_says_how_to_restart_again(self):
-        flag = os.path.join(self.c.home, "fail-restore")
-        env = {"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-restore-fails"),
-               "LC_REAL_CRIU": self.c.criu, "LC_FAULT_FLAG": flag}
+        flag = os.path.join(self.c.base, "fail-restore")
+        env = {"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-restore-fails")}
         jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "150", "0.05", "0"], env)
         self.c.wait_state(jid, ("RUN",))
         self.checkpoint_kill(jid)
