@@ -11,6 +11,7 @@
  *    feature; it never changes anything on the host.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -113,6 +114,63 @@ void lc_cpu_read(struct lc_cpu *c)
 #endif
 }
 
+/*
+ * The GNU build-id of an ELF file (what criu compares for the files it maps
+ * or opens, by default), as hex into buf (41 bytes); "" when the file is not
+ * a 64-bit ELF file or has none. Bounded reads through an fd of the file.
+ */
+static void elf_build_id(int fd, char *buf)
+{
+	Elf64_Ehdr eh;
+	struct stat st;
+
+	buf[0] = '\0';
+	if (fstat(fd, &st) < 0 || pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256 ||
+	    eh.e_phoff > (Elf64_Off)st.st_size)
+		return;
+	for (int i = 0; i < eh.e_phnum; i++) {
+		unsigned char notes[4096];
+		Elf64_Phdr ph;
+		size_t off = 0, len;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof(ph))) !=
+		    sizeof(ph) || ph.p_type != PT_NOTE || ph.p_offset > (Elf64_Off)st.st_size)
+			continue;
+		len = ph.p_filesz < sizeof(notes) ? (size_t)ph.p_filesz : sizeof(notes);
+		if (pread(fd, notes, len, (off_t)ph.p_offset) != (ssize_t)len)
+			continue;
+		while (off + sizeof(Elf64_Nhdr) <= len) {
+			Elf64_Nhdr nh;
+			size_t name_at = off + sizeof(nh), desc_at, next;
+
+			memcpy(&nh, notes + off, sizeof(nh));
+			desc_at = name_at + ((nh.n_namesz + 3) & ~3U);
+			next = desc_at + ((nh.n_descsz + 3) & ~3U);
+			if (nh.n_namesz > len || nh.n_descsz > len || next > len || next <= off)
+				break;
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+			    !memcmp(notes + name_at, "GNU", 4) && nh.n_descsz > 0 &&
+			    nh.n_descsz <= 20) {
+				for (unsigned k = 0; k < nh.n_descsz; k++)
+					snprintf(buf + 2 * k, 3, "%02x", notes[desc_at + k]);
+				return;
+			}
+			off = next;
+		}
+	}
+}
+
+static void path_build_id(const char *path, char *buf)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	buf[0] = '\0';
+	if (fd >= 0)
+		elf_build_id(fd, buf);
+}
+
 struct collect {
 	struct lc_needs *n;
 	char chkdir[PATH_MAX];	/* realpath of the checkpoint directory, with a trailing '/' */
@@ -167,6 +225,8 @@ static void add_need(struct collect *c, const char *path, enum lc_need_type type
 	snprintf(e->path, sizeof(e->path), "%s", path);
 	e->type = type;
 	e->size = size;
+	if (type == LC_NEED_FILE && size >= 0)
+		path_build_id(path, e->build_id);
 	snprintf(e->why, sizeof(e->why), "%s process %d (%s)", what, (int)pid, comm);
 }
 
@@ -252,9 +312,9 @@ static json_t *needs_json(const struct lc_needs *n)
 	json_object_set_new(cpu, "xsave_size_max", json_integer(n->cpu.xsave_size_max));
 	for (int i = 0; i < n->n; i++) {
 		const struct lc_need *e = &n->v[i];
-		json_t *j = json_pack("{s:s,s:s,s:I,s:s}", "path", e->path, "type",
+		json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s}", "path", e->path, "type",
 				      type_names[e->type], "size", (json_int_t)e->size, "why",
-				      e->why);
+				      e->why, "build_id", e->build_id);
 
 		/* jansson refuses a path that is not UTF-8: that one is not checked. */
 		if (!j || json_array_append_new(v, j) < 0)
@@ -427,8 +487,13 @@ int lc_needs_parse(const char *text, struct lc_needs *n, struct lc_err *err)
 			    lc_json_str(e, "path", d->path, sizeof(d->path), err) < 0 ||
 			    lc_json_str(e, "type", type, sizeof(type), err) < 0 ||
 			    lc_json_str(e, "why", d->why, sizeof(d->why), err) < 0 ||
+			    lc_json_str(e, "build_id", d->build_id, sizeof(d->build_id), err) < 0 ||
 			    lc_json_int(e, "size", -1, (long long)1 << 60, &d->size, err) < 0)
 				goto out;
+			if (strspn(d->build_id, "0123456789abcdef") != strlen(d->build_id)) {
+				lc_err_set(err, EINVAL, "build-id '%s' is not hex", d->build_id);
+				goto out;
+			}
 			if (d->path[0] != '/') {
 				lc_err_set(err, EINVAL, "path '%s' is not absolute", d->path);
 				goto out;
@@ -528,6 +593,16 @@ int lc_needs_check(const struct lc_needs *n, struct lc_err *err)
 			return lc_err_msg(err, ESTALE, "'%s' (%s) is %lld bytes on host %s, %lld when "
 					  "the job was checkpointed; criu would refuse it", e->path,
 					  e->why, (long long)st.st_size, host, e->size);
+		if (e->type == LC_NEED_FILE && e->build_id[0]) {
+			char id[41];
+
+			path_build_id(e->path, id);
+			if (strcmp(id, e->build_id))
+				return lc_err_msg(err, ESTALE, "'%s' (%s) on host %s is not the file "
+						  "of host %s (build-id %s, not %s); criu would "
+						  "refuse it", e->path, e->why, host, n->host,
+						  id[0] ? id : "none", e->build_id);
+		}
 	}
 	return 0;
 }

@@ -37,6 +37,7 @@ struct lc_need {
 	char path[4096];
 	enum lc_need_type type;
 	long long size;		/* -1: the size is not checked (a file opened for appending) */
+	char build_id[41];	/* hex GNU build-id of an ELF file, "" if none (criu checks it) */
 	char why[96];		/* "cwd of process 123 (sh)" */
 };
 

@@ -27,11 +27,11 @@ static int write_text(int dirfd, const char *name, const char *text)
 static const char valid_output[] =
 	"{\"version\": 1, \"fds\": ["
 	" {\"fd\": 0, \"kind\": \"other\", \"path\": \"/dev/null\", \"dev\": 6, \"ino\": 3,"
-	"  \"lsf\": false, \"why\": \"\"},"
+	"  \"lsf\": false, \"build_id\": \"\", \"why\": \"\"},"
 	" {\"fd\": 1, \"kind\": \"file\", \"path\": \"/home/u/out.txt\", \"dev\": 65024,"
-	"  \"ino\": 99, \"lsf\": false, \"why\": \"a file the job opened itself\"},"
+	"  \"ino\": 99, \"lsf\": false, \"build_id\": \"\", \"why\": \"a file the job opened itself\"},"
 	" {\"fd\": 2, \"kind\": \"pipe\", \"path\": \"pipe:[77]\", \"dev\": 14, \"ino\": 77,"
-	"  \"lsf\": true, \"why\": \"a pipe read outside the job\"}]}";
+	"  \"lsf\": true, \"build_id\": \"\", \"why\": \"a pipe read outside the job\"}]}";
 
 static int output_valid(void)
 {
@@ -70,15 +70,15 @@ static int output_hostile(void)
 	static const char *const bad[] = {
 		"", "[]", "{\"version\": 2, \"fds\": []}", "{\"version\": 1}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 3, \"kind\": \"file\", \"path\": \"/x\","
-		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"why\": \"\"}]}",
+		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"build_id\": \"\", \"why\": \"\"}]}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 1, \"kind\": \"socket\", \"path\": \"/x\","
-		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"why\": \"\"}]}",
+		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"build_id\": \"\", \"why\": \"\"}]}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 1, \"kind\": \"file\", \"path\": \"/x\","
-		" \"dev\": -1, \"ino\": 1, \"lsf\": true, \"why\": \"\"}]}",
+		" \"dev\": -1, \"ino\": 1, \"lsf\": true, \"build_id\": \"\", \"why\": \"\"}]}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 1, \"kind\": \"file\", \"path\": \"/x\","
-		" \"dev\": 1, \"ino\": 1, \"lsf\": 1, \"why\": \"\"}]}",
+		" \"dev\": 1, \"ino\": 1, \"lsf\": 1, \"build_id\": \"\", \"why\": \"\"}]}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 1, \"kind\": \"file\", \"path\": \"/\\u0000x\","
-		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"why\": \"\"}]}",
+		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"build_id\": \"\", \"why\": \"\"}]}",
 	};
 	struct lc_output o;
 
@@ -97,7 +97,7 @@ static int output_hostile(void)
 
 		CHECK_INT(lc_output_parse("{\"version\": 1, \"fds\": [{\"fd\": 0, \"kind\": \"file\","
 					  " \"path\": \"/x\", \"dev\": 1, \"ino\": 1, \"lsf\": true,"
-					  " \"why\": \"\"}]}", &o, &err), ==, 0);
+					  " \"build_id\": \"\", \"why\": \"\"}]}", &o, &err), ==, 0);
 		CHECK(!o.fds[0].lsf);
 	}
 	return TAP_PASS;
@@ -289,30 +289,30 @@ static int needs_check_paths(void)
 
 	CHECK(write_text(tap_dirfd, "data", "12345") == 0);
 	CHECK(mkdirat(tap_dirfd, "wd", 0700) == 0);
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 5, \"why\": "
+	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 5, \"build_id\": \"\", \"why\": "
 		       "\"a file open in process 1 (sh)\"}, {\"path\": \"%s/wd\", \"type\": \"dir\","
-		       " \"size\": -1, \"why\": \"the working directory of process 1 (sh)\"},"
-		       " {\"path\": \"/dev/null\", \"type\": \"device\", \"size\": -1, \"why\": \"x\"}",
+		       " \"size\": -1, \"build_id\": \"\", \"why\": \"the working directory of process 1 (sh)\"},"
+		       " {\"path\": \"/dev/null\", \"type\": \"device\", \"size\": -1, \"build_id\": \"\", \"why\": \"x\"}",
 		       tap_dir, tap_dir) > 0);
 	ok = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(ok, &err), ==, 0);
 
 	CHECK(asprintf(&entry, "{\"path\": \"%s/gone/x\", \"type\": \"file\", \"size\": 5, "
-		       "\"why\": \"the executable of process 7 (app)\"}", tap_dir) > 0);
+		       "\"build_id\": \"\", \"why\": \"the executable of process 7 (app)\"}", tap_dir) > 0);
 	missing = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(missing, &err), ==, -ENOENT);
 	CHECK(strstr(err.msg, "/gone/x' (the executable of process 7 (app)) is missing on host"));
 
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 4, \"why\": "
+	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 4, \"build_id\": \"\", \"why\": "
 		       "\"w\"}", tap_dir) > 0);
 	size = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(size, &err), ==, -ESTALE);
 	CHECK(strstr(err.msg, "is 5 bytes on host") && strstr(err.msg, "4 when the job was"));
 
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"dir\", \"size\": -1, \"why\": "
+	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"dir\", \"size\": -1, \"build_id\": \"\", \"why\": "
 		       "\"w\"}", tap_dir) > 0);
 	type = needs_text(cpu, entry);
 	free(entry);
@@ -320,11 +320,42 @@ static int needs_check_paths(void)
 	CHECK(strstr(err.msg, "is not a dir on host"));
 
 	/* a file opened for appending: its size is not checked */
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": -1, \"why\": "
+	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": -1, \"build_id\": \"\", \"why\": "
 		       "\"w\"}", tap_dir) > 0);
 	append = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(append, &err), ==, 0);
+	return TAP_PASS;
+}
+
+static int needs_check_build_id(void)
+{
+	_cleanup_free_ char *cpu = host_cpu(), *bad = NULL, *none = NULL;
+	char *entry = NULL;
+	struct lc_err err = { 0 };
+	struct stat st;
+
+	CHECK(stat("/usr/bin/dash", &st) == 0);
+	/* the same size, another build: criu would refuse it */
+	CHECK(asprintf(&entry, "{\"path\": \"/usr/bin/dash\", \"type\": \"file\", \"size\": %lld,"
+		       " \"build_id\": \"00ff\", \"why\": \"the executable of process 1 (sh)\"}",
+		       (long long)st.st_size) > 0);
+	bad = needs_text(cpu, entry);
+	free(entry);
+	CHECK_INT(check_text(bad, &err), ==, -ESTALE);
+	CHECK(strstr(err.msg, "is not the file of host node1 (build-id ") &&
+	      strstr(err.msg, ", not 00ff)"));
+	CHECK(asprintf(&entry, "{\"path\": \"/usr/bin/dash\", \"type\": \"file\", \"size\": %lld,"
+		       " \"build_id\": \"\", \"why\": \"x\"}", (long long)st.st_size) > 0);
+	none = needs_text(cpu, entry);
+	free(entry);
+	CHECK_INT(check_text(none, &err), ==, 0);
+	CHECK(lc_needs_parse("{\"version\": 1, \"jobid\": \"9\", \"host\": \"h\", \"kernel\": \"k\","
+			     " \"criu_version\": \"4.2\", \"namespaced\": false, \"cpu\": {\"arch\":"
+			     " \"x\", \"flags\": [], \"xfeatures\": 0, \"xsave_size\": 0,"
+			     " \"xsave_size_max\": 0}, \"needs\": [{\"path\": \"/x\", \"type\": \"file\","
+			     " \"size\": 1, \"build_id\": \"../..\", \"why\": \"w\"}]}", &(struct lc_needs){ 0 },
+			     &err) < 0);
 	return TAP_PASS;
 }
 
@@ -366,11 +397,11 @@ static int needs_hostile(void)
 	struct lc_err err = { 0 };
 
 	rel = needs_text(cpu, "{\"path\": \"relative\", \"type\": \"file\", \"size\": 1, "
-			 "\"why\": \"w\"}");
+			 "\"build_id\": \"\", \"why\": \"w\"}");
 	CHECK(lc_needs_parse(rel, &n, &err) < 0);
-	type = needs_text(cpu, "{\"path\": \"/x\", \"type\": \"fifo\", \"size\": 1, \"why\": \"w\"}");
+	type = needs_text(cpu, "{\"path\": \"/x\", \"type\": \"fifo\", \"size\": 1, \"build_id\": \"\", \"why\": \"w\"}");
 	CHECK(lc_needs_parse(type, &n, &err) < 0);
-	size = needs_text(cpu, "{\"path\": \"/x\", \"type\": \"file\", \"size\": -2, \"why\": \"w\"}");
+	size = needs_text(cpu, "{\"path\": \"/x\", \"type\": \"file\", \"size\": -2, \"build_id\": \"\", \"why\": \"w\"}");
 	CHECK(lc_needs_parse(size, &n, &err) < 0);
 	CHECK(lc_needs_parse("{\"version\": 1}", &n, &err) < 0);
 	CHECK(lc_needs_parse("{\"version\": 9}", &n, &err) < 0);
@@ -439,6 +470,7 @@ TAP_MAIN(
 	TAP_CASE(reused_spool_kept_when_not_delivered),
 	TAP_CASE(reused_spool_other_files_untouched),
 	TAP_CASE(needs_check_paths),
+	TAP_CASE(needs_check_build_id),
 	TAP_CASE(needs_check_cpu),
 	TAP_CASE(needs_hostile),
 	TAP_CASE(criu_versions),
