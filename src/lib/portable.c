@@ -71,6 +71,32 @@ int lc_criu_version_cmp(const char *a, const char *b)
 	return 0;
 }
 
+bool lc_is_restore_command(char **argv, char ***ret_argv)
+{
+	char self[PATH_MAX], mine[PATH_MAX + 32], *slash;
+	struct stat a, b;
+	ssize_t n;
+
+	if (argv[0] && !strcmp(argv[0], "exec"))
+		argv++;
+	if (!argv[0] || argv[0][0] != '/')
+		return false;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	snprintf(mine, sizeof(mine), "%s/lsf-criu-restore", self);
+	if (stat(mine, &a) < 0 || stat(argv[0], &b) < 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		return false;
+	*ret_argv = argv;
+	return true;
+}
+
 static bool known_flag(const char *f)
 {
 	for (size_t i = 0; i < sizeof(ins_flags) / sizeof(ins_flags[0]); i++)

@@ -88,6 +88,16 @@ int lc_needs_check(const struct lc_needs *n, struct lc_err *err);
 /* This host's CPU features, as recorded in host-needs.json. */
 void lc_cpu_read(struct lc_cpu *c);
 
+/*
+ * A restarted job's restore command wrapped by a job starter: true if argv,
+ * after an optional leading "exec" (the shell word LSF's restart command
+ * starts with, which a job starter put in front of it receives as an
+ * argument), runs the lsf-criu-restore installed beside the running program
+ * (same device and inode, not the same name). *ret_argv then points at the
+ * restorer's argv.
+ */
+bool lc_is_restore_command(char **argv, char ***ret_argv);
+
 /* Compares two criu versions "X.Y[.Z]"; <0, 0, >0 like strcmp; 0 if unparsable. */
 int lc_criu_version_cmp(const char *a, const char *b);
 

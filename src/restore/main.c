@@ -72,6 +72,26 @@ static void usage(FILE *out)
 		"See lsf-criu-restore(8).\n");
 }
 
+/* True when we run as the job inside the namespaces of lsf-criu-start. */
+static bool inside_starter(void)
+{
+	char comm[64] = "";
+	int fd;
+	ssize_t n;
+
+	if (getpid() != LC_NS_JOB_PID || getppid() != 1)
+		return false;
+	fd = open("/proc/1/comm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	comm[n] = '\0';
+	return !strcmp(comm, "lsf-criu-start\n");
+}
+
 static bool pid_taken(pid_t pid)
 {
 	char path[64];
@@ -503,6 +523,18 @@ int main(int argc, char **argv)
 		 jobid, imgset, m->jobid, m->n_pids);
 	if (realpath(argv[optind], hint.dir))
 		snprintf(hint.oldid, sizeof(hint.oldid), "%s", m->jobid);
+	if (inside_starter()) {
+		/*
+		 * A job starter ran lsf-criu-start around us in a way it did not
+		 * recognise: we are the job in its namespaces, where criu has no
+		 * privilege and the image's PIDs are not ours to give.
+		 */
+		log_error("restore of job %s refused: lsf-criu-restore runs as the job inside the "
+			  "namespaces of lsf-criu-start, which ran it through another program (a "
+			  "JOB_STARTER such as 'lsf-criu-start /bin/sh -c \"%%USRCMD\"'); with "
+			  "'<dir>/lsf-criu-start %%USRCMD' it runs the restore as it is", jobid);
+		return restore_failed(jobid);
+	}
 	if (lc_given_record(dirfd, jobid) < 0)
 		log_warn("cannot record the output LSF gives job %s, ignoring", jobid);
 	lc_cfg_load(&cfg);
