@@ -354,9 +354,11 @@ static int restore_failed(const char *jobid)
 		return LC_EXIT_RESTORE_FAILED;
 	*slash = '\0';
 	log_error("the checkpoint of job %s is unchanged in '%s'; to restart it again (on this "
-		  "host once the cause above is fixed, or on another with 'brestart -m host'), "
-		  "as its owner: rm '%s/%s' && mv '%s' '%s/%s' && brestart '%s' %s", hint.oldid,
-		  hint.dir, base, hint.oldid, hint.dir, base, hint.oldid, base, hint.oldid);
+		  "host once the cause above is fixed, or on another with 'brestart -m host'): "
+		  "brestart '%s' %s; where LSF refuses that (this job made no checkpoint of its "
+		  "own), as its owner: rm '%s/%s' && mv '%s' '%s/%s' && brestart '%s' %s",
+		  hint.oldid, hint.dir, base, jobid, base, hint.oldid, hint.dir, base, hint.oldid,
+		  base, hint.oldid);
 	return LC_EXIT_RESTORE_FAILED;
 }
 

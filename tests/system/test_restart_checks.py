@@ -195,6 +195,7 @@ class RestartChecks(ClusterTest):
         log = self.c.log_text(new)
         hint = [ln for ln in log.splitlines() if "to restart it again" in ln]
         self.assertEqual(len(hint), 1, log)
+        self.assertIn("brestart '%s' %s; where LSF refuses that" % (self.c.base, new), hint[0])
         cmd = hint[0].split("as its owner: ", 1)[1]
         self.assertEqual(cmd, "rm '%s/%s' && mv '%s' '%s/%s' && brestart '%s' %s" % (
             self.c.base, jid, self.c.chkdir(new), self.c.base, jid, self.c.base, jid))
