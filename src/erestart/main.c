@@ -35,20 +35,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cfg.h"
 #include "cleanup.h"
-#include "criu.h"
 #include "exitcodes.h"
 #include "jobdir.h"
 #include "log.h"
 #include "meta.h"
-#include "nsjob.h"
 #include "portable.h"
-#include "proc.h"
-#include "spawn.h"
 #include "util.h"
 #include "version.h"
 
@@ -93,131 +88,6 @@ static int check_images(int dirfd, char *imgset, size_t size, struct lc_meta *m,
 	log_info("image set '%s' of job %s (%d process(es), %.1f MiB) is ready", imgset, m->jobid,
 		 m->n_pids, (double)m->image_bytes / 1048576.0);
 	return 0;
-}
-
-static bool pid_live(pid_t pid, char *comm, size_t size)
-{
-	struct lc_proc p;
-
-	if (lc_proc_read(pid, &p) < 0 || p.state == 'Z')
-		return false;
-	snprintf(comm, size, "%s", p.comm);
-	return true;
-}
-
-/*
- * Waits (up to the configured time) until no PID of a host-PID image is held
- * by a live process; a zombie (the killed job, not yet reaped) will be free.
- */
-static int pids_free(const struct lc_meta *m, long seconds, struct lc_err *err)
-{
-	double end = lc_now() + (double)seconds;
-	bool logged = false;
-	char comm[32];
-
-	for (;;) {
-		pid_t taken = 0;
-
-		for (int i = 0; i < m->n_pids && !taken; i++)
-			if (pid_live(m->pids[i], comm, sizeof(comm)))
-				taken = m->pids[i];
-		if (!taken)
-			return 0;
-		if (lc_now() >= end)
-			return lc_err_msg(err, EEXIST, "PID %d, which the image needs, is held by a "
-					  "live process (%s) after %ld s", (int)taken, comm, seconds);
-		if (!logged) {
-			log_info("waiting up to %ld s for PID %d of the image (now %s) to be free",
-				 seconds, (int)taken, comm);
-			logged = true;
-		}
-		lc_msleep(200);
-	}
-}
-
-/* Whether this host lets the job owner create user, PID and mount namespaces. */
-static int can_unshare(struct lc_err *err)
-{
-	struct lc_err cerr = { 0 };
-	pid_t pid = fork();
-	int st;
-
-	if (pid < 0)
-		return lc_err_set(err, errno, "fork");
-	if (pid == 0)
-		_exit(lc_ns_create(&cerr) < 0 ? 1 : 0);
-	st = lc_wait_status(pid);
-	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_msg(err, EPERM, "the image was taken in the job's own namespaces, and "
-				  "this host does not let the job owner create user namespaces "
-				  "(user.max_user_namespaces)");
-	return 0;
-}
-
-/* criu usable here by the job owner, for a host-PID image ("criu check --unprivileged"). */
-static int criu_works(const char *criu, struct lc_err *err)
-{
-	char *argv[] = { (char *)criu, "check", "--unprivileged", NULL };
-	char out[2048];
-	int st = 0, r;
-
-	r = lc_run_capture(argv, 60, out, sizeof(out), &st);
-	if (r < 0)
-		return lc_err_set(err, -r, "'%s check' did not finish", criu);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		char *nl;
-
-		for (nl = out; *nl; nl++)
-			if (*nl == '\n')
-				*nl = ' ';
-		return lc_err_msg(err, ENOTSUP, "'%s check --unprivileged' fails for the job "
-				  "owner: %.300s", criu, lc_trim(out));
-	}
-	return 0;
-}
-
-/*
- * Everything that can be checked before LSF commits the restart. A failure
- * here makes LSF rename the directory back: the checkpoint stays restartable,
- * on this host once the cause is fixed or on another one.
- */
-static int preflight(int dirfd, const char *imgset, const struct lc_meta *m,
-		     const struct lc_cfg *cfg, struct lc_err *err)
-{
-	_cleanup_close_ int imgfd = -1;
-	struct lc_needs needs;
-	char version[32];
-	int r;
-
-	if (lc_criu_check(cfg->criu, version, sizeof(version), err) < 0)
-		return lc_err_wrap(err, "criu is not usable");
-	if (m->criu_version[0] && lc_criu_version_cmp(version, m->criu_version) < 0)
-		return lc_err_msg(err, ENOTSUP, "criu here is version %s, older than the criu %s "
-				  "that made the image", version, m->criu_version);
-	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (imgfd < 0)
-		return lc_err_set(err, errno, "cannot open image set '%s'", imgset);
-	r = lc_needs_load(imgfd, getuid(), &needs, err);
-	if (r == -ENOENT) {
-		log_info("image set '%s' records no host needs (made by an older lsf-criu); its "
-			 "files are checked by criu only", imgset);
-	} else if (r < 0) {
-		log_warn("%s; its files are checked by criu only", err->msg);
-	} else {
-		r = lc_needs_check(&needs, err);
-		if (r == 0)
-			log_info("this host has all %d path(s) and the CPU features the image needs",
-				 needs.n);
-		lc_needs_free(&needs);
-		if (r < 0)
-			return r;
-	}
-	if (m->ns)
-		return can_unshare(err);
-	r = criu_works(cfg->criu, err);
-	if (r < 0)
-		return r;
-	return pids_free(m, cfg->pid_wait_seconds, err);
 }
 
 static int restorer_path(char *buf, size_t size)
@@ -321,7 +191,7 @@ int main(int argc, char **argv)
 			  "fail)", err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	r = preflight(dirfd, imgset, m, &cfg, &err);
+	r = lc_preflight(dirfd, imgset, m, cfg.criu, cfg.pid_wait_seconds, &err);
 	if (r < 0) {
 		char host[256] = "?";
 

@@ -85,6 +85,18 @@ void lc_needs_free(struct lc_needs *n);
  */
 int lc_needs_check(const struct lc_needs *n, struct lc_err *err);
 
+/*
+ * Everything that can be checked before LSF commits a restart of image set
+ * imgset (in the checkpoint directory dirfd, with its meta m) on this host:
+ * criu usable and not older than the image's; the host needs above; for a
+ * host-PID image "criu check --unprivileged" and every PID free (a zombie
+ * counts as free; a live holder is waited for up to pid_wait_seconds); for
+ * a namespaced image that user namespaces can be created. Returns 0 or a
+ * negative errno with err naming the first problem in one line.
+ */
+int lc_preflight(int dirfd, const char *imgset, const struct lc_meta *m, const char *criu,
+		 long pid_wait_seconds, struct lc_err *err);
+
 /* This host's CPU features, as recorded in host-needs.json. */
 void lc_cpu_read(struct lc_cpu *c);
 
