@@ -240,9 +240,9 @@ static void add_need(struct collect *c, const char *path, enum lc_need_type type
 	for (int i = 0; i < n->n; i++) {
 		if (strcmp(n->v[i].path, path))
 			continue;
-		/* A file seen once for appending and once otherwise: its size is checked. */
-		if (n->v[i].size < 0 && size >= 0)
-			n->v[i].size = size;
+		/* A file the job also writes may still grow: its size is left to criu. */
+		if (size < 0)
+			n->v[i].size = -1;
 		return;
 	}
 	if (n->n >= LC_NEEDS_MAX) {
@@ -287,10 +287,15 @@ static void collect_fds(struct collect *c, pid_t pid, const char *comm)
 			add_need(c, target, LC_NEED_DIR, -1, "a directory open in",
 				 pid, comm);
 		} else if (S_ISREG(st.st_mode)) {
-			bool append = lc_proc_fdinfo(pid, (int)fd, &pos, &flags) == 0 &&
-				      (flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY;
+			/*
+			 * Only a file open for reading keeps its size until the dump
+			 * freezes the job; one open for writing may still grow, so
+			 * its size is left to criu's own check at restore.
+			 */
+			bool reading = lc_proc_fdinfo(pid, (int)fd, &pos, &flags) == 0 &&
+				       (flags & O_ACCMODE) == O_RDONLY;
 
-			add_need(c, target, LC_NEED_FILE, append ? -1 : (long long)st.st_size,
+			add_need(c, target, LC_NEED_FILE, reading ? (long long)st.st_size : -1,
 				 "a file open in", pid, comm);
 		} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
 			add_need(c, target, LC_NEED_DEV, -1, "a device open in", pid,

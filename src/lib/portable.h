@@ -36,7 +36,7 @@ enum lc_need_type { LC_NEED_DIR, LC_NEED_FILE, LC_NEED_DEV };
 struct lc_need {
 	char path[4096];
 	enum lc_need_type type;
-	long long size;		/* -1: the size is not checked (a file opened for appending) */
+	long long size;		/* -1: not checked here (a file the job writes may grow until the dump) */
 	char build_id[41];	/* hex GNU build-id of an ELF file, "" if none (criu checks it) */
 	char why[96];		/* "cwd of process 123 (sh)" */
 };
