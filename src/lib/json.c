@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Strict JSON helpers; see json.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "util.h"
@@ -68,6 +70,44 @@ int lc_json_save(int dirfd, const char *name, json_t *o)
 	if (!txt)
 		return -ENOMEM;
 	r = lc_write_atomic_at(dirfd, name, txt, strlen(txt), 0600);
+	free(txt);
+	return r;
+}
+
+int lc_json_write_new(int dirfd, const char *name, json_t *o)
+{
+	char *txt;
+	size_t len, off = 0;
+	int fd, r = 0;
+
+	if (!o)
+		return -ENOMEM;
+	txt = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	if (!txt)
+		return -ENOMEM;
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		free(txt);
+		return r;
+	}
+	len = strlen(txt);
+	while (off < len) {
+		ssize_t n = write(fd, txt + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(dirfd, name, 0);
 	free(txt);
 	return r;
 }

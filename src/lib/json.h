@@ -22,5 +22,11 @@ int lc_json_int(json_t *o, const char *key, long long min, long long max, long l
 		struct lc_err *err);
 /* Writes o (reference stolen; NULL means out of memory) atomically as name, mode 0600. */
 int lc_json_save(int dirfd, const char *name, json_t *o);
+/*
+ * Writes o (reference stolen) as a new file name (O_EXCL, mode 0600) without
+ * fsync: for a file of an image set being made, which is flushed as a whole
+ * (syncfs) before it is recorded as current.
+ */
+int lc_json_write_new(int dirfd, const char *name, json_t *o);
 
 #endif

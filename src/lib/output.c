@@ -282,7 +282,7 @@ int lc_output_save(int imgfd, const struct lc_output *o)
 	}
 	json_object_set_new(root, "version", json_integer(OUTPUT_VERSION));
 	json_object_set_new(root, "fds", fds);
-	return lc_json_save(imgfd, LC_OUTPUT_FILE, root);
+	return lc_json_write_new(imgfd, LC_OUTPUT_FILE, root);
 }
 
 #define ID_MAX ((long long)1 << 62)
