@@ -38,7 +38,7 @@ say() { echo "provision: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # Packages: build, tests, and what building criu needs.
-PKGS="build-essential pkg-config libjansson-dev libcap-dev libcap2-bin python3 procps clang libclang-rt-14-dev
+PKGS="build-essential pkg-config libjansson-dev libmount-dev libcap-dev btrfs-progs libcap2-bin python3 procps clang libclang-rt-14-dev
 util-linux passwd xz-utils dpkg-dev
 libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler libnl-3-dev
 libnet1-dev libbsd-dev libgnutls28-dev uuid-dev libnftables-dev python3-protobuf"

@@ -11,12 +11,26 @@
  * other uid.
  *
  * It dumps the job's process tree with criu into a fresh image set
- * $LSB_CHKPNT_DIR/ckpt.<N>/, verifies it, and only then points
- * $LSB_CHKPNT_DIR/lsf-criu.current at it. Exit 0 only when a complete,
- * verified image set exists and, with -k, no job process is left; every
- * other outcome exits non-zero with one log line saying why. A failed dump
- * leaves the job running.
+ * $LSB_CHKPNT_DIR/ckpt.<N>/ and commits it before anything irreversible
+ * happens to the job:
+ *
+ *   1. preflight: the job's memory against the room left on the checkpoint
+ *      filesystem (free space and quota); a job that cannot fit is refused;
+ *   2. dump: criu leaves the job stopped (-k, -s) or running, never kills it;
+ *   3. commit: the images are verified, meta.json written, every file and the
+ *      directory fsync()ed, lsf-criu.current switched to the new set, and the
+ *      ledger records it (lsf-criu.current is rolled back if that fails);
+ *   4. only then, with -k, the stopped job is killed.
+ *
+ * Any failure before the commit resumes the job (SIGCONT to the processes
+ * criu stopped), keeps only the logs of the attempt (ckpt.<N>.failed/) and
+ * exits non-zero with one log line; a checkpoint asked for at the run limit
+ * then ends the job as LSF would, since LSF does not terminate it again. A
+ * guardian process (its own session) does the same if this program dies
+ * half-way, and finishes the kill if it dies after the commit. Older and
+ * failed image sets are removed once the new one is recorded.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,22 +41,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "cfg.h"
+#include "chain.h"
 #include "cleanup.h"
 #include "criu.h"
 #include "exitcodes.h"
+#include "imgset.h"
 #include "job.h"
 #include "jobdir.h"
 #include "killseq.h"
-#include "ledger.h"
-#include "lsfenv.h"
 #include "log.h"
+#include "lsfenv.h"
 #include "meta.h"
 #include "portable.h"
+#include "space.h"
 #include "util.h"
 #include "version.h"
 
@@ -54,6 +70,23 @@ struct opts {
 	pid_t pgid;
 };
 
+/* One checkpoint attempt: everything the failure path and the guardian need. */
+struct ckpt {
+	struct opts o;
+	const char *jobid, *chkdir;
+	int dirfd, imgfd;
+	struct lc_cfg cfg;
+	struct lc_job_procs job;
+	struct lc_meta *m;
+	char imgset[64];	/* "" until created */
+	char prev[64];		/* lsf-criu.current before this attempt, "" if none */
+	bool overrun;		/* asked by the TERMINATE action at the job's run limit */
+	long long deadline;	/* criu is killed then (epoch seconds) */
+	long long mem_bytes;	/* the job's memory, estimated before the dump */
+	bool *was_stopped;	/* per tree process: stopped before we began */
+	int guard;		/* write end of the guardian's pipe, or -1 */
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -63,13 +96,13 @@ static void usage(FILE *out)
 		"Run by LSF's echkpnt (bchkpnt, periodic checkpoints); reads LSB_JOBID and\n"
 		"LSB_CHKPNT_DIR from the environment.\n"
 		"\n"
-		"  -c          accepted for LSF compatibility (criu always saves what it needs)\n"
-		"  -f          accepted for LSF compatibility\n"
-		"  -k          kill the job once the checkpoint is verified\n"
-		"  -s          stop (SIGSTOP) the job once the checkpoint is verified\n"
-		"  -d dir      LSF's temporary checkpoint directory; left empty on purpose\n"
-		"  -x          accepted for LSF compatibility\n"
-		"  -h, --help  show this help\n"
+		"  -c             accepted for LSF compatibility (criu always saves what it needs)\n"
+		"  -f             accepted for LSF compatibility\n"
+		"  -k             kill the job once the checkpoint is committed\n"
+		"  -s             stop (SIGSTOP) the job once the checkpoint is committed\n"
+		"  -d dir         LSF's temporary checkpoint directory; left empty on purpose\n"
+		"  -x             accepted for LSF compatibility\n"
+		"  -h, --help     show this help\n"
 		"  -V, --version  show the version\n"
 		"\n"
 		"See echkpnt.criu(8).\n");
@@ -122,131 +155,275 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/*
- * Records the outcome in the chain's ledger. A failed checkpoint that was
- * requested because the job reached its run limit must still end the job:
- * LSF does not issue TERMINATE again.
- */
-static void record_outcome(int dirfd, const char *jobid, pid_t pgid, bool ok, bool killed,
-			   const char *imgset, const struct lc_meta *m)
-{
-	_cleanup_close_ int lock = -1;
-	struct lc_ledger l;
-	struct lc_err err = { 0 };
-	bool overrun;
-	int r;
+/* ---- the job's processes ---- */
 
-	lock = lc_ledger_lock(dirfd, 30, &err);
-	if (lock < 0) {
-		log_warn("%s; the ledger is not updated", err.msg);
-		return;
-	}
-	r = lc_ledger_load(dirfd, getuid(), &l, &err);
-	if (r == -ENOENT) {
-		if (!ok)
-			return;
-		lc_ledger_init(&l, jobid, getuid());
-	} else if (r < 0) {
-		log_warn("%s; the ledger is not updated (no automatic restart will follow)",
-			 err.msg);
-		return;
-	}
-	overrun = l.state == LC_CHAIN_OVERRUN && !strcmp(l.req_jobid, jobid);
-	if (ok) {
-		snprintf(l.ckpt_jobid, sizeof(l.ckpt_jobid), "%s", jobid);
-		snprintf(l.ckpt_imgset, sizeof(l.ckpt_imgset), "%s", imgset);
-		l.ckpt_time = m->created;
-		l.ckpt_seconds = m->dump_seconds;
-		l.ckpt_bytes = m->image_bytes;
-		/* Only the checkpoint that ended the job answers the run-limit request. */
-		if (overrun && killed)
-			l.state = LC_CHAIN_CHECKPOINTED;
-	} else if (overrun) {
-		l.state = LC_CHAIN_ENDED;
-		snprintf(l.end_reason, sizeof(l.end_reason), "the run-limit checkpoint failed; killed");
-		struct lc_run *run = lc_ledger_run(&l, jobid, 0);
-		if (run)
-			snprintf(run->end_reason, sizeof(run->end_reason),
-				 "killed at the run limit: the checkpoint failed");
-	}
-	r = lc_ledger_save(dirfd, &l);
-	if (r < 0)
-		log_warn("cannot write the ledger: %s", strerror(-r));
-	close(lock);
-	lock = -1;
-	if (!ok && overrun) {
-		log_error("the checkpoint was requested at job %s's run limit: ending the job as LSF "
-			  "would", jobid);
-		(void)lc_kill_sequence(&pgid, 1, lc_env_long("JOB_TERMINATE_INTERVAL", 1, 3600, 10));
-	}
+static const struct lc_proc *tree_proc(const struct ckpt *c, size_t k)
+{
+	for (size_t i = 0; i < c->job.n_all; i++)
+		if (c->job.all[i].pid == c->job.tree[k])
+			return &c->job.all[i];
+	return NULL;
 }
 
-/* The deadline of a run-limit checkpoint of this job, or 0 for any other checkpoint. */
-static long long overrun_deadline(int dirfd, const char *jobid)
+/* Remembers which processes were stopped already (bstop): they stay stopped. */
+static int note_stopped(struct ckpt *c)
 {
-	_cleanup_close_ int lock = -1;
-	struct lc_ledger l;
-	struct lc_err err = { 0 };
+	c->was_stopped = calloc(c->job.n_tree ? c->job.n_tree : 1, sizeof(bool));
+	if (!c->was_stopped)
+		return -ENOMEM;
+	for (size_t k = 0; k < c->job.n_tree; k++) {
+		const struct lc_proc *p = tree_proc(c, k);
+		struct lc_proc now;
 
-	lock = lc_ledger_lock(dirfd, 30, &err);
-	if (lock < 0 || lc_ledger_load(dirfd, getuid(), &l, &err) < 0)
-		return 0;
-	if (l.state != LC_CHAIN_OVERRUN || strcmp(l.req_jobid, jobid))
-		return 0;
-	log_info("run-limit checkpoint: criu must finish by the deadline of ORUN_TIMEOUT_SECONDS "
-		 "(%lld s from now)", l.req_deadline - (long long)time(NULL));
-	return l.req_deadline;
-}
-
-/* The next free image set number: one more than the highest ckpt.<N> present. */
-static int next_imgset(int dirfd, char *name, size_t size)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	long max = 0, v;
-	int fd;
-
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
+		if (p && lc_proc_read(p->pid, &now) == 0 && now.start_time == p->start_time)
+			c->was_stopped[k] = now.state == 'T';
 	}
-	while ((de = readdir(d))) {
-		char num[16];
-
-		if (strncmp(de->d_name, "ckpt.", 5))
-			continue;
-		snprintf(num, sizeof(num), "%.*s", (int)strcspn(de->d_name + 5, "."),
-			 de->d_name + 5);
-		if (lc_parse_long(num, 1, 999999999, &v) == 0 && v > max)
-			max = v;
-	}
-	if (max >= 999999999)
-		return -EOVERFLOW;
-	snprintf(name, size, "ckpt.%ld", max + 1);
 	return 0;
 }
 
-/* Removes every image set but keep (and LSF's own files, which never match). */
-static void prune_imgsets(int dirfd, const char *keep)
+/* Sends sig to every process of the tree that is still the one we found. */
+static void signal_tree(const struct ckpt *c, int sig, bool skip_stopped)
 {
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd;
+	for (size_t k = 0; k < c->job.n_tree; k++) {
+		const struct lc_proc *p = tree_proc(c, k);
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+		if (!p || (skip_stopped && c->was_stopped && c->was_stopped[k]))
+			continue;
+		if (lc_proc_alive(p->pid, p->start_time))
+			(void)kill(p->pid, sig);
+	}
+}
+
+static int wait_gone(const struct lc_job_procs *j, double seconds)
+{
+	double end = lc_now() + seconds;
+
+	while (lc_job_tree_alive(j)) {
+		if (lc_now() >= end)
+			return -ETIMEDOUT;
+		lc_msleep(20);
+	}
+	return 0;
+}
+
+/* Kills the committed job: the stopped tree first, then the rest of LSF's group. */
+static int kill_job(const struct ckpt *c)
+{
+	lc_job_kill_tree(&c->job);
+	if (wait_gone(&c->job, (double)c->cfg.kill_wait_seconds) < 0)
+		log_warn("job processes still alive %ld s after SIGKILL", c->cfg.kill_wait_seconds);
+	lc_job_kill_group_rest(c->o.pgid, 5);
+	return wait_gone(&c->job, 10);
+}
+
+/* Ends a job whose run-limit checkpoint failed, as LSF would have at the limit. */
+static void end_like_lsf(const struct ckpt *c)
+{
+	pid_t pg = c->o.pgid;
+
+	log_error("the checkpoint was requested at job %s's run limit: ending the job as LSF "
+		  "would", c->jobid);
+	(void)lc_kill_sequence(&pg, 1, lc_cfg_terminate_interval(&c->cfg));
+	lc_job_kill_tree(&c->job); /* anything of the tree outside LSF's group */
+}
+
+/* ---- failure, and the guardian that covers our own death ---- */
+
+/*
+ * A process that outlives us must not hold LSF's stdio: a caller reading it
+ * through a pipe would wait for that process too. It logs to the job log.
+ */
+static void quiet_stdio(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0)
+		return;
+	for (int fd = 0; fd < 3; fd++)
+		(void)dup2(null, fd);
+	if (null > 2)
+		close(null);
+	lc_log_stderr_level(LC_LOG_ERROR);
+}
+
+/*
+ * Undoes a checkpoint that was not committed: resumes the processes criu
+ * stopped, keeps only the logs of the image set, tells the ledger, and ends
+ * a run-limit job as LSF would.
+ */
+static void roll_back(struct ckpt *c, const char *why)
+{
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+	char failed[96];
+	bool must_end = false;
+	int r;
+
+	if (c->o.kill || c->o.stop)
+		signal_tree(c, SIGCONT, true);
+	if (c->imgset[0]) {
+		if (c->imgfd >= 0)
+			close(c->imgfd);
+		c->imgfd = -1;
+		r = lc_imgset_quarantine(c->dirfd, c->imgset, failed, sizeof(failed));
+		if (r < 0)
+			log_warn("cannot set the failed image set '%s' aside: %s, ignoring", c->imgset,
+				 strerror(-r));
+		else
+			log_info("the failed attempt's logs are kept in '%s'; its images are removed",
+				 failed);
+	}
+	lock = lc_chain_open(c->dirfd, c->jobid, false, 30, &l, &err);
+	if (lock >= 0) {
+		must_end = lc_chain_checkpoint_failed(&l, c->jobid, why);
+		if (must_end && lc_chain_close(c->dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+	} else if (err.code != ENOENT) {
+		log_warn("%s; the ledger is not updated", err.msg);
+		must_end = c->overrun;
+	}
+	if (must_end)
+		end_like_lsf(c);
+}
+
+static void guard_say(const struct ckpt *c, const void *msg, size_t len)
+{
+	if (c->guard >= 0)
+		(void)!write(c->guard, msg, len);
+}
+
+static void on_criu_started(pid_t pgrp, void *arg)
+{
+	char msg[1 + sizeof(pid_t)];
+
+	msg[0] = 'P';
+	memcpy(msg + 1, &pgrp, sizeof(pgrp));
+	guard_say(arg, msg, sizeof(msg));
+}
+
+/*
+ * The guardian: a child in its own session that waits for us. If we die
+ * before saying 'D' (done), it kills criu, and then either finishes the
+ * kill of a committed job ('C' said) or rolls the checkpoint back.
+ */
+static void guardian(struct ckpt *c, int rfd)
+{
+	pid_t criu = 0;
+	bool committed = false;
+	char b;
+
+	(void)setsid();
+	quiet_stdio();
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	c->guard = -1;
+	for (;;) {
+		ssize_t n = read(rfd, &b, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (b == 'D')
+			_exit(0);
+		if (b == 'C')
+			committed = true;
+		if (b == 'P' && read(rfd, &criu, sizeof(criu)) != (ssize_t)sizeof(criu))
+			criu = 0;
+	}
+	log_error("echkpnt.criu died during the checkpoint of job %s; its guardian %s", c->jobid,
+		  committed ? "finishes the kill of the committed job" : "rolls the checkpoint back");
+	if (criu > 0 && kill(-criu, SIGKILL) < 0)
+		(void)kill(criu, SIGKILL);
+	if (committed) {
+		(void)kill_job(c);
+	} else {
+		/* Give criu's own clean-up (it resumes what it seized) a moment. */
+		if (criu > 0)
+			lc_msleep(200);
+		roll_back(c, "echkpnt.criu died");
+	}
+	_exit(0);
+}
+
+static int start_guardian(struct ckpt *c)
+{
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		close(pfd[1]);
+		guardian(c, pfd[0]);
+	}
+	close(pfd[0]);
+	c->guard = pfd[1];
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* ---- the steps ---- */
+
+/* Whether this is the run-limit checkpoint of this job, and its deadline. */
+static void plan(struct ckpt *c)
+{
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+	long long now = (long long)time(NULL);
+
+	c->deadline = now + c->cfg.checkpoint_timeout_seconds;
+	lock = lc_chain_open(c->dirfd, c->jobid, false, 30, &l, &err);
+	if (lock < 0) {
+		if (err.code != ENOENT)
+			log_warn("%s; treating this as a checkpoint on request", err.msg);
 		return;
 	}
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "ckpt.", 5) || !strcmp(de->d_name, keep))
-			continue;
-		if (lc_rmtree_at(dirfd, de->d_name) == 0)
-			log_info("removed the older image set '%s'", de->d_name);
+	if (l.state != LC_CHAIN_OVERRUN || strcmp(l.req_jobid, c->jobid))
+		return;
+	c->overrun = true;
+	c->deadline = l.req_deadline;
+	log_info("run-limit checkpoint: it must be committed by the deadline of "
+		 "ORUN_TIMEOUT_SECONDS (%lld s from now)", c->deadline - now);
+}
+
+/* Refuses a checkpoint that cannot fit in the room left on the filesystem. */
+static int preflight(struct ckpt *c, struct lc_err *err)
+{
+	struct lc_space sp;
+	long long need;
+	int r;
+
+	c->mem_bytes = lc_mem_estimate(c->job.tree, c->job.n_tree);
+	r = lc_space_query(c->dirfd, getuid(), &sp, err);
+	if (r < 0) {
+		log_warn("%s; checking the room for the images is skipped", err->msg);
+		return 0;
 	}
+	need = c->mem_bytes + c->cfg.space_margin_mb * 1048576LL;
+	log_info("the job's memory is %.1f MiB; the checkpoint filesystem%s%s%s has %.1f MiB free"
+		 "%s", (double)c->mem_bytes / 1048576.0, sp.fstype[0] ? " (" : "", sp.fstype,
+		 sp.fstype[0] ? ")" : "", (double)sp.free / 1048576.0,
+		 sp.quota_left >= 0 ? ", quota permitting less" : "");
+	if (lc_space_room(&sp) < need)
+		return lc_err_set(err, ENOSPC, "not enough room for the images: the job needs about "
+				  "%.1f MiB (its memory plus a margin of %ld MiB), the checkpoint "
+				  "filesystem has %.1f MiB%s", (double)need / 1048576.0,
+				  c->cfg.space_margin_mb, (double)lc_space_room(&sp) / 1048576.0,
+				  sp.quota_left >= 0 && sp.quota_left < sp.free ?
+					  " left under the user's disk quota" :
+					  " free");
+	return 0;
 }
 
 /*
@@ -256,9 +433,10 @@ static void prune_imgsets(int dirfd, const char *keep)
 static void root_script(pid_t pid, char *buf, size_t size)
 {
 	_cleanup_free_ char *cmd = NULL;
+	_cleanup_close_ int cwd = -1, sfd = -1;
 	char path[64], resolved[PATH_MAX];
 	size_t len = 0, a0;
-	int fd;
+	ssize_t n;
 
 	buf[0] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
@@ -268,24 +446,17 @@ static void root_script(pid_t pid, char *buf, size_t size)
 	if (a0 + 1 >= len || cmd[a0 + 1] == '-')
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	cwd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cwd < 0)
 		return;
-	{
-		int sfd = openat(fd, cmd + a0 + 1, O_RDONLY | O_CLOEXEC);
-		char link[64];
-		ssize_t n;
-
-		close(fd);
-		if (sfd < 0)
-			return;
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", sfd);
-		n = readlink(link, resolved, sizeof(resolved) - 1);
-		close(sfd);
-		if (n <= 0)
-			return;
-		resolved[n] = '\0';
-	}
+	sfd = openat(cwd, cmd + a0 + 1, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sfd);
+	n = readlink(path, resolved, sizeof(resolved) - 1);
+	if (n <= 0)
+		return;
+	resolved[n] = '\0';
 	snprintf(buf, size, "%s", resolved);
 }
 
@@ -368,201 +539,244 @@ static int verify_images(int imgfd, pid_t root, struct lc_err *err)
 		if (!S_ISREG(st.st_mode) || st.st_size == 0)
 			return lc_err_set(err, EINVAL, "image file '%s' is empty", need[i]);
 	}
-	if (syncfs(imgfd) < 0)
-		return lc_err_set(err, errno, "cannot flush the images to disk");
 	return 0;
 }
 
-static int wait_gone(const struct lc_job_procs *j, double seconds)
+/* Creates the image set and runs criu; the job is left stopped (-k, -s) or running. */
+static int dump(struct ckpt *c, struct lc_err *err)
 {
-	double end = lc_now() + seconds;
+	struct lc_dump_opts d = { 0 };
+	char nspath[PATH_MAX];
+	int r;
 
-	while (lc_job_tree_alive(j)) {
-		if (lc_now() >= end)
-			return -ETIMEDOUT;
-		lc_msleep(50);
+	r = lc_imgset_next(c->dirfd, c->imgset, sizeof(c->imgset));
+	if (r < 0 || mkdirat(c->dirfd, c->imgset, 0700) < 0) {
+		r = r < 0 ? r : -errno;
+		c->imgset[0] = '\0';
+		return lc_err_set(err, -r, "cannot create an image set in '%s'", c->chkdir);
 	}
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	struct opts o = { 0 };
-	struct lc_err err = { 0 };
-	struct lc_cfg cfg;
-	struct lc_job_procs job = { 0 };
-	struct lc_dump_opts dump = { 0 };
-	_cleanup_free_ struct lc_meta *m = NULL;
-	_cleanup_close_ int dirfd = -1, lockfd = -1, imgfd = -1;
-	char imgset[64], failed[80], cwd[4096] = "?", nspath[PATH_MAX];
-	const char *jobid, *chkdir;
-	int r, ret = LC_EXIT_FAILURE;
-
-	lc_log_init("echkpnt.criu");
-	umask(077);
-	if (parse_args(argc, argv, &o) < 0) {
-		fprintf(stderr, "Try 'echkpnt.criu --help' for more information.\n");
-		return LC_EXIT_USAGE;
-	}
-	jobid = getenv("LSB_JOBID");
-	chkdir = getenv("LSB_CHKPNT_DIR");
-	if (!lc_jobid_ok(jobid)) {
-		log_error("LSB_JOBID is unset or not a job ID; not called by LSF?");
-		return LC_EXIT_USAGE;
-	}
-	dirfd = lc_jobdir_open(chkdir, &err);
-	if (dirfd < 0) {
-		log_error("checkpoint of job %s refused: %s; the job keeps running", jobid, err.msg);
-		return -dirfd == EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
-	}
-	if (lc_jobdir_attach_log(dirfd, &err) < 0) {
-		log_error("checkpoint of job %s failed: %s; the job keeps running", jobid, err.msg);
-		return LC_EXIT_FAILURE;
-	}
-	(void)!getcwd(cwd, sizeof(cwd));
-	log_info("checkpoint of job %s requested: group %d,%s%s%s%s -d '%s', uid %u, cwd '%s', "
-		 "dir '%s'", jobid, (int)o.pgid, o.kill ? " kill" : "", o.stop ? " stop" : "",
-		 o.copy ? " copy" : "", o.force ? " force" : "", o.tmpdir ? o.tmpdir : "",
-		 (unsigned)getuid(), cwd, chkdir);
-	lockfd = lc_jobdir_lock(dirfd, 30, &err);
-	if (lockfd < 0) {
-		log_error("checkpoint of job %s failed: %s; the job keeps running", jobid, err.msg);
-		return LC_EXIT_FAILURE;
-	}
-	lc_cfg_load(&cfg);
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return lc_log_errno(ENOMEM, "out of memory"), LC_EXIT_FAILURE;
-	if (lc_criu_check(cfg.criu, m->criu_version, sizeof(m->criu_version), &err) < 0) {
-		log_error("checkpoint of job %s failed: criu is not usable: %s; the job keeps "
-			  "running", jobid, err.msg);
-		ret = LC_EXIT_NOTSUP;
-		goto failed;
-	}
-	r = lc_job_find(dirfd, o.pgid, jobid, &job, &err);
-	if (r < 0) {
-		log_error("checkpoint of job %s failed: %s", jobid, err.msg);
-		ret = r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
-		goto failed;
-	}
-	r = next_imgset(dirfd, imgset, sizeof(imgset));
-	if (r < 0 || mkdirat(dirfd, imgset, 0700) < 0) {
-		log_error("checkpoint of job %s failed: cannot create an image set in '%s': %s; the "
-			  "job keeps running", jobid, chkdir, strerror(r < 0 ? -r : errno));
-		goto failed;
-	}
-	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (imgfd < 0) {
-		log_error("checkpoint of job %s failed: cannot open '%s': %s", jobid, imgset,
-			  strerror(errno));
-		goto failed;
-	}
-	snprintf(m->jobid, sizeof(m->jobid), "%s", jobid);
-	m->created = (long long)time(NULL);
-	m->root_pid = job.root.pid;
-	m->root_start_time = job.root.start_time;
-	m->uid = getuid();
-	for (size_t k = 0; k < job.n_tree && k < LC_META_MAX_PIDS; k++)
-		m->pids[m->n_pids++] = job.tree[k];
-	inspect_files(&job, imgfd, chkdir, m);
-	{
-		struct lc_err perr = { 0 };
-
-		/* output.json and host-needs.json: what a restore rebinds and needs from a host */
-		if (lc_portable_record(imgfd, dirfd, chkdir, &job, m, &perr) < 0)
-			log_warn("%s; a restore will check less before it starts", perr.msg);
-	}
+	c->imgfd = openat(c->dirfd, c->imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (c->imgfd < 0)
+		return lc_err_set(err, errno, "cannot open '%s'", c->imgset);
+	snprintf(c->m->jobid, sizeof(c->m->jobid), "%s", c->jobid);
+	c->m->created = (long long)time(NULL);
+	c->m->root_pid = c->job.root.pid;
+	c->m->root_start_time = c->job.root.start_time;
+	c->m->uid = getuid();
+	for (size_t k = 0; k < c->job.n_tree && k < LC_META_MAX_PIDS; k++)
+		c->m->pids[c->m->n_pids++] = c->job.tree[k];
+	inspect_files(&c->job, c->imgfd, c->chkdir, c->m);
 	/*
 	 * Always dump file locks: /proc/locks names a lock's owner by the PID that
 	 * took it (possibly gone) or -1 (OFD locks), so a job's locks cannot be
 	 * found reliably, and without --file-locks criu either refuses or, at
 	 * restore, silently drops them.
 	 */
-	m->file_locks = true;
-	if (lc_job_holds_locks(&job))
+	c->m->file_locks = true;
+	if (lc_job_holds_locks(&c->job))
 		log_info("the job holds file locks; they are dumped with it (--file-locks)");
 
-	dump.criu = cfg.criu;
-	dump.workfd = dirfd;
-	dump.imgdir = imgset;
-	dump.root = job.dump_pid;
-	if (job.ns_init > 0) {
+	d.criu = c->cfg.criu;
+	d.workfd = c->dirfd;
+	d.imgdir = c->imgset;
+	d.root = c->job.dump_pid;
+	if (c->job.ns_init > 0) {
 		/* criu runs inside the job's mount namespace, with "/" as its cwd. */
 		char real[PATH_MAX];
 
-		if (!realpath(chkdir, real) ||
-		    snprintf(nspath, sizeof(nspath), "%s/%s", real, imgset) >= (int)sizeof(nspath)) {
-			log_error("checkpoint of job %s failed: cannot resolve '%s'", jobid, chkdir);
-			goto failed;
-		}
-		dump.imgdir = nspath;
-		dump.ns_init = job.ns_init;
-		m->ns = true;
+		if (!realpath(c->chkdir, real) ||
+		    snprintf(nspath, sizeof(nspath), "%s/%s", real, c->imgset) >= (int)sizeof(nspath))
+			return lc_err_set(err, ENAMETOOLONG, "cannot resolve '%s'", c->chkdir);
+		d.imgdir = nspath;
+		d.ns_init = c->job.ns_init;
+		c->m->ns = true;
 	}
-	dump.leave_running = !o.kill;
-	dump.shell_job = true;
-	dump.file_locks = m->file_locks;
-	dump.deadline = overrun_deadline(dirfd, jobid);
-	log_info("dumping %zu process(es) of job %s into '%s' with criu %s", job.n_tree, jobid,
-		 imgset, m->criu_version);
-	r = lc_criu_dump(&dump, &err);
-	if (r == 0)
-		r = verify_images(imgfd, job.dump_pid, &err);
+	d.leave_running = !c->o.kill && !c->o.stop;
+	d.leave_stopped = !d.leave_running;
+	d.shell_job = true;
+	d.file_locks = c->m->file_locks;
+	d.deadline = c->deadline;
+	d.started = on_criu_started;
+	d.started_arg = c;
+	log_info("dumping %zu process(es) of job %s into '%s' with criu %s", c->job.n_tree,
+		 c->jobid, c->imgset, c->m->criu_version);
+	r = lc_criu_dump(&d, err);
+	if (r < 0)
+		return r;
+	c->m->dump_seconds = d.seconds;
+	r = verify_images(c->imgfd, c->job.dump_pid, err);
+	if (r == 0) {
+		struct lc_err perr = { 0 };
+
+		/* output.json and host-needs.json: what a restore rebinds and needs from a host */
+		if (lc_portable_record(c->imgfd, c->dirfd, c->chkdir, &c->job, c->m,
+				       d.leave_stopped, &perr) < 0)
+			log_warn("%s; a restore will check less before it starts", perr.msg);
+	}
+	return r;
+}
+
+/* Makes the image set durable and current, and records it in the ledger. */
+static int commit(struct ckpt *c, struct lc_err *err)
+{
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_ckpt_done done;
+	int r;
+
+	c->m->killed = c->o.kill;
+	c->m->image_bytes = lc_dir_bytes(c->imgfd);
+	r = lc_meta_save(c->imgfd, c->m);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot write '%s/meta.json'", c->imgset);
+	r = lc_imgset_sync(c->imgfd);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot flush the images of '%s' to disk", c->imgset);
+	r = lc_current_save(c->dirfd, c->imgset);
+	if (r < 0)
+		return lc_err_set(err, -r, "cannot record '%s' as current", c->imgset);
+	done = (struct lc_ckpt_done){ .jobid = c->jobid, .imgset = c->imgset,
+				      .killed = c->o.kill, .time = c->m->created,
+				      .seconds = c->m->dump_seconds, .bytes = c->m->image_bytes,
+				      .mem_bytes = c->mem_bytes };
+	lock = lc_chain_open(c->dirfd, c->jobid, true, 30, &l, err);
+	r = lock;
+	if (lock >= 0 && lc_chain_checkpointed(&l, &done) < 0)
+		r = lc_err_set(err, EINVAL, "the ledger's chain is '%s'",
+			       lc_chain_state_name(l.state));
+	else if (lock >= 0)
+		r = lc_chain_close(c->dirfd, &lock, &l, err);
+	if (r < 0 && !c->o.kill && !c->o.stop) {
+		/* The job runs on whatever happens: the set is made, only the chain misses it. */
+		log_warn("%s; the ledger is not updated", err->msg);
+		memset(err, 0, sizeof(*err));
+		return 0;
+	}
 	if (r < 0) {
-		snprintf(failed, sizeof(failed), "%s.failed", imgset);
-		(void)renameat(dirfd, imgset, dirfd, failed);
-		log_error("checkpoint of job %s failed: %s; %s; images and criu's log kept in '%s'",
-			  jobid, err.msg,
-			  lc_job_tree_alive(&job) ? "the job keeps running" : "the job is gone",
-			  failed);
+		/* The previous set stays the one a brestart uses. */
+		int e = c->prev[0] ? lc_current_save(c->dirfd, c->prev) :
+				     (unlinkat(c->dirfd, LC_CURRENT_FILE, 0) < 0 ? -errno : 0);
+
+		if (e < 0)
+			log_warn("cannot put '%s' back to '%s': %s", LC_CURRENT_FILE, c->prev,
+				 strerror(-e));
+		return lc_err_wrap(err, "the checkpoint is not recorded");
+	}
+	return 0;
+}
+
+/* Removes older and failed image sets in the background, holding the directory lock. */
+static void prune_later(const struct ckpt *c)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return; /* the parent goes on; a failed fork leaves them for the next time */
+	if (fork() != 0)
+		_exit(0);
+	(void)setsid();
+	quiet_stdio();
+	(void)lc_imgset_prune(c->dirfd, c->imgset);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	struct ckpt c = { .dirfd = -1, .imgfd = -1, .guard = -1 };
+	struct lc_err err = { 0 };
+	_cleanup_close_ int lockfd = -1;
+	char cwd[4096] = "?";
+	int r, ret = LC_EXIT_FAILURE;
+
+	lc_log_init("echkpnt.criu");
+	umask(077);
+	if (parse_args(argc, argv, &c.o) < 0) {
+		fprintf(stderr, "Try 'echkpnt.criu --help' for more information.\n");
+		return LC_EXIT_USAGE;
+	}
+	c.jobid = getenv("LSB_JOBID");
+	c.chkdir = getenv("LSB_CHKPNT_DIR");
+	if (!lc_jobid_ok(c.jobid)) {
+		log_error("LSB_JOBID is unset or not a job ID; not called by LSF?");
+		return LC_EXIT_USAGE;
+	}
+	c.dirfd = lc_jobdir_open(c.chkdir, &err);
+	if (c.dirfd < 0) {
+		log_error("checkpoint of job %s refused: %s; the job keeps running", c.jobid, err.msg);
+		return -c.dirfd == EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
+	}
+	if (lc_jobdir_attach_log(c.dirfd, &err) < 0) {
+		log_error("checkpoint of job %s failed: %s; the job keeps running", c.jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	(void)!getcwd(cwd, sizeof(cwd));
+	log_info("checkpoint of job %s requested: group %d,%s%s%s%s -d '%s', uid %u, cwd '%s', "
+		 "dir '%s'", c.jobid, (int)c.o.pgid, c.o.kill ? " kill" : "", c.o.stop ? " stop" : "",
+		 c.o.copy ? " copy" : "", c.o.force ? " force" : "", c.o.tmpdir ? c.o.tmpdir : "",
+		 (unsigned)getuid(), cwd, c.chkdir);
+	lockfd = lc_jobdir_lock(c.dirfd, 30, &err);
+	if (lockfd < 0) {
+		log_error("checkpoint of job %s failed: %s; the job keeps running", c.jobid, err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	lc_cfg_load(&c.cfg);
+	c.m = calloc(1, sizeof(*c.m));
+	if (!c.m)
+		return lc_log_errno(ENOMEM, "out of memory"), LC_EXIT_FAILURE;
+	plan(&c);
+	if (lc_current_load(c.dirfd, getuid(), c.prev, sizeof(c.prev), &err) < 0)
+		c.prev[0] = '\0';
+	memset(&err, 0, sizeof(err));
+	if (lc_criu_check(c.cfg.criu, c.m->criu_version, sizeof(c.m->criu_version), &err) < 0) {
+		lc_err_wrap(&err, "criu is not usable");
+		ret = LC_EXIT_NOTSUP;
 		goto failed;
 	}
-	m->dump_seconds = dump.seconds;
-	m->killed = o.kill;
-	m->image_bytes = lc_dir_bytes(imgfd);
-	r = lc_meta_save(imgfd, m);
+	r = lc_job_find(c.dirfd, c.o.pgid, c.jobid, &c.job, &err);
 	if (r < 0) {
-		log_error("checkpoint of job %s failed: cannot write '%s/meta.json': %s", jobid,
-			  imgset, strerror(-r));
+		ret = r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
 		goto failed;
 	}
-	if (o.kill) {
-		if (wait_gone(&job, (double)cfg.kill_wait_seconds) < 0)
-			log_warn("job processes still alive %ld s after the dump", cfg.kill_wait_seconds);
-		lc_job_kill_group_rest(o.pgid, 5);
-		lc_job_kill_tree(&job);
-		if (wait_gone(&job, 10) < 0) {
-			log_error("checkpoint of job %s: images are complete in '%s', but job "
-				  "processes survive SIGKILL", jobid, imgset);
+	if (note_stopped(&c) < 0 || preflight(&c, &err) < 0)
+		goto failed;
+	if (start_guardian(&c) < 0)
+		log_warn("cannot start the guardian: %s; continuing without it", strerror(errno));
+	if (dump(&c, &err) < 0 || commit(&c, &err) < 0)
+		goto failed;
+	guard_say(&c, "C", 1);
+	if (c.o.kill) {
+		if (kill_job(&c) < 0) {
+			log_error("checkpoint of job %s: '%s' is committed, but job processes survive "
+				  "SIGKILL", c.jobid, c.imgset);
+			guard_say(&c, "D", 1);
 			goto out;
 		}
-	} else if (o.stop) {
-		for (size_t k = 0; k < job.n_tree; k++)
-			if (lc_proc_alive(job.tree[k], 0))
-				(void)kill(job.tree[k], SIGSTOP);
-		log_info("job %s stopped (SIGSTOP) as asked by -s", jobid);
+	} else if (c.o.stop) {
+		log_info("job %s stays stopped (SIGSTOP) as asked by -s", c.jobid);
 	}
-	r = lc_current_save(dirfd, imgset);
-	if (r < 0) {
-		log_error("checkpoint of job %s failed: cannot record '%s' as current: %s", jobid,
-			  imgset, strerror(-r));
-		goto out;
-	}
-	prune_imgsets(dirfd, imgset);
-	record_outcome(dirfd, jobid, o.pgid, true, o.kill, imgset, m);
+	guard_say(&c, "D", 1);
+	prune_later(&c);
 	log_info("checkpoint of job %s done: '%s', %zu process(es), %.1f MiB in %.2f s "
-		 "(%.0f MiB/s), job %s", jobid, imgset, job.n_tree,
-		 (double)m->image_bytes / 1048576.0, dump.seconds,
-		 dump.seconds > 0 ? (double)m->image_bytes / 1048576.0 / dump.seconds : 0.0,
-		 o.kill ? "killed" : o.stop ? "stopped" : "left running");
+		 "(%.0f MiB/s), job %s", c.jobid, c.imgset, c.job.n_tree,
+		 (double)c.m->image_bytes / 1048576.0, c.m->dump_seconds,
+		 c.m->dump_seconds > 0 ? (double)c.m->image_bytes / 1048576.0 / c.m->dump_seconds :
+					 0.0,
+		 c.o.kill ? "killed" : c.o.stop ? "stopped" : "left running");
 	ret = LC_EXIT_OK;
 	goto out;
 failed:
-	/* A failed run-limit checkpoint must still end the job (record_outcome). */
-	lc_job_free(&job);
-	record_outcome(dirfd, jobid, o.pgid, false, o.kill, NULL, m);
-	return ret;
+	log_error("checkpoint of job %s failed: %s; %s", c.jobid, err.msg,
+		  c.overrun ? "it was asked at the run limit, so the job is ended" :
+		  c.job.n_tree && !lc_job_tree_alive(&c.job) ? "the job is gone" :
+							      "the job keeps running");
+	roll_back(&c, err.msg);
+	guard_say(&c, "D", 1);
 out:
-	lc_job_free(&job);
+	if (c.imgfd >= 0)
+		close(c.imgfd);
+	lc_job_free(&c.job);
+	free(c.was_stopped);
+	free(c.m);
+	close(c.dirfd);
 	return ret;
 }

@@ -1,8 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Configuration: built-in defaults, then the config file ($LSF_CRIU_CONF or
- * LC_SYSCONFDIR/lsf-criu.conf, "key = value" lines, '#' comments), then
- * $LSF_CRIU_CRIU for the criu path. Bad values are logged and the default kept.
+ * Configuration, in this order, each overriding the one before:
+ *
+ *   1. built-in defaults;
+ *   2. the system file LC_SYSCONFDIR/lsf-criu.conf;
+ *   3. $LSF_ENVDIR/lsf-criu.conf, beside LSF's own lsf.conf, when it is
+ *      trusted: a regular file owned by root or by the owner of lsf.conf
+ *      (LSF's primary admin), writable by nobody else, in a directory
+ *      writable by nobody else;
+ *   4. only when the admin set "allow_user_overrides = yes": the file named
+ *      by $LSF_CRIU_CONF, then $LSF_CRIU_CRIU for the criu path, and the
+ *      job's JOB_TERMINATE_INTERVAL (see lc_cfg_terminate_interval).
+ *
+ * "key = value" lines, '#' comments. Bad values are logged and the previous
+ * value kept. The admin limits (max_timeout_seconds, max_restart_limit,
+ * terminate_interval) bound what a job owner may ask for in the job's
+ * environment.
  */
 #ifndef LC_CFG_H
 #define LC_CFG_H
@@ -17,12 +30,33 @@ struct lc_cfg {
 	enum lc_missing_policy missing; /* erestart: images missing or invalid */
 	long pid_wait_seconds;		 /* restore: wait for the original PIDs */
 	long kill_wait_seconds;		 /* echkpnt -k: wait for the tree to vanish */
-	char path[PATH_MAX];		 /* the file read, or "" */
+	long max_timeout_seconds;	 /* cap of ORUN_TIMEOUT_SECONDS */
+	long max_restart_limit;		 /* cap of ORUN_RESTART_LIMIT */
+	long terminate_interval;	 /* seconds between INT, TERM, KILL; 0: from lsb.params */
+	long checkpoint_timeout_seconds; /* deadline of a checkpoint not asked at the run limit */
+	long space_margin_mb;		 /* extra room a checkpoint must find on the filesystem */
+	bool allow_user_overrides;	 /* honour LSF_CRIU_CONF, LSF_CRIU_CRIU, JOB_TERMINATE_INTERVAL */
+	char path[PATH_MAX];		 /* the last file read, or "" */
 };
 
 /* Never fails: problems are logged and defaults kept. */
 void lc_cfg_load(struct lc_cfg *cfg);
+/*
+ * lc_cfg_load() with the system file sysconf and LSF's configuration
+ * directory envdir (NULL: none); exposed for tests.
+ */
+void lc_cfg_load_files(struct lc_cfg *cfg, const char *sysconf, const char *envdir);
 /* Parses one config text into cfg (exposed for tests and fuzzing). */
 void lc_cfg_parse(struct lc_cfg *cfg, const char *text);
+
+/*
+ * Seconds between LSF's INT, TERM and KILL: the admin's terminate_interval,
+ * else JOB_TERMINATE_INTERVAL of $LSF_ENVDIR/lsb.params, else the job's
+ * JOB_TERMINATE_INTERVAL if the admin allows user overrides, else 10 (LSF's
+ * default).
+ */
+long lc_cfg_terminate_interval(const struct lc_cfg *cfg);
+/* The job's value of name (an integer in [min, max], default def), capped at cap. */
+long lc_cfg_capped_env(const char *name, long min, long max, long def, long cap);
 
 #endif

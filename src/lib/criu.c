@@ -49,6 +49,13 @@ void lc_argv_format(char *const argv[], char *buf, size_t size)
 	}
 }
 
+char *const *lc_criu_envp(void)
+{
+	static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+
+	return env;
+}
+
 int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err)
 {
 	char *argv[] = { (char *)criu, "--version", NULL };
@@ -64,7 +71,7 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 		return lc_err_set(err, EACCES, "criu '%s' is not an executable file", criu);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return lc_err_set(err, errno, "pipe");
-	pid = lc_spawn(argv, -1, pfd[1], NULL, 0);
+	pid = lc_spawn_env(argv, lc_criu_envp(), -1, pfd[1], NULL, 0, 0);
 	close(pfd[1]);
 	if (pid < 0) {
 		close(pfd[0]);
@@ -103,11 +110,20 @@ int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_er
 struct how {
 	pid_t ns_init;
 	bool ns_here;
+	/*
+	 * A dump's criu leads its own process group, so that a deadline kills it
+	 * with every helper it forked. A restore's stays in ours: with
+	 * --shell-job the restored job joins criu's group, which must be the
+	 * new job's.
+	 */
+	bool own_group;
 };
 
+/* Runs criu with its output in imgdir/outname; kills it at the deadline. */
 static int run_logged(char *const argv[], int workfd, const char *imgdir, const char *outname,
 		      const int *keep, int nkeep, struct how how, long long deadline,
-		      double *seconds, struct lc_err *err)
+		      void (*started)(pid_t, void *), void *arg, double *seconds,
+		      struct lc_err *err)
 {
 	_cleanup_close_ int imgfd = -1, out = -1;
 	char line[8192];
@@ -129,10 +145,13 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 		if (pid < 0)
 			return pid;
 	} else {
-		pid = lc_spawn(argv, workfd, out, keep, nkeep);
+		pid = lc_spawn_env(argv, lc_criu_envp(), workfd, out, keep, nkeep,
+				   how.own_group ? LC_SPAWN_NEWPGRP : 0);
 		if (pid < 0)
 			return lc_err_set(err, errno, "cannot run criu");
 	}
+	if (started)
+		started(pid, arg);
 	if (deadline > 0) {
 		for (;;) {
 			pid_t w = waitpid(pid, &st, WNOHANG);
@@ -144,7 +163,8 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 				break;
 			}
 			if ((long long)time(NULL) >= deadline) {
-				kill(pid, SIGKILL);
+				if (!how.own_group || kill(-pid, SIGKILL) < 0)
+					kill(pid, SIGKILL);
 				(void)lc_wait_status(pid);
 				*seconds = lc_now() - t0;
 				return lc_err_msg(err, ETIMEDOUT, "criu did not finish by the deadline "
@@ -176,6 +196,7 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 	snprintf(pid, sizeof(pid), "%d", (int)o->root);
 	argv[n++] = (char *)o->criu;
 	argv[n++] = "dump";
+	argv[n++] = "--no-default-config";
 	argv[n++] = "--unprivileged";
 	argv[n++] = "--tree";
 	argv[n++] = pid;
@@ -189,11 +210,14 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 		argv[n++] = "--shell-job";
 	if (o->leave_running)
 		argv[n++] = "--leave-running";
+	else if (o->leave_stopped)
+		argv[n++] = "--leave-stopped";
 	if (o->file_locks)
 		argv[n++] = "--file-locks";
 	argv[n] = NULL;
 	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0,
-		       (struct how){ .ns_init = o->ns_init }, o->deadline, &o->seconds, err);
+		       (struct how){ .ns_init = o->ns_init, .own_group = true }, o->deadline,
+		       o->started, o->started_arg, &o->seconds, err);
 	if (r < 0 && err->code == EPROTO) {
 		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -254,6 +278,7 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 
 	argv[n++] = (char *)o->criu;
 	argv[n++] = "restore";
+	argv[n++] = "--no-default-config";
 	argv[n++] = "--unprivileged";
 	argv[n++] = "--images-dir";
 	argv[n++] = (char *)o->imgdir;
@@ -279,7 +304,7 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 	}
 	argv[n] = NULL;
 	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit,
-		       (struct how){ .ns_here = o->ns_here }, 0, &o->seconds, err);
+		       (struct how){ .ns_here = o->ns_here }, 0, NULL, NULL, &o->seconds, err);
 	if (r < 0) {
 		if (err->code == EPROTO) {
 			_cleanup_free_ char *log = read_log(o->workfd, o->imgdir, o->logname);

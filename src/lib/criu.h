@@ -16,6 +16,14 @@
 #define LC_CRIU_MIN_MINOR 2
 #define LC_MAX_INHERIT	  16
 
+/*
+ * The environment criu runs with: a fixed PATH and nothing of the job's.
+ * criu reads ~/.criu/default.conf (through HOME) and $CRIU_CONFIG_FILE, both
+ * in the user's hands; it always gets --no-default-config and this
+ * environment, so only our command line configures it.
+ */
+char *const *lc_criu_envp(void);
+
 /* Checks that criu exists, is executable and reports a version >= 4.2. */
 int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err);
 
@@ -25,10 +33,14 @@ struct lc_dump_opts {
 	const char *imgdir;   /* relative to workfd */
 	pid_t root;
 	bool leave_running;
+	bool leave_stopped;   /* stop the tree after the dump instead of killing it */
 	bool file_locks;
 	bool shell_job;
 	long long deadline;   /* epoch seconds after which criu is killed; 0: none */
 	pid_t ns_init;	      /* run criu inside this init's namespaces (imgdir absolute) */
+	/* Called once criu runs, with the process group that holds criu and its helpers. */
+	void (*started)(pid_t pgrp, void *arg);
+	void *started_arg;
 	double seconds;	      /* out: wall time of the dump */
 };
 

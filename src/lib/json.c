@@ -58,6 +58,45 @@ int lc_json_int(json_t *o, const char *key, long long min, long long max, long l
 	return 0;
 }
 
+json_t *lc_json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+	size_t i = 0, n;
+
+	if (j || !s)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	n = strlen(copy);
+	/* Keep every complete UTF-8 sequence, replace any other byte. */
+	while (i < n) {
+		unsigned char c = (unsigned char)copy[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+			     (c & 0xf8) == 0xf0 ? 4 : 0;
+		json_t *probe;
+		char tmp[5];
+
+		if (len == 0 || i + len > n) {
+			copy[i++] = '?';
+			continue;
+		}
+		memcpy(tmp, copy + i, len);
+		tmp[len] = '\0';
+		probe = json_string(tmp);
+		if (!probe) {
+			copy[i++] = '?';
+			continue;
+		}
+		json_decref(probe);
+		i += len;
+	}
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 int lc_json_save(int dirfd, const char *name, json_t *o)
 {
 	char *txt;

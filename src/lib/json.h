@@ -20,6 +20,12 @@ int lc_json_str(json_t *o, const char *key, char *buf, size_t size, struct lc_er
 /* Reads the integer field key, which must lie in [min, max]. */
 int lc_json_int(json_t *o, const char *key, long long min, long long max, long long *ret,
 		struct lc_err *err);
+/*
+ * A JSON string of s; bytes that are not valid UTF-8 become '?' (jansson
+ * refuses them, and a record must never lose a field for a job's odd path).
+ * NULL only when out of memory.
+ */
+json_t *lc_json_text(const char *s);
 /* Writes o (reference stolen; NULL means out of memory) atomically as name, mode 0600. */
 int lc_json_save(int dirfd, const char *name, json_t *o);
 /*

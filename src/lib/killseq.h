@@ -10,7 +10,10 @@
 bool lc_groups_alive(const pid_t *pgids, int n);
 /*
  * Sends SIGINT, then SIGTERM, then SIGKILL to every group, interval seconds
- * apart, stopping as soon as no process is left. Returns true if they are gone.
+ * apart, stopping as soon as no process is left. Processes of the caller's
+ * uid that descend from the groups' members but left the groups (setsid,
+ * setpgid) count as the job's too: they get the same signals and must be
+ * gone as well. Returns true if everything is gone.
  */
 bool lc_kill_sequence(const pid_t *pgids, int n, long interval);
 

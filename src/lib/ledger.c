@@ -28,6 +28,7 @@ static const char *const state_names[LC_CHAIN_STATE_COUNT] = {
 	[LC_CHAIN_CHECKPOINTED] = "checkpointed",
 	[LC_CHAIN_RESTARTING] = "restarting",
 	[LC_CHAIN_ENDED] = "ended",
+	[LC_CHAIN_HELD] = "checkpointed-on-request",
 };
 
 const char *lc_chain_state_name(enum lc_chain_state s)
@@ -66,13 +67,20 @@ void lc_ledger_init(struct lc_ledger *l, const char *jobid, uid_t uid)
 	l->restart_limit = -1;
 }
 
-struct lc_run *lc_ledger_run(struct lc_ledger *l, const char *jobid, long long start)
+struct lc_run *lc_ledger_find_run(struct lc_ledger *l, const char *jobid)
 {
-	struct lc_run *r;
-
 	for (int i = 0; i < l->n_runs; i++)
 		if (!strcmp(l->runs[i].jobid, jobid))
 			return &l->runs[i];
+	return NULL;
+}
+
+struct lc_run *lc_ledger_run(struct lc_ledger *l, const char *jobid, long long start)
+{
+	struct lc_run *r = lc_ledger_find_run(l, jobid);
+
+	if (r)
+		return r;
 	if (l->n_runs >= LC_LEDGER_MAX_RUNS)
 		return NULL;
 	r = &l->runs[l->n_runs++];
@@ -84,11 +92,46 @@ struct lc_run *lc_ledger_run(struct lc_ledger *l, const char *jobid, long long s
 
 #define T_MAX (1LL << 40)
 
+/* A number field in [0, max]. */
+static int get_seconds(json_t *o, const char *key, double max, double *ret, struct lc_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > max)
+		return lc_err_set(err, EINVAL, "field '%s' missing or out of range", key);
+	*ret = json_number_value(v);
+	return 0;
+}
+
+static int parse_ckpts(json_t *arr, struct lc_ledger *l, struct lc_err *err)
+{
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(arr) || json_array_size(arr) > LC_LEDGER_MAX_CKPTS)
+		return lc_err_set(err, EINVAL, "field 'checkpoints' is not a list of at most %d",
+				  LC_LEDGER_MAX_CKPTS);
+	json_array_foreach(arr, i, v) {
+		struct lc_ckpt_sample *c = &l->ckpts[l->n_ckpts];
+
+		if (!json_is_object(v))
+			return lc_err_set(err, EINVAL, "a checkpoint is not an object");
+		if (lc_json_str(v, "jobid", c->jobid, sizeof(c->jobid), err) < 0 ||
+		    lc_json_int(v, "time", 0, T_MAX, &c->time, err) < 0 ||
+		    lc_json_int(v, "bytes", 0, 1LL << 50, &c->bytes, err) < 0 ||
+		    lc_json_int(v, "mem_bytes", 0, 1LL << 50, &c->mem_bytes, err) < 0 ||
+		    get_seconds(v, "seconds", 1e7, &c->seconds, err) < 0)
+			return -err->code;
+		l->n_ckpts++;
+	}
+	return 0;
+}
+
 int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 {
 	json_t *o, *runs, *v;
 	char state[64];
-	long long x;
+	long long x, version;
 	size_t i;
 	int r = -EINVAL;
 
@@ -96,7 +139,8 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 	o = lc_json_parse(text, err);
 	if (!o)
 		return -err->code;
-	if (lc_json_check_version(o, LC_LEDGER_VERSION, err) < 0)
+	if (lc_json_check_version(o, LC_LEDGER_VERSION, err) < 0 ||
+	    lc_json_int(o, "version", 1, LC_LEDGER_VERSION, &version, err) < 0)
 		goto out;
 	if (lc_json_str(o, "chain_id", l->chain_id, sizeof(l->chain_id), err) < 0 ||
 	    lc_json_int(o, "uid", 0, 0xfffffffeLL, &x, err) < 0)
@@ -108,7 +152,7 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 	for (int s = 0; s < LC_CHAIN_STATE_COUNT; s++)
 		if (!strcmp(state, state_names[s]))
 			l->state = (enum lc_chain_state)s;
-	if (l->state == LC_CHAIN_STATE_COUNT) {
+	if (l->state == LC_CHAIN_STATE_COUNT || (version < 2 && l->state == LC_CHAIN_HELD)) {
 		lc_err_set(err, EINVAL, "unknown state '%s'", state);
 		goto out;
 	}
@@ -127,12 +171,15 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 	    lc_json_int(o, "checkpoint_bytes", 0, 1LL << 50, &l->ckpt_bytes, err) < 0 ||
 	    lc_json_str(o, "end_reason", l->end_reason, sizeof(l->end_reason), err) < 0)
 		goto out;
-	v = json_object_get(o, "checkpoint_seconds");
-	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e7) {
-		lc_err_set(err, EINVAL, "field 'checkpoint_seconds' missing or out of range");
+	if (get_seconds(o, "checkpoint_seconds", 1e7, &l->ckpt_seconds, err) < 0)
 		goto out;
+	/* Version 1 had neither field: no manual restart, no history. */
+	if (version >= 2) {
+		if (lc_json_int(o, "manual_restarts", 0, 1000000, &x, err) < 0 ||
+		    parse_ckpts(json_object_get(o, "checkpoints"), l, err) < 0)
+			goto out;
+		l->manual_restarts = (long)x;
 	}
-	l->ckpt_seconds = json_number_value(v);
 	runs = json_object_get(o, "runs");
 	if (!json_is_array(runs) || json_array_size(runs) > LC_LEDGER_MAX_RUNS) {
 		lc_err_set(err, EINVAL, "field 'runs' missing or holds more than %d runs",
@@ -149,7 +196,8 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 		if (lc_json_str(v, "jobid", run->jobid, sizeof(run->jobid), err) < 0 ||
 		    lc_json_int(v, "start", 0, T_MAX, &run->start, err) < 0 ||
 		    lc_json_int(v, "end", 0, T_MAX, &run->end, err) < 0 ||
-		    lc_json_str(v, "end_reason", run->end_reason, sizeof(run->end_reason), err) < 0)
+		    lc_json_str(v, "end_reason", run->end_reason, sizeof(run->end_reason), err) < 0 ||
+		    (version >= 2 && lc_json_str(v, "host", run->host, sizeof(run->host), err) < 0))
 			goto out;
 		l->n_runs++;
 	}
@@ -180,38 +228,51 @@ int lc_ledger_load(int dirfd, uid_t owner, struct lc_ledger *l, struct lc_err *e
 
 int lc_ledger_save(int dirfd, const struct lc_ledger *l)
 {
-	json_t *o = json_object(), *runs = json_array();
+	json_t *o = json_object(), *runs = json_array(), *ckpts = json_array();
 	int r;
 
-	if (!o || !runs) {
+	if (!o || !runs || !ckpts) {
 		json_decref(o);
 		json_decref(runs);
+		json_decref(ckpts);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < l->n_runs; i++)
-		json_array_append_new(runs, json_pack("{s:s,s:I,s:I,s:s}", "jobid", l->runs[i].jobid,
-						      "start", (json_int_t)l->runs[i].start, "end",
+		json_array_append_new(runs, json_pack("{s:o,s:I,s:I,s:o,s:o}", "jobid",
+						      lc_json_text(l->runs[i].jobid), "start",
+						      (json_int_t)l->runs[i].start, "end",
 						      (json_int_t)l->runs[i].end, "end_reason",
-						      l->runs[i].end_reason));
+						      lc_json_text(l->runs[i].end_reason), "host",
+						      lc_json_text(l->runs[i].host)));
+	for (int i = 0; i < l->n_ckpts; i++)
+		json_array_append_new(ckpts, json_pack("{s:o,s:I,s:I,s:I,s:f}", "jobid",
+						       lc_json_text(l->ckpts[i].jobid), "time",
+						       (json_int_t)l->ckpts[i].time, "bytes",
+						       (json_int_t)l->ckpts[i].bytes, "mem_bytes",
+						       (json_int_t)l->ckpts[i].mem_bytes, "seconds",
+						       l->ckpts[i].seconds));
 	json_object_set_new(o, "version", json_integer(LC_LEDGER_VERSION));
-	json_object_set_new(o, "chain_id", json_string(l->chain_id));
+	json_object_set_new(o, "chain_id", lc_json_text(l->chain_id));
 	json_object_set_new(o, "uid", json_integer(l->uid));
 	json_object_set_new(o, "state", json_string(lc_chain_state_name(l->state)));
 	json_object_set_new(o, "restart_limit", json_integer(l->restart_limit));
 	json_object_set_new(o, "restarts", json_integer(l->restarts));
-	json_object_set_new(o, "request_jobid", json_string(l->req_jobid));
+	json_object_set_new(o, "request_jobid", lc_json_text(l->req_jobid));
 	json_object_set_new(o, "request_time", json_integer(l->req_time));
 	json_object_set_new(o, "request_deadline", json_integer(l->req_deadline));
-	json_object_set_new(o, "checkpoint_jobid", json_string(l->ckpt_jobid));
-	json_object_set_new(o, "checkpoint_imgset", json_string(l->ckpt_imgset));
+	json_object_set_new(o, "checkpoint_jobid", lc_json_text(l->ckpt_jobid));
+	json_object_set_new(o, "checkpoint_imgset", lc_json_text(l->ckpt_imgset));
 	json_object_set_new(o, "checkpoint_time", json_integer(l->ckpt_time));
 	json_object_set_new(o, "checkpoint_seconds", json_real(l->ckpt_seconds));
 	json_object_set_new(o, "checkpoint_bytes", json_integer(l->ckpt_bytes));
-	json_object_set_new(o, "end_reason", json_string(l->end_reason));
+	json_object_set_new(o, "end_reason", lc_json_text(l->end_reason));
+	json_object_set_new(o, "manual_restarts", json_integer(l->manual_restarts));
 	json_object_set_new(o, "runs", runs);
+	json_object_set_new(o, "checkpoints", ckpts);
 	r = lc_json_save(dirfd, LC_LEDGER_FILE, o);
 	if (r < 0)
 		return r;
-	(void)lc_restarts_publish(dirfd, l->chain_id, l->restarts); /* for the job; best effort */
+	/* For the job itself, beside the directory LSF renames; best effort. */
+	(void)lc_restarts_publish(dirfd, l->chain_id, l->restarts + l->manual_restarts);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Hostile-environment parsing; see lsfenv.h. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,20 +38,59 @@ long lc_env_long(const char *name, long min, long max, long def)
 	return x;
 }
 
-int lc_parse_pids(const char *s, pid_t *out, int max)
+static int cmp_pid(const void *a, const void *b)
 {
-	char buf[4096], *tok, *save = NULL;
-	int n = 0;
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int lc_parse_pids(const char *s, pid_t **ret, int *ret_bad)
+{
+	char *buf, *tok, *save = NULL;
+	pid_t *out = NULL;
+	size_t len;
+	int n = 0, bad = 0;
 	long v;
 
-	if (!s || strlen(s) >= sizeof(buf))
+	*ret = NULL;
+	*ret_bad = 0;
+	if (!s)
 		return 0;
-	memcpy(buf, s, strlen(s) + 1);
-	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		if (n == max || lc_parse_long(tok, 2, 1 << 22, &v) < 0)
-			return 0;
-		out[n++] = (pid_t)v;
+	len = strlen(s);
+	if (len > LC_MAX_PIDLIST)
+		return -E2BIG;
+	buf = strdup(s);
+	/* At most one pid per two characters. */
+	out = malloc(sizeof(pid_t) * (len / 2 + 1));
+	if (!buf || !out) {
+		free(buf);
+		free(out);
+		return -ENOMEM;
 	}
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (lc_parse_long(tok, 2, 1 << 22, &v) < 0)
+			bad++;
+		else
+			out[n++] = (pid_t)v;
+	}
+	free(buf);
+	/* Sorted, each once. */
+	qsort(out, (size_t)n, sizeof(pid_t), cmp_pid);
+	{
+		int k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (k == 0 || out[k - 1] != out[i])
+				out[k++] = out[i];
+		n = k;
+	}
+	*ret_bad = bad;
+	if (n == 0) {
+		free(out);
+		return 0;
+	}
+	*ret = out;
 	return n;
 }
 

@@ -9,7 +9,9 @@
  *   ORUN_RESTART_LIMIT     0..60, default 2 (the ledger keeps at most 64 runs)
  *   ORUN_TIMEOUT_SECONDS   1..86400, default 180
  *   LSB_JOBPGIDS           blank-separated pids (blanks and tabs around them allowed),
- *                          at most 64; one bad token makes the whole list unusable
+ *                          any number; every token that is a pid is used, the others
+ *                          are counted and logged by the caller (an MPI job may have
+ *                          hundreds of groups: one odd token must not spare them all)
  */
 #ifndef LC_LSFENV_H
 #define LC_LSFENV_H
@@ -17,12 +19,18 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define LC_MAX_PGIDS 64
+/* Longest pid list read (about 100000 pids). */
+#define LC_MAX_PIDLIST (1 << 20)
 
 bool lc_env_flag(const char *name);
 long lc_env_long(const char *name, long min, long max, long def);
-/* Parses a list of pids; returns how many (0 on any bad token: nothing is half-trusted). */
-int lc_parse_pids(const char *s, pid_t *out, int max);
+/*
+ * Parses a blank-separated list of pids into a new array *ret (the caller
+ * frees it; NULL when empty): every token that is a pid (2 to 2^22) is kept
+ * once, sorted; *ret_bad counts the other tokens. Returns how many were
+ * kept, or -ENOMEM / -E2BIG (longer than LC_MAX_PIDLIST).
+ */
+int lc_parse_pids(const char *s, pid_t **ret, int *ret_bad);
 /* True for a job ID as LSF prints it: digits, optionally "[index]". */
 bool lc_jobid_ok(const char *s);
 

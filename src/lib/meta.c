@@ -19,7 +19,6 @@
 
 #define META_FILE "meta.json"
 #define ROOT_FILE "lsf-criu.root"
-#define CURRENT_FILE "lsf-criu.current"
 #define MAX_JSON (1 << 20)
 
 int lc_meta_save(int imgfd, const struct lc_meta *m)
@@ -248,14 +247,14 @@ int lc_current_load(int dirfd, uid_t owner, char *name, size_t size, struct lc_e
 	_cleanup_free_ char *txt = NULL;
 	int r;
 
-	r = lc_read_file_at(dirfd, CURRENT_FILE, 256, owner, &txt, NULL);
+	r = lc_read_file_at(dirfd, LC_CURRENT_FILE, 256, owner, &txt, NULL);
 	if (r < 0)
-		return lc_err_set(err, -r, "cannot read '%s'", CURRENT_FILE);
+		return lc_err_set(err, -r, "cannot read '%s'", LC_CURRENT_FILE);
 	if (strchr(txt, '\n') && strchr(txt, '\n')[1] != '\0')
-		return lc_err_set(err, EINVAL, "'%s' holds more than one line", CURRENT_FILE);
+		return lc_err_set(err, EINVAL, "'%s' holds more than one line", LC_CURRENT_FILE);
 	txt[strcspn(txt, "\n")] = '\0';
 	if (!lc_imgset_name_ok(txt) || strlen(txt) >= size)
-		return lc_err_set(err, EINVAL, "'%s' names no image set", CURRENT_FILE);
+		return lc_err_set(err, EINVAL, "'%s' names no image set", LC_CURRENT_FILE);
 	snprintf(name, size, "%s", txt);
 	return 0;
 }
@@ -265,5 +264,5 @@ int lc_current_save(int dirfd, const char *name)
 	char buf[128];
 	int n = snprintf(buf, sizeof(buf), "%s\n", name);
 
-	return lc_write_atomic_at(dirfd, CURRENT_FILE, buf, (size_t)n, 0600);
+	return lc_write_atomic_at(dirfd, LC_CURRENT_FILE, buf, (size_t)n, 0600);
 }

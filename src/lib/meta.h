@@ -69,6 +69,8 @@ int lc_root_save(int dirfd, const struct lc_root_rec *r);
 int lc_root_load(int dirfd, uid_t owner, struct lc_root_rec *r, struct lc_err *err);
 int lc_root_parse(const char *text, struct lc_root_rec *r, struct lc_err *err);
 
+#define LC_CURRENT_FILE "lsf-criu.current"
+
 /* True for "ckpt.<digits>" (at most 9 digits), the only image set names we use. */
 bool lc_imgset_name_ok(const char *name);
 /* Reads lsf-criu.current into name (must pass lc_imgset_name_ok). */

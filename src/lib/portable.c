@@ -206,6 +206,7 @@ struct collect {
 	char chkdir[PATH_MAX];	/* realpath of the checkpoint directory, with a trailing '/' */
 	const struct lc_meta *m;
 	const struct lc_output *out;
+	bool stopped;		/* the job cannot write any more: its file sizes are final */
 	struct lc_err *err;
 };
 
@@ -288,14 +289,17 @@ static void collect_fds(struct collect *c, pid_t pid, const char *comm)
 				 pid, comm);
 		} else if (S_ISREG(st.st_mode)) {
 			/*
-			 * Only a file open for reading keeps its size until the dump
-			 * freezes the job; one open for writing may still grow, so
-			 * its size is left to criu's own check at restore.
+			 * criu checks the size of every file but one opened only for
+			 * appending. A file the job writes has that size only while
+			 * the job is stopped after the dump: otherwise it may still
+			 * grow, and its size is left to criu's own check at restore.
 			 */
-			bool reading = lc_proc_fdinfo(pid, (int)fd, &pos, &flags) == 0 &&
-				       (flags & O_ACCMODE) == O_RDONLY;
+			bool known = lc_proc_fdinfo(pid, (int)fd, &pos, &flags) == 0;
+			bool checked = known && ((flags & O_ACCMODE) == O_RDONLY ||
+						 (c->stopped && !((flags & O_APPEND) &&
+								  (flags & O_ACCMODE) == O_WRONLY)));
 
-			add_need(c, target, LC_NEED_FILE, reading ? (long long)st.st_size : -1,
+			add_need(c, target, LC_NEED_FILE, checked ? (long long)st.st_size : -1,
 				 "a file open in", pid, comm);
 		} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
 			add_need(c, target, LC_NEED_DEV, -1, "a device open in", pid,
@@ -368,11 +372,11 @@ static json_t *needs_json(const struct lc_needs *n)
 }
 
 int lc_portable_record(int imgfd, int dirfd, const char *chkdir, const struct lc_job_procs *j,
-		       const struct lc_meta *m, struct lc_err *err)
+		       const struct lc_meta *m, bool stopped, struct lc_err *err)
 {
 	struct lc_output out;
 	struct lc_needs n = { 0 };
-	struct collect c = { .n = &n, .m = m, .out = &out, .err = err };
+	struct collect c = { .n = &n, .m = m, .out = &out, .stopped = stopped, .err = err };
 	struct utsname u;
 	int r;
 

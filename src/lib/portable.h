@@ -61,15 +61,18 @@ struct lc_needs {
 };
 
 /*
- * echkpnt.criu, before the dump (the processes must still exist): classifies
- * the job's stdio (output.json, see output.h) and records what the image
- * needs from a host (host-needs.json) in the image set imgfd. dirfd and
- * chkdir are the checkpoint directory; m holds the job files saved with the
- * image. Returns 0 or a negative errno with err set; the dump may go on
- * without these records (the restore then checks less).
+ * echkpnt.criu, right after the dump, while the processes still exist:
+ * classifies the job's stdio (output.json, see output.h) and records what
+ * the image needs from a host (host-needs.json) in the image set imgfd.
+ * dirfd and chkdir are the checkpoint directory; m holds the job files saved
+ * with the image. stopped: the job is still stopped as criu left it, so the
+ * files it writes have the sizes criu recorded (otherwise their sizes are
+ * left to criu's own check at restore). Returns 0 or a negative errno with
+ * err set; the checkpoint is good without these records (the restore then
+ * checks less).
  */
 int lc_portable_record(int imgfd, int dirfd, const char *chkdir, const struct lc_job_procs *j,
-		       const struct lc_meta *m, struct lc_err *err);
+		       const struct lc_meta *m, bool stopped, struct lc_err *err);
 
 /* Loads host-needs.json; -ENOENT for an image set made before it existed. */
 int lc_needs_load(int imgfd, uid_t owner, struct lc_needs *n, struct lc_err *err);

@@ -19,8 +19,14 @@
 #include "spawn.h"
 #include "util.h"
 
-/* fork + exec with the contract above; out_fd receives stdout and stderr. */
 pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep)
+{
+	return lc_spawn_env(argv, environ, workfd, out_fd, keep, nkeep, 0);
+}
+
+/* fork + exec with the contract above; out_fd receives stdout and stderr. */
+pid_t lc_spawn_env(char *const argv[], char *const envp[], int workfd, int out_fd, const int *keep,
+		   int nkeep, int flags)
 {
 	sigset_t all, old;
 	pid_t pid;
@@ -33,6 +39,8 @@ pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int 
 
 		for (int s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
+		if ((flags & LC_SPAWN_NEWPGRP) && setpgid(0, 0) < 0)
+			_exit(127);
 		if (null < 0 || dup2(null, 0) < 0)
 			_exit(127);
 		if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
@@ -50,7 +58,7 @@ pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int 
 			_exit(127);
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		execv(argv[0], argv);
+		execve(argv[0], argv, envp);
 		_exit(127);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -11,6 +11,11 @@
  * stderr on out_fd if >= 0 (else inherited); the fds in keep stay open.
  */
 pid_t lc_spawn(char *const argv[], int workfd, int out_fd, const int *keep, int nkeep);
+#define LC_SPAWN_NEWPGRP 1 /* the child leads a new process group (killed as a whole) */
+
+/* The same with the environment envp instead of ours, and flags. */
+pid_t lc_spawn_env(char *const argv[], char *const envp[], int workfd, int out_fd, const int *keep,
+		   int nkeep, int flags);
 /* waitpid() retrying on EINTR; returns the raw status or a negative errno. */
 int lc_wait_status(pid_t pid);
 /*

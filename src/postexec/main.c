@@ -35,11 +35,14 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "chain.h"
 #include "exitcodes.h"
+#include "imgset.h"
 #include "jobdir.h"
 #include "ledger.h"
 #include "log.h"
 #include "lsfenv.h"
+#include "meta.h"
 #include "output.h"
 #include "spawn.h"
 #include "util.h"
@@ -219,17 +222,18 @@ static int run_brestart(const char *base, const char *jobid, char *newid, size_t
  * LSB_JOBEXIT_INFO="SIGNAL <n> SIG_TERM_USER" and the like: LSF itself ended the
  * job on someone's request. Such a job is never restarted, even if a
  * checkpoint ended it first. A run-limit or checkpoint kill is not this.
+ * Returns the variable's value, or NULL.
  */
-static bool user_killed(void)
+static const char *user_killed(void)
 {
 	const char *info = getenv("LSB_JOBEXIT_INFO");
 	const char *sig = info ? strstr(info, "SIG_") : NULL;
 
 	if (!sig)
-		return false;
+		return NULL;
 	if (!strncmp(sig, "SIG_CHKPNT", 10) || !strncmp(sig, "SIG_TERM_RUNLIMIT", 17))
-		return false;
-	return !strncmp(sig, "SIG_TERM_", 9) || !strncmp(sig, "SIG_KILL", 8);
+		return NULL;
+	return !strncmp(sig, "SIG_TERM_", 9) || !strncmp(sig, "SIG_KILL", 8) ? info : NULL;
 }
 
 static void describe_exit(char *buf, size_t size)
@@ -246,16 +250,90 @@ static void describe_exit(char *buf, size_t size)
 		snprintf(buf, size, "ended with wait status %d", st);
 }
 
+/* The chain ended: the summary, and only the newest image set is kept. */
+static void chain_ended(int dirfd, const char *jobid, const struct lc_ledger *l)
+{
+	char current[64];
+	struct lc_err err = { 0 };
+
+	log_info("post-exec of job %s: the chain ends: %s", jobid, l->end_reason);
+	write_summary(dirfd, l);
+	if (lc_current_load(dirfd, getuid(), current, sizeof(current), &err) < 0)
+		current[0] = '\0';
+	(void)lc_imgset_prune(dirfd, current[0] ? current : NULL);
+}
+
+/*
+ * Runs brestart and records its answer. Called in a process of its own
+ * session, so that the restart completes even if LSF kills the post-exec
+ * (JOB_POSTPROC_TIMEOUT) meanwhile.
+ */
+static int do_restart(int dirfd, const char *chkdir, const char *jobid)
+{
+	struct lc_err err = { 0 };
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	char base[PATH_MAX], tmp[PATH_MAX], newid[32];
+	int r;
+
+	if (strlen(chkdir) >= sizeof(base)) {
+		lc_err_set(&err, ENAMETOOLONG, "the checkpoint directory path is too long");
+		r = -ENAMETOOLONG;
+	} else {
+		snprintf(tmp, sizeof(tmp), "%s", chkdir);
+		snprintf(base, sizeof(base), "%s", dirname(tmp));
+		r = run_brestart(base, jobid, newid, sizeof(newid), &err);
+	}
+	/* The directory may already be renamed: dirfd still reaches it. */
+	lock = lc_chain_open(dirfd, jobid, false, 60, &l, &err);
+	if (lock < 0) {
+		log_error("post-exec of job %s: %s; the restart%s is not recorded", jobid, err.msg,
+			  r < 0 ? " failure" : "");
+		return LC_EXIT_FAILURE;
+	}
+	if (r < 0) {
+		log_error("post-exec of job %s: %s; the chain ends", jobid, err.msg);
+		lc_chain_restart_failed(&l, jobid, err.msg);
+		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+		chain_ended(dirfd, jobid, &l);
+		return LC_EXIT_FAILURE;
+	}
+	lc_chain_restart_submitted(&l, jobid, newid);
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+		log_warn("cannot record the new job %s: %s", newid, err.msg);
+	log_info("job %s restarted as job %s (restart %ld of %ld)", jobid, newid, l.restarts,
+		 l.restart_limit);
+	return LC_EXIT_OK;
+}
+
+/* do_restart() in a child of its own session; waits for it unless we are killed. */
+static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0) {
+		log_warn("cannot fork: %s; restarting in the post-exec itself", strerror(errno));
+		return do_restart(dirfd, chkdir, jobid);
+	}
+	if (pid == 0) {
+		(void)setsid();
+		_exit(do_restart(dirfd, chkdir, jobid));
+	}
+	st = lc_wait_status(pid);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : LC_EXIT_FAILURE;
+}
+
 int main(int argc, char **argv)
 {
 	struct lc_err err = { 0 };
 	struct lc_ledger l;
-	struct lc_run *run;
+	struct lc_job_ended e = { 0 };
 	_cleanup_close_ int dirfd = -1, lock = -1;
-	char base[PATH_MAX], newid[32], how[96];
+	char how[96], base[PATH_MAX];
 	const char *jobid, *chkdir;
-	bool restart;
-	int c, r;
+	int c;
 
 	lc_log_init("lsf-criu-postexec");
 	umask(077);
@@ -284,120 +362,40 @@ int main(int argc, char **argv)
 	}
 	(void)lc_jobdir_attach_log(dirfd, &err);
 	describe_exit(how, sizeof(how));
-	lock = lc_ledger_lock(dirfd, 60, &err);
-	r = lock < 0 ? -err.code : lc_ledger_load(dirfd, getuid(), &l, &err);
-	if (r == -ENOENT) {
-		lc_ledger_init(&l, jobid, getuid());
-		l.state = LC_CHAIN_ENDED;
-		snprintf(l.end_reason, sizeof(l.end_reason), "the job %s", how);
-		run = lc_ledger_run(&l, jobid, 0);
-		if (run) {
-			run->end = (long long)time(NULL);
-			snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
-		}
-		(void)lc_ledger_save(dirfd, &l);
-		log_info("job %s %s without a run-limit checkpoint; the chain ends", jobid, how);
-		write_summary(dirfd, &l);
-		return LC_EXIT_OK;
-	}
-	if (r < 0) {
+	lock = lc_chain_open(dirfd, jobid, true, 60, &l, &err);
+	if (lock < 0) {
 		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	if (l.state == LC_CHAIN_RESTARTING &&
-	    (l.n_runs == 0 || strcmp(l.runs[l.n_runs - 1].jobid, jobid))) {
-		log_info("post-exec of job %s: the restart is already under way; nothing to do",
-			 jobid);
+	e = (struct lc_job_ended){ .jobid = jobid, .now = (long long)time(NULL), .how = how,
+				   .killed_by = user_killed(),
+				   .restart_enabled = lc_env_flag("ENABLE_ORUN_RESTART") };
+	switch (lc_chain_job_ended(&l, &e)) {
+	case LC_END_STALE:
+		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+		log_info("post-exec of job %s: a newer run of the chain exists; nothing to do", jobid);
 		return LC_EXIT_OK;
-	}
-	if (l.state == LC_CHAIN_RESTARTING) {
-		/* This is the restarted job, and it ended before its restore completed. */
-		l.state = LC_CHAIN_ENDED;
-		snprintf(l.end_reason, sizeof(l.end_reason), "the restarted job %s %s before its "
-			 "restore completed", jobid, how);
-	}
-	run = lc_ledger_run(&l, jobid, 0);
-	if (run && run->end == 0)
-		run->end = (long long)time(NULL);
-	restart = false;
-	if (user_killed()) {
-		snprintf(l.end_reason, sizeof(l.end_reason), "terminated by LSF on request or at "
-			 "a limit (LSB_JOBEXIT_INFO='%.48s'); not restarted",
-			 getenv("LSB_JOBEXIT_INFO"));
-		if (run)
-			snprintf(run->end_reason, sizeof(run->end_reason), "terminated (%.48s)",
-				 getenv("LSB_JOBEXIT_INFO"));
-	} else if (l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, jobid) &&
-	    !strcmp(l.req_jobid, jobid)) {
-		if (!lc_env_flag("ENABLE_ORUN_RESTART")) {
-			snprintf(l.end_reason, sizeof(l.end_reason), "checkpointed at the run limit; "
-				 "not restarted because ENABLE_ORUN_RESTART is not Y");
-		} else if (l.restarts >= l.restart_limit) {
-			snprintf(l.end_reason, sizeof(l.end_reason), "checkpointed at the run limit; "
-				 "restart budget used up (%ld of %ld)", l.restarts, l.restart_limit);
-		} else {
-			restart = true;
-		}
-		if (run)
-			snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run "
-				 "limit");
-	} else if (l.state != LC_CHAIN_ENDED) {
-		snprintf(l.end_reason, sizeof(l.end_reason), "the job %s", how);
-		if (run && !run->end_reason[0])
-			snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
-	} else if (run && !run->end_reason[0]) {
-		snprintf(run->end_reason, sizeof(run->end_reason), "%s", how);
-	}
-	if (!restart) {
-		l.state = LC_CHAIN_ENDED;
-		r = lc_ledger_save(dirfd, &l);
-		if (r < 0)
-			log_warn("cannot write the ledger: %s", strerror(-r));
-		log_info("post-exec of job %s: the chain ends: %s", jobid, l.end_reason);
-		write_summary(dirfd, &l);
+	case LC_END_HELD:
+		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+		snprintf(base, sizeof(base), "%s", chkdir);
+		log_info("job %s was checkpointed and killed on request; 'brestart %s %s' continues "
+			 "it (no automatic restart)", jobid, dirname(base), jobid);
 		return LC_EXIT_OK;
+	case LC_END_ENDED:
+		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+		chain_ended(dirfd, jobid, &l);
+		return LC_EXIT_OK;
+	case LC_END_RESTART:
+		break;
 	}
-	/* Count the restart first: a crash after this line can never restart twice. */
-	l.restarts++;
-	l.state = LC_CHAIN_RESTARTING;
-	r = lc_ledger_save(dirfd, &l);
-	if (r < 0) {
-		log_error("post-exec of job %s: cannot write the ledger: %s; no restart", jobid,
-			  strerror(-r));
+	/* Count the restart first: a crash after this can never restart twice. */
+	if (lc_chain_restart_begin(&l, jobid) < 0 || lc_chain_close(dirfd, &lock, &l, &err) < 0) {
+		log_error("post-exec of job %s: cannot record the restart: %s; no restart", jobid,
+			  err.msg[0] ? err.msg : "the chain is in no state to restart");
 		return LC_EXIT_FAILURE;
 	}
-	if (strlen(chkdir) >= sizeof(base)) {
-		log_error("checkpoint directory path too long");
-		return LC_EXIT_FAILURE;
-	}
-	{
-		char tmp[PATH_MAX];
-
-		snprintf(tmp, sizeof(tmp), "%s", chkdir);
-		snprintf(base, sizeof(base), "%s", dirname(tmp));
-	}
-	r = run_brestart(base, jobid, newid, sizeof(newid), &err);
-	if (r < 0) {
-		log_error("post-exec of job %s: %s; the chain ends", jobid, err.msg);
-		l.restarts--;
-		l.state = LC_CHAIN_ENDED;
-		snprintf(l.end_reason, sizeof(l.end_reason), "brestart failed");
-		if (run)
-			snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run "
-				 "limit; brestart failed");
-		(void)lc_ledger_save(dirfd, &l);
-		write_summary(dirfd, &l);
-		return LC_EXIT_FAILURE;
-	}
-	/* The directory may already be renamed: dirfd still reaches it. */
-	if (run)
-		snprintf(run->end_reason, sizeof(run->end_reason), "checkpointed at the run limit, "
-			 "restarted as job %s", newid);
-	(void)lc_ledger_run(&l, newid, 0);
-	r = lc_ledger_save(dirfd, &l);
-	if (r < 0)
-		log_warn("cannot record the new job %s in the ledger: %s", newid, strerror(-r));
-	log_info("job %s restarted as job %s (restart %ld of %ld)", jobid, newid, l.restarts,
-		 l.restart_limit);
-	return LC_EXIT_OK;
+	return restart_detached(dirfd, chkdir, jobid);
 }

@@ -42,6 +42,7 @@
 #include "cfg.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "chain.h"
 #include "criu.h"
 #include "exitcodes.h"
 #include "jobdir.h"
@@ -267,21 +268,18 @@ static void note_run(int dirfd, const char *jobid)
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
 	struct lc_err err = { 0 };
-	struct lc_run *run;
+	char host[64] = "";
 
-	lock = lc_ledger_lock(dirfd, 30, &err);
-	if (lock < 0 || lc_ledger_load(dirfd, getuid(), &l, &err) < 0) {
+	lock = lc_chain_open(dirfd, jobid, false, 30, &l, &err);
+	if (lock < 0) {
 		if (err.code != ENOENT)
 			log_warn("%s; the ledger is not updated", err.msg);
 		return;
 	}
-	run = lc_ledger_run(&l, jobid, 0);
-	if (run)
-		run->start = (long long)time(NULL);
-	if (l.state == LC_CHAIN_RESTARTING)
-		l.state = LC_CHAIN_RUNNING;
-	if (lc_ledger_save(dirfd, &l) < 0)
-		log_warn("cannot write the ledger, ignoring");
+	(void)gethostname(host, sizeof(host) - 1);
+	lc_chain_run_started(&l, jobid, (long long)time(NULL), host);
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+		log_warn("%s, ignoring", err.msg);
 	else if (l.restart_limit >= 0)
 		log_info("automatic restart %ld of %ld of job %s is running as job %s", l.restarts,
 			 l.restart_limit, l.chain_id, jobid);
@@ -302,18 +300,17 @@ static void note_signal(int dirfd, const char *jobid, int sig)
 	struct lc_err err = { 0 };
 	struct lc_run *run;
 
-	lock = lc_ledger_lock(dirfd, 10, &err);
-	if (lock < 0 || lc_ledger_load(dirfd, getuid(), &l, &err) < 0)
-		return;
-	if (!strcmp(l.ckpt_jobid, jobid))
+	lock = lc_chain_open(dirfd, jobid, false, 10, &l, &err);
+	if (lock < 0 || !strcmp(l.ckpt_jobid, jobid))
 		return;
 	run = lc_ledger_run(&l, jobid, 0);
 	if (!run)
 		return;
+	/* Only the run's own record: how the chain goes on is the post-exec's business. */
 	snprintf(run->end_reason, sizeof(run->end_reason), "killed by signal %d (%s)", sig,
 		 strsignal(sig));
-	if (lc_ledger_save(dirfd, &l) < 0)
-		log_warn("cannot record the signal in the ledger, ignoring");
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+		log_warn("cannot record the signal in the ledger: %s, ignoring", err.msg);
 }
 
 /* Logs how the restored job ended and ends the same way. */

@@ -24,6 +24,7 @@
  * is recorded ORUN_TIMEOUT_SECONDS after the request, and marks the chain
  * ended so nothing restarts it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,11 +38,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfg.h"
+#include "chain.h"
 #include "cleanup.h"
 #include "exitcodes.h"
 #include "jobdir.h"
 #include "killseq.h"
-#include "ledger.h"
 #include "log.h"
 #include "lsfenv.h"
 #include "proc.h"
@@ -55,10 +57,11 @@
 
 struct action {
 	const char *jobid;
-	pid_t pgids[LC_MAX_PGIDS];
+	pid_t *pgids;
 	int n_pgids;
 	long interval;
 	int dirfd;
+	struct lc_cfg cfg;
 };
 
 static void usage(FILE *out)
@@ -77,36 +80,102 @@ static void usage(FILE *out)
 		"See lsf-criu-terminate(8).\n");
 }
 
-/*
- * Fallback when LSB_JOBPGIDS is unusable: the process groups of the PIDs in
- * LSB_JOBPIDS (never the PIDs themselves: the list holds LSF's res too, and
- * a blind kill of it is what the predecessor got wrong). Only groups of our
- * own processes count.
- */
-static int groups_of_pids(const char *list, pid_t *out, int max)
+/* Adds the group of every own process in pids to a->pgids (each once). */
+static void add_groups_of(struct action *a, const pid_t *pids, int n)
 {
-	pid_t pids[LC_MAX_PGIDS];
-	int n = lc_parse_pids(list, pids, LC_MAX_PGIDS), k = 0;
+	pid_t *g = realloc(a->pgids, sizeof(pid_t) * (size_t)(a->n_pgids + n + 1));
 
-	for (int i = 0; i < n && k < max; i++) {
+	if (!g)
+		return;
+	a->pgids = g;
+	for (int i = 0; i < n; i++) {
 		struct lc_proc p;
 		bool seen = false;
 
-		if (lc_proc_read(pids[i], &p) < 0 || !lc_proc_owned_by(&p, getuid()))
+		if (lc_proc_read(pids[i], &p) < 0 || !lc_proc_owned_by(&p, getuid()) || p.pgid < 2)
 			continue;
-		for (int j = 0; j < k; j++)
-			seen |= out[j] == p.pgid;
+		for (int j = 0; j < a->n_pgids && !seen; j++)
+			seen = a->pgids[j] == p.pgid;
 		if (!seen)
-			out[k++] = p.pgid;
+			a->pgids[a->n_pgids++] = p.pgid;
 	}
-	if (k > 0)
-		log_warn("LSB_JOBPGIDS is unusable; using the process groups of LSB_JOBPIDS");
-	return k;
 }
 
-static long terminate_interval(void)
+/* Own processes whose environment says LSB_JOBID=<jobid>. */
+static void add_groups_by_env(struct action *a)
 {
-	return lc_env_long("JOB_TERMINATE_INTERVAL", 1, 3600, 10);
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	char want[64];
+	struct dirent *de;
+	size_t wl;
+
+	if (!d || !lc_jobid_ok(a->jobid))
+		return;
+	wl = (size_t)snprintf(want, sizeof(want), "LSB_JOBID=%s", a->jobid) + 1;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *env = NULL;
+		char path[64];
+		size_t len = 0;
+		long pid;
+
+		if (lc_parse_long(de->d_name, 2, 1 << 22, &pid) < 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+		if (lc_read_file_at(AT_FDCWD, path, 1 << 20, getuid(), &env, &len) < 0)
+			continue;
+		for (size_t off = 0; off < len; off += strlen(env + off) + 1) {
+			if (len - off >= wl && !memcmp(env + off, want, wl)) {
+				pid_t p = (pid_t)pid;
+
+				add_groups_of(a, &p, 1);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * The job's process groups: LSB_JOBPGIDS (every token that is one), else the
+ * groups of LSB_JOBPIDS (never the PIDs themselves: the list holds LSF's res
+ * too), else the group of LS_JOBPID, else the groups of our processes that
+ * carry this job's LSB_JOBID. Only groups of our own processes come from the
+ * fallbacks.
+ */
+static void find_groups(struct action *a)
+{
+	const char *s = getenv("LSB_JOBPGIDS");
+	pid_t *pids = NULL;
+	int bad = 0, n;
+
+	n = lc_parse_pids(s, &a->pgids, &bad);
+	a->n_pgids = n > 0 ? n : 0;
+	if (bad > 0)
+		log_warn("LSB_JOBPGIDS holds %d word(s) that are not process groups, ignoring them",
+			 bad);
+	if (n == -E2BIG)
+		log_warn("LSB_JOBPGIDS is longer than %d bytes, ignoring it", LC_MAX_PIDLIST);
+	if (a->n_pgids > 0)
+		return;
+	n = lc_parse_pids(getenv("LSB_JOBPIDS"), &pids, &bad);
+	if (n > 0)
+		add_groups_of(a, pids, n);
+	free(pids);
+	if (a->n_pgids > 0) {
+		log_warn("LSB_JOBPGIDS is unusable; using the process groups of LSB_JOBPIDS");
+		return;
+	}
+	n = lc_parse_pids(getenv("LS_JOBPID"), &pids, &bad);
+	if (n > 0)
+		add_groups_of(a, pids, n);
+	free(pids);
+	if (a->n_pgids > 0) {
+		log_warn("LSB_JOBPGIDS and LSB_JOBPIDS are unusable; using the group of LS_JOBPID");
+		return;
+	}
+	add_groups_by_env(a);
+	if (a->n_pgids > 0)
+		log_warn("no process group from LSF; using the groups of the processes with "
+			 "LSB_JOBID=%s in their environment", a->jobid);
 }
 
 static int kill_like_lsf(struct action *a, const char *why)
@@ -114,7 +183,7 @@ static int kill_like_lsf(struct action *a, const char *why)
 	log_info("terminating job %s as LSF would (%s): SIGINT, SIGTERM, SIGKILL %ld s apart",
 		 a->jobid, why, a->interval);
 	if (a->n_pgids == 0) {
-		log_error("LSB_JOBPGIDS names no process group; nothing to signal");
+		log_error("no process group of job %s could be found; nothing to signal", a->jobid);
 		return LC_EXIT_FAILURE;
 	}
 	if (lc_kill_sequence(a->pgids, a->n_pgids, a->interval)) {
@@ -125,36 +194,24 @@ static int kill_like_lsf(struct action *a, const char *why)
 	return LC_EXIT_FAILURE;
 }
 
-/* Marks the chain ended (so post-exec does not restart it), under the ledger lock. */
-static void ledger_end(int dirfd, const char *jobid, const char *reason)
+/* Ends the chain (so post-exec does not restart it), under the ledger lock. */
+static void chain_end(int dirfd, const char *jobid, const char *reason)
 {
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
 	struct lc_err err = { 0 };
-	int r;
 
 	if (dirfd < 0)
 		return;
-	lock = lc_ledger_lock(dirfd, 30, &err);
+	lock = lc_chain_open(dirfd, jobid, false, 30, &l, &err);
 	if (lock < 0) {
-		log_warn("%s, ignoring", err.msg);
+		if (err.code != ENOENT)
+			log_warn("%s; leaving the ledger as it is", err.msg);
 		return;
 	}
-	r = lc_ledger_load(dirfd, getuid(), &l, &err);
-	if (r == -ENOENT)
-		return; /* no chain: nothing to stop */
-	if (r < 0) {
-		log_warn("%s; leaving it as it is", err.msg);
-		return;
-	}
-	l.state = LC_CHAIN_ENDED;
-	snprintf(l.end_reason, sizeof(l.end_reason), "%s", reason);
-	struct lc_run *run = lc_ledger_run(&l, jobid, 0);
-	if (run && !run->end_reason[0])
-		snprintf(run->end_reason, sizeof(run->end_reason), "%s", reason);
-	r = lc_ledger_save(dirfd, &l);
-	if (r < 0)
-		log_warn("cannot write the ledger: %s", strerror(-r));
+	lc_chain_terminated(&l, jobid, reason);
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+		log_warn("%s", err.msg);
 }
 
 static long long group_start(pid_t pgid)
@@ -168,8 +225,8 @@ static long long group_start(pid_t pgid)
 static int start_watchdog(struct action *a, long long deadline)
 {
 	char self[PATH_MAX], dl[32];
-	char *argv[8 + LC_MAX_PGIDS];
-	char pg[LC_MAX_PGIDS][16];
+	_cleanup_free_ char **argv = NULL;
+	_cleanup_free_ char *pg = NULL;
 	int n = 0, st;
 	ssize_t len;
 	pid_t pid;
@@ -178,14 +235,20 @@ static int start_watchdog(struct action *a, long long deadline)
 	if (len < 0)
 		return -errno;
 	self[len] = '\0';
+	argv = calloc((size_t)a->n_pgids + 5, sizeof(char *));
+	pg = malloc((size_t)a->n_pgids * 12 + 1);
+	if (!argv || !pg)
+		return -ENOMEM;
 	snprintf(dl, sizeof(dl), "%lld", deadline);
 	argv[n++] = self;
 	argv[n++] = "--watchdog";
 	argv[n++] = (char *)a->jobid;
 	argv[n++] = dl;
 	for (int i = 0; i < a->n_pgids; i++) {
-		snprintf(pg[i], sizeof(pg[i]), "%d", (int)a->pgids[i]);
-		argv[n++] = pg[i];
+		char *p = pg + (size_t)i * 12;
+
+		snprintf(p, 12, "%d", (int)a->pgids[i]);
+		argv[n++] = p;
 	}
 	argv[n] = NULL;
 	pid = fork();
@@ -231,6 +294,19 @@ static int request_checkpoint(const char *jobid, struct lc_err *err)
 	return 0;
 }
 
+/* A ledger that will not become readable by waiting (not a lock timeout or a missing file). */
+static bool is_unusable(int code)
+{
+	return code == EINVAL || code == ERANGE || code == EPROTONOSUPPORT || code == EPERM ||
+	       code == EFBIG;
+}
+
+/*
+ * The watchdog: kills the job at the deadline unless a checkpoint of it was
+ * committed, or the chain was ended by someone who also ends the job. It
+ * runs from before the request is recorded, so an action that dies half-way
+ * still leaves the job guarded.
+ */
 static int watchdog(int argc, char **argv)
 {
 	struct action a = { .dirfd = WATCHDOG_DIRFD };
@@ -243,49 +319,144 @@ static int watchdog(int argc, char **argv)
 		return LC_EXIT_USAGE;
 	a.jobid = argv[0];
 	deadline = v;
-	for (int i = 2; i < argc && a.n_pgids < LC_MAX_PGIDS; i++) {
+	a.pgids = calloc((size_t)argc, sizeof(pid_t));
+	if (!a.pgids)
+		return LC_EXIT_FAILURE;
+	for (int i = 2; i < argc; i++) {
 		if (lc_parse_long(argv[i], 2, 1 << 22, &v) < 0)
 			return LC_EXIT_USAGE;
 		a.pgids[a.n_pgids++] = (pid_t)v;
 	}
-	a.interval = terminate_interval();
-	for (;;) {
+	lc_cfg_load(&a.cfg);
+	a.interval = lc_cfg_terminate_interval(&a.cfg);
+	for (int warned = 0;; lc_msleep(500)) {
 		_cleanup_close_ int lock = -1;
 		struct lc_ledger l;
 		struct lc_err err = { 0 };
 		bool expired = (long long)time(NULL) >= deadline;
-		int r;
 
 		if (!lc_groups_alive(a.pgids, a.n_pgids))
 			return LC_EXIT_OK; /* the job is gone: nothing to guard */
-		lock = lc_ledger_lock(a.dirfd, 30, &err);
-		r = lock < 0 ? -err.code : lc_ledger_load(a.dirfd, getuid(), &l, &err);
-		if (r == 0 && (l.state != LC_CHAIN_OVERRUN || strcmp(l.req_jobid, a.jobid)))
-			return LC_EXIT_OK; /* checkpointed, ended or superseded */
-		if (r < 0 && !expired) {
-			log_warn("watchdog of job %s: %s; checking again", a.jobid, err.msg);
-		} else if (expired) {
-			if (r == 0) {
-				l.state = LC_CHAIN_ENDED;
-				snprintf(l.end_reason, sizeof(l.end_reason),
-					 "no checkpoint within ORUN_TIMEOUT_SECONDS; killed");
-				struct lc_run *run = lc_ledger_run(&l, a.jobid, 0);
-				if (run)
-					snprintf(run->end_reason, sizeof(run->end_reason),
-						 "killed: no checkpoint before the timeout");
-				(void)lc_ledger_save(a.dirfd, &l);
-			}
-			close(lock);
-			lock = -1;
+		lock = lc_chain_open(a.dirfd, a.jobid, false, 30, &l, &err);
+		if (lock >= 0 && (l.state == LC_CHAIN_ENDED ||
+				  ((l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
+				   !strcmp(l.ckpt_jobid, a.jobid))))
+			return LC_EXIT_OK; /* committed, or ended by whoever also kills the job */
+		if (lock < 0 && is_unusable(err.code)) {
+			/* No checkpoint can be committed without the ledger: do not wait. */
+			log_error("watchdog: %s; no checkpoint of job %s can be recorded, killing it "
+				  "now, no restart", err.msg, a.jobid);
+			return kill_like_lsf(&a, "the ledger is unusable");
+		}
+		if (expired) {
+			if (lock >= 0 && lc_chain_timed_out(&l, a.jobid) &&
+			    lc_chain_close(a.dirfd, &lock, &l, &err) < 0)
+				log_warn("%s", err.msg);
 			log_error("watchdog: no successful checkpoint of job %s was recorded by the "
 				  "deadline%s; killing it, no restart", a.jobid,
-				  r < 0 ? " (the ledger is unreadable)" : "");
+				  lock < 0 && err.code ? " (the ledger is unreadable)" : "");
 			return kill_like_lsf(&a, "checkpoint timeout");
 		}
-		close(lock);
-		lock = -1;
-		lc_msleep(500);
+		if (lock < 0 && err.code != ENOENT && !warned++)
+			log_warn("watchdog of job %s: %s; checking again until the deadline", a.jobid,
+				 err.msg);
 	}
+}
+
+/* Why the job is not checkpointed at this termination, or "" if it is. */
+static void eligibility(const struct action *a, const char *chkdir, char *why, size_t size)
+{
+	long reasons = lc_env_long("LSB_SUSP_REASONS", 0, LONG_MAX, 0);
+	long subreasons = lc_env_long("LSB_SUSP_SUBREASONS", 0, LONG_MAX, 0);
+	const char *method = getenv("LSB_ECHKPNT_METHOD"), *idx = getenv("LSB_JOBINDEX");
+
+	why[0] = '\0';
+	/* In the order an admin reads the log. */
+	if (!(reasons & SUSP_RES_LIMIT) || subreasons != SUB_REASON_RUNLIMIT)
+		snprintf(why, size, "not a run-limit overrun");
+	else if (!lc_env_flag("ENABLE_ORUN_CHKPNT"))
+		snprintf(why, size, "the job did not opt in (ENABLE_ORUN_CHKPNT is not Y)");
+	else if (!chkdir || !*chkdir)
+		snprintf(why, size, "the job is not checkpointable (no LSB_CHKPNT_DIR)");
+	else if (a->dirfd < 0)
+		snprintf(why, size, "the checkpoint directory is unusable");
+	else if (method && *method && strcmp(method, "criu"))
+		snprintf(why, size, "the job's checkpoint method is '%.32s', not criu", method);
+	else if (lc_env_flag("LSB_INTERACTIVE"))
+		snprintf(why, size, "interactive jobs are not checkpointed");
+	else if (idx && *idx && strcmp(idx, "0"))
+		snprintf(why, size, "job array elements are not checkpointed");
+	else if (!lc_jobid_ok(a->jobid) || a->n_pgids == 0)
+		snprintf(why, size, "LSB_JOBID or LSB_JOBPGIDS is unusable");
+}
+
+/* The run limit of an eligible job: checkpoint it, or kill it as the chain says. */
+static int overrun(struct action *a)
+{
+	struct lc_err err = { 0 };
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_overrun_req q = { 0 };
+	char why[160] = "", host[64] = "";
+	long limit, timeout;
+	int r;
+
+	limit = lc_cfg_capped_env("ORUN_RESTART_LIMIT", 0, LC_LEDGER_MAX_RUNS - 4, 2,
+				  a->cfg.max_restart_limit);
+	timeout = lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180,
+				    a->cfg.max_timeout_seconds);
+	lock = lc_chain_open(a->dirfd, a->jobid, true, 30, &l, &err);
+	if (lock < 0) {
+		log_error("%s", err.msg);
+		return kill_like_lsf(a, "the ledger is unusable; no checkpoint without it");
+	}
+	(void)gethostname(host, sizeof(host) - 1);
+	q = (struct lc_overrun_req){ .jobid = a->jobid, .now = (long long)time(NULL),
+				     .timeout = timeout, .restart_limit = limit,
+				     .run_start = group_start(a->pgids[0]), .host = host };
+	switch (lc_chain_overrun(&l, &q, why, sizeof(why))) {
+	case LC_OVERRUN_PENDING:
+		log_info("a checkpoint of job %s was already requested; its deadline is in %lld s",
+			 a->jobid, l.req_deadline - q.now);
+		return LC_EXIT_OK;
+	case LC_OVERRUN_OVERDUE:
+		(void)lc_chain_timed_out(&l, a->jobid);
+		if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+		log_error("the checkpoint of job %s requested at its run limit is overdue; killing "
+			  "it", a->jobid);
+		return kill_like_lsf(a, "checkpoint overdue");
+	case LC_OVERRUN_KILL:
+		if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0)
+			log_warn("%s", err.msg);
+		return kill_like_lsf(a, why);
+	case LC_OVERRUN_CHECKPOINT:
+		break;
+	}
+	/* The watchdog first: whatever happens to us now, the job is guarded. */
+	r = start_watchdog(a, l.req_deadline);
+	if (r < 0) {
+		log_error("cannot start the watchdog: %s", strerror(-r));
+		lc_chain_terminated(&l, a->jobid, "the watchdog could not be started; killed");
+		(void)lc_chain_close(a->dirfd, &lock, &l, &err);
+		return kill_like_lsf(a, "no watchdog");
+	}
+	if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0) {
+		log_error("%s", err.msg);
+		return kill_like_lsf(a, "the ledger cannot be written");
+	}
+	log_info("job %s reached its run limit: checkpointing it instead of killing it "
+		 "(restarts so far %ld of %ld, timeout %ld s)", a->jobid, l.restarts, l.restart_limit,
+		 timeout);
+	r = request_checkpoint(a->jobid, &err);
+	if (r < 0) {
+		log_error("%s", err.msg);
+		lock = lc_chain_open(a->dirfd, a->jobid, false, 30, &l, &err);
+		if (lock >= 0 && lc_chain_checkpoint_failed(&l, a->jobid, "bchkpnt failed"))
+			(void)lc_chain_close(a->dirfd, &lock, &l, &err);
+		return kill_like_lsf(a, "the checkpoint request failed");
+	}
+	return LC_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -298,12 +469,9 @@ int main(int argc, char **argv)
 	};
 	struct action a = { .dirfd = -1 };
 	struct lc_err err = { 0 };
-	_cleanup_close_ int lock = -1;
-	struct lc_ledger l;
-	long reasons, subreasons, limit, timeout;
-	const char *method, *chkdir, *idx, *s;
-	char why[160] = "";
-	int c, r;
+	const char *chkdir;
+	char why[160];
+	int c;
 
 	lc_log_init("lsf-criu-terminate");
 	umask(077);
@@ -322,11 +490,6 @@ int main(int argc, char **argv)
 	a.jobid = getenv("LSB_JOBID");
 	if (!lc_jobid_ok(a.jobid))
 		a.jobid = "?";
-	a.interval = terminate_interval();
-	s = getenv("LSB_JOBPGIDS");
-	a.n_pgids = lc_parse_pids(s, a.pgids, LC_MAX_PGIDS);
-	if (a.n_pgids == 0)
-		a.n_pgids = groups_of_pids(getenv("LSB_JOBPIDS"), a.pgids, LC_MAX_PGIDS);
 	chkdir = getenv("LSB_CHKPNT_DIR");
 	if (chkdir && *chkdir) {
 		a.dirfd = lc_jobdir_open(chkdir, &err);
@@ -335,102 +498,17 @@ int main(int argc, char **argv)
 		else
 			log_warn("checkpoint directory unusable: %s", err.msg);
 	}
-	reasons = lc_env_long("LSB_SUSP_REASONS", 0, LONG_MAX, 0);
-	subreasons = lc_env_long("LSB_SUSP_SUBREASONS", 0, LONG_MAX, 0);
-	log_info("TERMINATE action for job %s: reasons %ld/%ld, process groups '%s'", a.jobid,
-		 reasons, subreasons, s ? s : "");
-	if (a.n_pgids == 0)
-		log_error("LSB_JOBPGIDS='%.64s' is not a list of process groups", s ? s : "");
-
-	/* Eligibility, in the order an admin reads the log. */
-	method = getenv("LSB_ECHKPNT_METHOD");
-	idx = getenv("LSB_JOBINDEX");
-	if (!(reasons & SUSP_RES_LIMIT) || subreasons != SUB_REASON_RUNLIMIT)
-		snprintf(why, sizeof(why), "not a run-limit overrun");
-	else if (!lc_env_flag("ENABLE_ORUN_CHKPNT"))
-		snprintf(why, sizeof(why), "the job did not opt in (ENABLE_ORUN_CHKPNT is not Y)");
-	else if (!chkdir || !*chkdir)
-		snprintf(why, sizeof(why), "the job is not checkpointable (no LSB_CHKPNT_DIR)");
-	else if (a.dirfd < 0)
-		snprintf(why, sizeof(why), "the checkpoint directory is unusable");
-	else if (method && *method && strcmp(method, "criu"))
-		snprintf(why, sizeof(why), "the job's checkpoint method is '%.32s', not criu", method);
-	else if (lc_env_flag("LSB_INTERACTIVE"))
-		snprintf(why, sizeof(why), "interactive jobs are not checkpointed");
-	else if (idx && *idx && strcmp(idx, "0"))
-		snprintf(why, sizeof(why), "job array elements are not checkpointed");
-	else if (!lc_jobid_ok(a.jobid) || a.n_pgids == 0)
-		snprintf(why, sizeof(why), "LSB_JOBID or LSB_JOBPGIDS is unusable");
+	lc_cfg_load(&a.cfg);
+	a.interval = lc_cfg_terminate_interval(&a.cfg);
+	log_info("TERMINATE action for job %s: reasons %s/%s, process groups '%.200s'", a.jobid,
+		 getenv("LSB_SUSP_REASONS") ? getenv("LSB_SUSP_REASONS") : "",
+		 getenv("LSB_SUSP_SUBREASONS") ? getenv("LSB_SUSP_SUBREASONS") : "",
+		 getenv("LSB_JOBPGIDS") ? getenv("LSB_JOBPGIDS") : "");
+	find_groups(&a);
+	eligibility(&a, chkdir, why, sizeof(why));
 	if (why[0]) {
-		ledger_end(a.dirfd, a.jobid, why);
+		chain_end(a.dirfd, a.jobid, why);
 		return kill_like_lsf(&a, why);
 	}
-
-	limit = lc_env_long("ORUN_RESTART_LIMIT", 0, LC_LEDGER_MAX_RUNS - 4, 2);
-	timeout = lc_env_long("ORUN_TIMEOUT_SECONDS", 1, 86400, 180);
-	lock = lc_ledger_lock(a.dirfd, 30, &err);
-	r = lock < 0 ? -err.code : lc_ledger_load(a.dirfd, getuid(), &l, &err);
-	if (r == -ENOENT) {
-		lc_ledger_init(&l, a.jobid, getuid());
-	} else if (r < 0) {
-		log_error("%s", err.msg);
-		if (lock >= 0)
-			close(lock);
-		lock = -1;
-		return kill_like_lsf(&a, "the ledger is unusable; no checkpoint without it");
-	}
-	if (l.state == LC_CHAIN_OVERRUN && !strcmp(l.req_jobid, a.jobid)) {
-		log_info("a checkpoint of job %s was already requested; nothing more to do", a.jobid);
-		return LC_EXIT_OK;
-	}
-	if (l.state == LC_CHAIN_ENDED || l.state == LC_CHAIN_CHECKPOINTED) {
-		close(lock);
-		lock = -1;
-		return kill_like_lsf(&a, "the chain has already ended or been checkpointed");
-	}
-	if (l.restart_limit < 0)
-		l.restart_limit = limit;
-	if (!(l.restarts < l.restart_limit || (l.restart_limit == 0 && l.restarts == 0))) {
-		snprintf(why, sizeof(why), "restart budget used up (%ld of %ld)",
-			 l.restarts, l.restart_limit);
-		l.state = LC_CHAIN_ENDED;
-		snprintf(l.end_reason, sizeof(l.end_reason), "%s", why);
-		struct lc_run *run = lc_ledger_run(&l, a.jobid, group_start(a.pgids[0]));
-		if (run)
-			snprintf(run->end_reason, sizeof(run->end_reason), "killed at the run limit");
-		(void)lc_ledger_save(a.dirfd, &l);
-		close(lock);
-		lock = -1;
-		return kill_like_lsf(&a, why);
-	}
-	l.state = LC_CHAIN_OVERRUN;
-	snprintf(l.req_jobid, sizeof(l.req_jobid), "%s", a.jobid);
-	l.req_time = (long long)time(NULL);
-	l.req_deadline = l.req_time + timeout;
-	if (!lc_ledger_run(&l, a.jobid, group_start(a.pgids[0])))
-		log_warn("the ledger holds %d runs already; not recording this one",
-			 LC_LEDGER_MAX_RUNS);
-	r = lc_ledger_save(a.dirfd, &l);
-	close(lock);
-	lock = -1;
-	if (r < 0) {
-		log_error("cannot write the ledger: %s", strerror(-r));
-		return kill_like_lsf(&a, "the ledger cannot be written");
-	}
-	log_info("job %s reached its run limit: checkpointing it instead of killing it "
-		 "(restarts so far %ld of %ld, timeout %ld s)", a.jobid, l.restarts, l.restart_limit,
-		 timeout);
-	r = start_watchdog(&a, l.req_deadline);
-	if (r < 0) {
-		log_error("cannot start the watchdog: %s", strerror(-r));
-		ledger_end(a.dirfd, a.jobid, "the watchdog could not be started; killed");
-		return kill_like_lsf(&a, "no watchdog");
-	}
-	r = request_checkpoint(a.jobid, &err);
-	if (r < 0) {
-		log_error("%s", err.msg);
-		ledger_end(a.dirfd, a.jobid, "bchkpnt failed; killed");
-		return kill_like_lsf(&a, "the checkpoint request failed");
-	}
-	return LC_EXIT_OK;
+	return overrun(&a);
 }

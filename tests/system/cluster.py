@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -90,7 +91,34 @@ class Cluster:
         self.base = os.path.join(self.home, "ckpt")
         self.user_mkdir(self.base)
         self.criu = criu_path()
+        self.lsf_criu_conf("criu = %s\n" % self.criu)
         subprocess.run([LSFSIM, "start", "--root", self.root], check=True)
+
+    # --- the admin's lsf-criu.conf (in LSF_ENVDIR, root-owned) ------------------
+    def lsf_criu_conf(self, text):
+        """Writes the cluster's $LSF_ENVDIR/lsf-criu.conf, as the admin would."""
+        path = os.path.join(self.conf, "lsf-criu.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+
+    def use_criu(self, injector, **env):
+        """Makes the admin's configuration point at a criu fault injector
+        (tests/system/faults/<name>, or an absolute path) through a wrapper that
+        gives it env: criu runs with a fixed environment, so a fault injector's
+        settings cannot come from the job's."""
+        src = injector if os.path.isabs(injector) else os.path.join(HERE, "faults", injector)
+        d = os.path.join(self.root, "faults")
+        os.makedirs(d, mode=0o755, exist_ok=True)
+        wrapper = os.path.join(d, "%s-%d" % (os.path.basename(src), time.monotonic_ns()))
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n# FAULT INJECTOR wrapper written by the test harness\n")
+            for k, v in env.items():
+                f.write("%s=%s; export %s\n" % (k, shlex.quote(str(v)), k))
+            f.write("exec %s \"$@\"\n" % shlex.quote(src))
+        os.chmod(wrapper, 0o755)
+        self.lsf_criu_conf("criu = %s\n" % wrapper)
+        return wrapper
 
     # --- running things as the user ---------------------------------------
     def env(self, extra=None, user=None):
@@ -98,7 +126,7 @@ class Cluster:
         e = {"PATH": self.bindir + ":/usr/bin:/bin", "HOME": pw.pw_dir,
              "USER": pw.pw_name, "LOGNAME": pw.pw_name,
              "LSF_ENVDIR": self.conf, "LSF_BINDIR": self.bindir,
-             "LSF_SERVERDIR": self.serverdir, "LSF_CRIU_CRIU": self.criu}
+             "LSF_SERVERDIR": self.serverdir}
         e.update(extra or {})
         return e
 

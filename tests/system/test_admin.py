@@ -112,9 +112,26 @@ class Check(AdminTest):
         self.assertEqual(doc["uid"], self.pw.pw_uid)
 
     def test_configured_criu_is_the_default(self):
-        # Without --criu, the path comes from the same configuration as the other programs.
-        r = run(["check", "--json", "--probe", "criu-path"], user=USER,
-                env={"LSF_CRIU_CRIU": "/nonexistent/criu"})
+        # Without --criu, the path comes from the same configuration as the other programs:
+        # the admin's lsf-criu.conf in LSF_ENVDIR (root-owned here), and $LSF_CRIU_CRIU only
+        # where that configuration allows user overrides.
+        envdir = os.path.join(self.tmp, "conf")
+        os.mkdir(envdir, 0o755)
+        conf = os.path.join(envdir, "lsf-criu.conf")
+        with open(conf, "w") as f:
+            f.write("criu = /nonexistent/admin-criu\n")
+        env = {"LSF_ENVDIR": envdir, "LSF_CRIU_CRIU": "/nonexistent/criu"}
+        r = run(["check", "--json", "--probe", "criu-path"], user=USER, env=env)
+        sane(self, r)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["criu"], "/nonexistent/admin-criu")
+        self.assertEqual(doc["probes"][0]["status"], "FAIL")
+        self.assertIn(conf, doc["probes"][0]["finding"])
+        self.assertIn("LSF_CRIU_CRIU='/nonexistent/criu' is ignored", r.stderr)
+        self.assertEqual(r.returncode, 1)
+        with open(conf, "a") as f:
+            f.write("allow_user_overrides = yes\n")
+        r = run(["check", "--json", "--probe", "criu-path"], user=USER, env=env)
         sane(self, r)
         doc = json.loads(r.stdout)
         self.assertEqual(doc["criu"], "/nonexistent/criu")

@@ -196,7 +196,8 @@ class Failures(ClusterTest):
         wait_for(lambda: len(counts(spool)) > n, 10, 0.1, "the job to keep counting")
 
     def test_criu_missing(self):
-        jid, _ = self.start_counter({"LSF_CRIU_CRIU": "/nonexistent/criu"})
+        self.c.lsf_criu_conf("criu = /nonexistent/criu\n")
+        jid, _ = self.start_counter()
         self.c.bchkpnt(jid, kill=True)
         call = self.last_echkpnt()
         self.assertEqual(call.get("exit_code"), 3, call)
@@ -206,7 +207,8 @@ class Failures(ClusterTest):
 
     def test_criu_failing(self):
         # Fault injector: a criu stand-in that reports version 4.2.1 and then fails every dump.
-        jid, _ = self.start_counter({"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-fails")})
+        self.c.use_criu("criu-fails")
+        jid, _ = self.start_counter()
         self.c.bchkpnt(jid, kill=True)
         call = self.last_echkpnt()
         self.assertEqual(call.get("exit_code"), 1, call)
@@ -217,7 +219,8 @@ class Failures(ClusterTest):
 
     def test_criu_too_old(self):
         # Fault injector: a criu stand-in that claims version 3.17.
-        jid, _ = self.start_counter({"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-3.17")})
+        self.c.use_criu("criu-3.17")
+        jid, _ = self.start_counter()
         self.c.bchkpnt(jid, kill=True)
         call = self.last_echkpnt()
         self.assertEqual(call.get("exit_code"), 3, call)

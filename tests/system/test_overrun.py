@@ -183,8 +183,8 @@ class Overrun(ClusterTest):
         self.assertIn("not a run-limit overrun", self.c.log_text(str(j2)))
 
     def test_bkill_during_checkpoint(self):
-        jid, out = self.submit(env={"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-slow"),
-                                    "LC_REAL_CRIU": self.c.criu, "LC_CRIU_DELAY": "4"})
+        self.c.use_criu("criu-slow", LC_REAL_CRIU=self.c.criu, LC_CRIU_DELAY=4)
+        jid, out = self.submit()
         wait_for(lambda: "running: " in self.c.log_text(jid), 60, 0.2, "the dump to start")
         self.c.bkill(jid)
         self.wait_chain_end(jid)
@@ -193,8 +193,8 @@ class Overrun(ClusterTest):
 
     def test_timeout_kills_job_when_criu_hangs(self):
         # Fault injector: criu hangs in the dump; the watchdog must end the job.
-        jid, out = self.submit(env={"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-hangs"),
-                                    "ORUN_TIMEOUT_SECONDS": "5"})
+        self.c.use_criu("criu-hangs")
+        jid, out = self.submit(env={"ORUN_TIMEOUT_SECONDS": "5"})
         led = self.wait_chain_end(jid, timeout=90)
         # echkpnt.criu (criu killed at the deadline) and the watchdog race to end the
         # job; either may win, both log the deadline.
@@ -221,8 +221,8 @@ class Overrun(ClusterTest):
         self.assertIn("terminating job %s as LSF would" % jid, log)
 
     def test_corrupt_ledger_before_postexec(self):
-        jid, out = self.submit(env={"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-slow"),
-                                    "LC_REAL_CRIU": self.c.criu, "LC_CRIU_DELAY": "3"})
+        self.c.use_criu("criu-slow", LC_REAL_CRIU=self.c.criu, LC_CRIU_DELAY=3)
+        jid, out = self.submit()
         wait_for(lambda: "running: " in self.c.log_text(jid), 60, 0.2, "the dump to start")
         path = os.path.join(self.c.chkdir(jid), "lsf-criu.ledger.json")
         # While criu runs, the ledger is replaced by hostile content.

@@ -19,7 +19,6 @@ import unittest
 from cluster import ClusterTest, WORKLOADS, assert_continuous, counts, wait_for
 
 COUNTER = os.path.join(WORKLOADS, "counter.sh")
-FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 
 
 class RestartChecks(ClusterTest):
@@ -145,12 +144,8 @@ class RestartChecks(ClusterTest):
         os.chmod(path, 0o600)
 
     def test_pid_held_by_a_live_process_fails_in_erestart(self):
-        conf = os.path.join(self.c.home, "lsf-criu.conf")
-        with open(conf, "w") as f:
-            f.write("pid_wait_seconds = 2\n")
-        os.chmod(conf, 0o644)
-        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "150", "0.05", "0"],
-                                   {"LSF_CRIU_CONF": conf})
+        self.c.lsf_criu_conf("criu = %s\npid_wait_seconds = 2\n" % self.c.criu)
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "150", "0.05", "0"])
         self.c.wait_state(jid, ("RUN",))
         self.checkpoint_kill(jid)
         d = self.c.chkdir(jid)
@@ -181,8 +176,8 @@ class RestartChecks(ClusterTest):
 
     def test_restore_failing_inside_the_job_says_how_to_restart_again(self):
         flag = os.path.join(self.c.base, "fail-restore")
-        env = {"LSF_CRIU_CRIU": os.path.join(FAULTS, "criu-restore-fails")}
-        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "150", "0.05", "0"], env)
+        self.c.use_criu("criu-restore-fails", LC_REAL_CRIU=self.c.criu)
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "150", "0.05", "0"])
         self.c.wait_state(jid, ("RUN",))
         self.checkpoint_kill(jid)
         with open(flag, "w"):

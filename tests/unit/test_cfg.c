@@ -247,86 +247,107 @@ static int parse_long_line_ignored(void)
 
 /* ---- lc_cfg_load ---- */
 
-static int set_conf(const char *name, const char *text)
+/* Writes name into the case's directory; returns its path in a static buffer. */
+static const char *put(const char *name, const char *text)
 {
-	char path[PATH_MAX + 64];
+	static char path[PATH_MAX + 64];
 
 	if (text && tap_write_str(name, text) < 0)
-		return -1;
+		return NULL;
 	snprintf(path, sizeof(path), "%s/%s", tap_dir, name);
-	return setenv("LSF_CRIU_CONF", path, 1);
+	return path;
 }
 
 static int load_defaults(void)
 {
 	struct lc_cfg cfg;
-	char path[PATH_MAX + 64];
+	const char *path;
 
 	lc_log_stderr_level(LC_LOG_ERROR);
 	unsetenv("LSF_CRIU_CRIU");
+	unsetenv("LSF_CRIU_CONF");
 	/* An empty file. */
-	CHECK(set_conf("empty.conf", "") == 0);
+	path = put("empty.conf", "");
+	CHECK(path);
 	memset(&cfg, 0x5a, sizeof(cfg));
-	lc_cfg_load(&cfg);
+	lc_cfg_load_files(&cfg, path, NULL);
 	if (is_default(&cfg) != TAP_PASS)
 		return TAP_FAIL;
-	snprintf(path, sizeof(path), "%s/empty.conf", tap_dir);
 	CHECK_STR(cfg.path, path);
+	CHECK_INT(cfg.max_timeout_seconds, ==, 3600);
+	CHECK_INT(cfg.max_restart_limit, ==, 60);
+	CHECK(!cfg.allow_user_overrides);
 	/* A missing file: defaults, and no path. */
-	CHECK(set_conf("missing.conf", NULL) == 0);
 	memset(&cfg, 0x5a, sizeof(cfg));
-	lc_cfg_load(&cfg);
+	lc_cfg_load_files(&cfg, put("missing.conf", NULL), NULL);
 	if (is_default(&cfg) != TAP_PASS)
 		return TAP_FAIL;
 	CHECK_STR(cfg.path, "");
 	return TAP_PASS;
 }
 
-static int load_conf_env(void)
+static int load_system_file(void)
 {
 	struct lc_cfg cfg;
-	char path[PATH_MAX + 64];
+	const char *path;
 
 	lc_log_stderr_level(LC_LOG_ERROR);
 	unsetenv("LSF_CRIU_CRIU");
-	CHECK(set_conf("lsf-criu.conf", "# test\ncriu = /conf/criu\n"
-					"restore_missing_images = rerun\n"
-					"pid_wait_seconds = 30\nkill_wait_seconds = 2\n") == 0);
-	lc_cfg_load(&cfg);
+	unsetenv("LSF_CRIU_CONF");
+	path = put("lsf-criu.conf", "# test\ncriu = /conf/criu\n"
+				    "restore_missing_images = rerun\n"
+				    "pid_wait_seconds = 30\nkill_wait_seconds = 2\n"
+				    "max_timeout_seconds = 600\nmax_restart_limit = 3\n"
+				    "terminate_interval = 4\ncheckpoint_timeout_seconds = 90\n"
+				    "space_margin_mb = 0\n");
+	CHECK(path);
+	lc_cfg_load_files(&cfg, path, NULL);
 	CHECK_STR(cfg.criu, "/conf/criu");
 	CHECK_INT(cfg.missing, ==, LC_MISSING_RERUN);
 	CHECK_INT(cfg.pid_wait_seconds, ==, 30);
 	CHECK_INT(cfg.kill_wait_seconds, ==, 2);
-	snprintf(path, sizeof(path), "%s/lsf-criu.conf", tap_dir);
+	CHECK_INT(cfg.max_timeout_seconds, ==, 600);
+	CHECK_INT(cfg.max_restart_limit, ==, 3);
+	CHECK_INT(cfg.terminate_interval, ==, 4);
+	CHECK_INT(cfg.checkpoint_timeout_seconds, ==, 90);
+	CHECK_INT(cfg.space_margin_mb, ==, 0);
 	CHECK_STR(cfg.path, path);
+	/* Out of range: ignored. */
+	path = put("bad.conf", "max_restart_limit = 61\nmax_timeout_seconds = 0\n"
+			       "allow_user_overrides = maybe\n");
+	lc_cfg_load_files(&cfg, path, NULL);
+	CHECK_INT(cfg.max_restart_limit, ==, 60);
+	CHECK_INT(cfg.max_timeout_seconds, ==, 3600);
+	CHECK(!cfg.allow_user_overrides);
 	return TAP_PASS;
 }
 
-static int load_criu_env(void)
+/* The job owner's LSF_CRIU_CONF and LSF_CRIU_CRIU count only where the admin allows it. */
+static int load_user_overrides(void)
 {
 	struct lc_cfg cfg;
+	const char *sys;
 
 	lc_log_stderr_level(LC_LOG_ERROR);
-	CHECK(set_conf("c.conf", "criu = /conf/criu\npid_wait_seconds = 30\n") == 0);
-	/* LSF_CRIU_CRIU wins over the file. */
+	CHECK(put("user.conf", "criu = /user/criu\nmax_timeout_seconds = 86400\n"));
+	CHECK(setenv("LSF_CRIU_CONF", put("user.conf", NULL), 1) == 0);
 	CHECK(setenv("LSF_CRIU_CRIU", "/env/criu", 1) == 0);
-	lc_cfg_load(&cfg);
+	sys = put("sys.conf", "criu = /conf/criu\nmax_timeout_seconds = 300\n");
+	lc_cfg_load_files(&cfg, sys, NULL);
+	CHECK_STR(cfg.criu, "/conf/criu");
+	CHECK_INT(cfg.max_timeout_seconds, ==, 300);
+	/* Allowed: the user's file, then LSF_CRIU_CRIU, win. */
+	sys = put("sys2.conf", "criu = /conf/criu\nallow_user_overrides = yes\n");
+	lc_cfg_load_files(&cfg, sys, NULL);
 	CHECK_STR(cfg.criu, "/env/criu");
-	CHECK_INT(cfg.pid_wait_seconds, ==, 30);
-	/* A relative LSF_CRIU_CRIU is ignored: the file's value stays. */
+	CHECK_INT(cfg.max_timeout_seconds, ==, 86400);
+	/* A relative or empty LSF_CRIU_CRIU is ignored: the file's value stays. */
 	CHECK(setenv("LSF_CRIU_CRIU", "bin/criu", 1) == 0);
-	lc_cfg_load(&cfg);
-	CHECK_STR(cfg.criu, "/conf/criu");
-	/* An empty LSF_CRIU_CRIU is as if unset. */
+	lc_cfg_load_files(&cfg, sys, NULL);
+	CHECK_STR(cfg.criu, "/user/criu");
 	CHECK(setenv("LSF_CRIU_CRIU", "", 1) == 0);
-	lc_cfg_load(&cfg);
-	CHECK_STR(cfg.criu, "/conf/criu");
-	/* Without a config file, over the default. */
-	CHECK(set_conf("none.conf", NULL) == 0);
-	CHECK(setenv("LSF_CRIU_CRIU", "/env/criu2", 1) == 0);
-	lc_cfg_load(&cfg);
-	CHECK_STR(cfg.criu, "/env/criu2");
-	CHECK_INT(cfg.pid_wait_seconds, ==, DEF_PID_WAIT);
+	lc_cfg_load_files(&cfg, sys, NULL);
+	CHECK_STR(cfg.criu, "/user/criu");
 	/* Too long for the buffer: ignored. */
 	{
 		char *longp = malloc(PATH_MAX + 16);
@@ -337,9 +358,88 @@ static int load_criu_env(void)
 		longp[PATH_MAX + 2] = '\0';
 		CHECK(setenv("LSF_CRIU_CRIU", longp, 1) == 0);
 		free(longp);
-		lc_cfg_load(&cfg);
-		CHECK_STR(cfg.criu, DEF_CRIU);
+		unsetenv("LSF_CRIU_CONF");
+		lc_cfg_load_files(&cfg, sys, NULL);
+		CHECK_STR(cfg.criu, "/conf/criu");
 	}
+	unsetenv("LSF_CRIU_CRIU");
+	unsetenv("LSF_CRIU_CONF");
+	return TAP_PASS;
+}
+
+/* $LSF_ENVDIR/lsf-criu.conf counts when nobody but root or LSF's admin can write it. */
+static int load_envdir(void)
+{
+	struct lc_cfg cfg;
+
+	lc_log_stderr_level(LC_LOG_ERROR);
+	unsetenv("LSF_CRIU_CRIU");
+	unsetenv("LSF_CRIU_CONF");
+	CHECK(put("lsf.conf", "LSF_ENVDIR=x\n"));
+	CHECK(put("lsf-criu.conf", "criu = /envdir/criu\nmax_restart_limit = 1\n"));
+	CHECK(put("sys.conf", "criu = /sys/criu\nmax_restart_limit = 5\n"));
+	/* We own lsf.conf here, so we are "LSF's admin" for the test. */
+	lc_cfg_load_files(&cfg, put("sys.conf", NULL), tap_dir);
+	CHECK_STR(cfg.criu, "/envdir/criu");
+	CHECK_INT(cfg.max_restart_limit, ==, 1);
+	/* Writable by the group: ignored. */
+	CHECK(fchmodat(tap_dirfd, "lsf-criu.conf", 0664, 0) == 0);
+	lc_cfg_load_files(&cfg, put("sys.conf", NULL), tap_dir);
+	CHECK_STR(cfg.criu, "/sys/criu");
+	CHECK_INT(cfg.max_restart_limit, ==, 5);
+	CHECK(fchmodat(tap_dirfd, "lsf-criu.conf", 0644, 0) == 0);
+	/* A symlink: ignored. */
+	CHECK(renameat(tap_dirfd, "lsf-criu.conf", tap_dirfd, "real.conf") == 0);
+	CHECK(symlinkat("real.conf", tap_dirfd, "lsf-criu.conf") == 0);
+	lc_cfg_load_files(&cfg, put("sys.conf", NULL), tap_dir);
+	CHECK_STR(cfg.criu, "/sys/criu");
+	/* A relative LSF_ENVDIR: ignored. */
+	lc_cfg_load_files(&cfg, put("sys.conf", NULL), "conf");
+	CHECK_STR(cfg.criu, "/sys/criu");
+	return TAP_PASS;
+}
+
+/* LSF's JOB_TERMINATE_INTERVAL: the admin's value, lsb.params, the job's only if allowed. */
+static int terminate_interval(void)
+{
+	struct lc_cfg cfg;
+
+	lc_log_stderr_level(LC_LOG_ERROR);
+	unsetenv("LSF_CRIU_CONF");
+	CHECK(setenv("JOB_TERMINATE_INTERVAL", "3000", 1) == 0);
+	CHECK(setenv("LSF_ENVDIR", tap_dir, 1) == 0);
+	lc_cfg_load_files(&cfg, put("none.conf", NULL), NULL);
+	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 10);
+	CHECK(put("lsb.params", "Begin Parameters\n# comment\nMBD_SLEEP_TIME = 5\n"
+				"JOB_TERMINATE_INTERVAL = 7   # seconds\nEnd Parameters\n"));
+	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 7);
+	cfg.allow_user_overrides = true;
+	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 3000);
+	cfg.allow_user_overrides = false;
+	cfg.terminate_interval = 2;
+	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 2);
+	cfg.terminate_interval = 0;
+	CHECK(put("lsb.params", "JOB_TERMINATE_INTERVAL = abc\n"));
+	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 10);
+	unsetenv("JOB_TERMINATE_INTERVAL");
+	unsetenv("LSF_ENVDIR");
+	return TAP_PASS;
+}
+
+/* The job's ORUN_* values, capped by the admin's limits. */
+static int capped_env(void)
+{
+	lc_log_stderr_level(LC_LOG_ERROR);
+	unsetenv("ORUN_TIMEOUT_SECONDS");
+	CHECK_INT(lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180, 3600), ==, 180);
+	CHECK_INT(lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180, 60), ==, 60);
+	CHECK(setenv("ORUN_TIMEOUT_SECONDS", "86400", 1) == 0);
+	CHECK_INT(lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180, 3600), ==, 3600);
+	CHECK(setenv("ORUN_TIMEOUT_SECONDS", "30", 1) == 0);
+	CHECK_INT(lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180, 3600), ==, 30);
+	CHECK(setenv("ORUN_TIMEOUT_SECONDS", "junk", 1) == 0);
+	CHECK_INT(lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180, 3600), ==, 180);
+	unsetenv("ORUN_TIMEOUT_SECONDS");
 	return TAP_PASS;
 }
 
@@ -351,18 +451,17 @@ static int load_bad_files(void)
 
 	lc_log_stderr_level(LC_LOG_ERROR);
 	unsetenv("LSF_CRIU_CRIU");
+	unsetenv("LSF_CRIU_CONF");
 	/* A directory. */
 	CHECK(mkdirat(tap_dirfd, "dir.conf", 0700) == 0);
-	CHECK(set_conf("dir.conf", NULL) == 0);
-	lc_cfg_load(&cfg);
+	lc_cfg_load_files(&cfg, put("dir.conf", NULL), NULL);
 	if (is_default(&cfg) != TAP_PASS)
 		return TAP_FAIL;
 	CHECK_STR(cfg.path, "");
 	/* Larger than 64 KiB. */
 	big = padded_line("pid_wait_seconds = 1", 70000);
-	CHECK(set_conf("big.conf", big) == 0);
+	lc_cfg_load_files(&cfg, put("big.conf", big), NULL);
 	free(big);
-	lc_cfg_load(&cfg);
 	if (is_default(&cfg) != TAP_PASS)
 		return TAP_FAIL;
 	CHECK_STR(cfg.path, "");
@@ -370,8 +469,7 @@ static int load_bad_files(void)
 	{
 		static const char junk[] = "\x01\x02\xff=\xfe\n\x7f\x80 = \x81\n=====\n";
 
-		CHECK(set_conf("junk.conf", junk) == 0);
-		lc_cfg_load(&cfg);
+		lc_cfg_load_files(&cfg, put("junk.conf", junk), NULL);
 		if (is_default(&cfg) != TAP_PASS)
 			return TAP_FAIL;
 	}
@@ -388,7 +486,10 @@ TAP_MAIN(
 	TAP_CASE(parse_unknown_keys_ignored),
 	TAP_CASE(parse_long_line_ignored),
 	TAP_CASE(load_defaults),
-	TAP_CASE(load_conf_env),
-	TAP_CASE(load_criu_env),
+	TAP_CASE(load_system_file),
+	TAP_CASE(load_user_overrides),
+	TAP_CASE(load_envdir),
+	TAP_CASE(terminate_interval),
+	TAP_CASE(capped_env),
 	TAP_CASE(load_bad_files),
 )
