@@ -290,10 +290,10 @@ static void note_run(int dirfd, const char *jobid)
 /*
  * A restarted job that dies of a signal: LSF's generic erestart may pass on
  * only an exit code (the job then looks DONE), so the signal is recorded in
- * the run's entry of the ledger, for the log and the summary. A job that a
- * checkpoint of this run ended is not described here (it was checkpointed).
+ * the run's entry of the ledger, for the log and the summary. Returns false
+ * when a checkpoint of this run ended it (its kill is no news).
  */
-static void note_signal(int dirfd, const char *jobid, int sig)
+static bool note_signal(int dirfd, const char *jobid, int sig)
 {
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
@@ -301,16 +301,19 @@ static void note_signal(int dirfd, const char *jobid, int sig)
 	struct lc_run *run;
 
 	lock = lc_chain_open(dirfd, jobid, false, 10, &l, &err);
-	if (lock < 0 || !strcmp(l.ckpt_jobid, jobid))
-		return;
+	if (lock < 0)
+		return true;
+	if (!strcmp(l.ckpt_jobid, jobid))
+		return false;
 	run = lc_ledger_run(&l, jobid, 0);
 	if (!run)
-		return;
+		return true;
 	/* Only the run's own record: how the chain goes on is the post-exec's business. */
 	snprintf(run->end_reason, sizeof(run->end_reason), "killed by signal %d (%s)", sig,
 		 strsignal(sig));
 	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
 		log_warn("cannot record the signal in the ledger: %s, ignoring", err.msg);
+	return true;
 }
 
 /* Logs how the restored job ended and ends the same way. */
@@ -319,9 +322,15 @@ static int report_exit(int dirfd, const char *jobid, int st)
 	if (WIFEXITED(st)) {
 		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
 	} else if (WIFSIGNALED(st)) {
-		log_info("restored job %s was killed by signal %d (%s); LSF may report only an exit "
-			 "code for a restarted job", jobid, WTERMSIG(st), strsignal(WTERMSIG(st)));
-		note_signal(dirfd, jobid, WTERMSIG(st));
+		int sig = WTERMSIG(st);
+
+		if (note_signal(dirfd, jobid, sig))
+			log_info("restored job %s was killed by signal %d (%s); LSF may report only "
+				 "an exit code for a restarted job: the ledger keeps the signal",
+				 jobid, sig, strsignal(sig));
+		else
+			log_info("restored job %s was killed by signal %d (%s) after its checkpoint",
+				 jobid, sig, strsignal(sig));
 	}
 	lc_log_attach_fd(-1);
 	return lc_exit_like(st);
