@@ -303,8 +303,9 @@ static bool note_signal(int dirfd, const char *jobid, int sig)
 	lock = lc_chain_open(dirfd, jobid, false, 10, &l, &err);
 	if (lock < 0)
 		return true;
-	if (!strcmp(l.ckpt_jobid, jobid))
-		return false;
+	if ((l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
+	    !strcmp(l.ckpt_jobid, jobid))
+		return false; /* a checkpoint with -k of this run: it was killed on purpose */
 	run = lc_ledger_run(&l, jobid, 0);
 	if (!run)
 		return true;
