@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """make demo: counter jobs of a non-root user on the embedded LSF test double.
 Part 1: checkpointed and killed with bchkpnt -k, restarted with brestart, twice,
-finishing with one continuous count. Part 2 (the headline): a job reaching its
-run limit is checkpointed instead of killed and restarted by POST_EXEC, twice,
-then killed at its third limit, its output one continuous count. Prints what
+finishing with one continuous count. Part 2 (the headline), on a cluster of two
+execution hosts: a job reaching its run limit is checkpointed instead of killed
+and restarted by POST_EXEC, twice, each time on the other host, then killed at
+its third limit, its output one continuous count. Prints what
 LSF and the user see."""
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "system"))
@@ -37,11 +37,13 @@ End Queue
 
 
 def overrun_demo():
-    c = Cluster(queues=QUEUES)
+    # two execution hosts; a restarted job is dispatched to the other host
+    c = Cluster(queues=QUEUES, hosts=2, dispatch="other")
     try:
         out = os.path.join(c.home, "long.out")
-        say("part 2: the queue has RUNLIMIT = 3 minutes (a demo minute is 2 s), "
-            "TERMINATE[lsf-criu-terminate] and POST_EXEC = lsf-criu-postexec")
+        say("part 2: a cluster of two execution hosts (%s); the queue has RUNLIMIT = 3 "
+            "minutes (a demo minute is 2 s), TERMINATE[lsf-criu-terminate] and "
+            "POST_EXEC = lsf-criu-postexec" % " and ".join(c.hosts))
         with open(os.path.join(c.conf, "lsb.queues")) as f:
             print("".join("   " + line for line in f))
         env = {"ENABLE_ORUN_CHKPNT": "Y", "ENABLE_ORUN_RESTART": "Y",
@@ -52,6 +54,7 @@ def overrun_demo():
                              "0.05", "0"], env, outfile=out)
         summary = os.path.join(c.home, "overrun-summary-%s.txt" % jid)
         seen = set()
+        ran_on = {}
 
         def progress():
             p = c.run([os.path.join(c.bindir, "bjobs"), "-a", "-json"])
@@ -60,7 +63,10 @@ def overrun_demo():
                 key = (j["jobid"], j["stat"])
                 if key not in seen:
                     seen.add(key)
-                    print("   job %s: %s" % key)
+                    print("   job %s: %s%s" % (key + (" on " + j["exec_host"]
+                                                       if j.get("exec_host") else "",)))
+                if j.get("exec_host"):
+                    ran_on[j["jobid"]] = j["exec_host"]
             return os.path.exists(summary)
         wait_for(progress, 120, 0.5, "the chain to end")
         nums = counts(out)
@@ -71,7 +77,11 @@ def overrun_demo():
         with open(summary) as f:
             print("".join("   " + line for line in f))
         ok = ok and "runs: 3, restarts: 2 of 2 allowed" in open(summary).read()
-        return ok
+        hosts = [ran_on[j] for j in sorted(ran_on)]
+        moved = len(hosts) == 3 and all(a != b for a, b in zip(hosts, hosts[1:]))
+        say("the runs were executed on %s: %s" % (", ".join(hosts), "each restart on the other "
+                                                  "host" if moved else "NOT alternating"))
+        return ok and moved
     finally:
         c.stop()
 
@@ -80,14 +90,17 @@ def main():
     c = Cluster(params={"LSFSIM_JOB_REPORT": "Y"})
     try:
         out = os.path.join(c.home, "counter.out")
-        say("part 1: user %s submits a counter job (counts to 60, one count every 0.1 s)" % c.user)
-        jid, _ = c.chk_bsub(["/bin/sh", os.path.join(WORKLOADS, "counter.sh"), "60", "0.1",
+        say("part 1: user %s submits a counter job (counts to 100, one count every 0.1 s)"
+            % c.user)
+        jid, _ = c.chk_bsub(["/bin/sh", os.path.join(WORKLOADS, "counter.sh"), "100", "0.1",
                              "0"], outfile=out)
         print("job %s, checkpoint directory %s" % (jid, c.chkdir(jid)))
         c.wait_state(jid, ("RUN",))
         jobs = [jid]
         for cycle in (1, 2):
-            time.sleep(1.5)
+            # let the job (or the restored job) count ten more, on a busy machine too
+            wait_for(lambda: len(counts(c.job(jobs[-1])["spool_out"])) >= 10, 120, 0.1,
+                     "job %s to count" % jobs[-1])
             say("cycle %d: bchkpnt -k %s (checkpoint with criu, then kill)" % (cycle, jobs[-1]))
             sh(c, [os.path.join(c.bindir, "bchkpnt"), "-k", jobs[-1]])
             rec = c.wait_state(jobs[-1])
@@ -105,13 +118,13 @@ def main():
         rec = c.wait_state(jobs[-1], timeout=120)
         print("job %s ended: %s, exit code %s" % (jobs[-1], rec["stat"], rec.get("exit_code")))
         nums = counts(out)
-        ok = nums == list(range(1, 61))
+        ok = nums == list(range(1, 101))
         say("the job's output file (%s): %d counts, %s" %
-            (out, len(nums), "continuous 1..60" if ok else "NOT continuous"))
+            (out, len(nums), "continuous 1..100" if ok else "NOT continuous"))
         with open(out) as f:
             lines = f.read().splitlines()
         for line in lines:
-            if line.startswith("count") and 3 < int(line.split()[1]) < 58 and \
+            if line.startswith("count") and 3 < int(line.split()[1]) < 98 and \
                     "count" in line and int(line.split()[1]) % 10:
                 continue
             print("   " + line)

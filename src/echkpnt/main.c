@@ -55,6 +55,7 @@
 #include "jobdir.h"
 #include "killseq.h"
 #include "log.h"
+#include "lsfcmd.h"
 #include "lsfenv.h"
 #include "meta.h"
 #include "portable.h"
@@ -303,6 +304,31 @@ static void on_criu_started(pid_t pgrp, void *arg)
 }
 
 /*
+ * A set committed and the job killed, but LSF never heard of the checkpoint
+ * (echkpnt.criu died before its exit status): LSF will not brestart it. The
+ * chain ends, saying how to restore it anyway.
+ */
+static void orphaned_commit(struct ckpt *c, const char *why)
+{
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+	char real[PATH_MAX] = "", reason[128];
+
+	(void)!realpath(c->chkdir, real);
+	log_error("'%s' is committed but LSF has no record of it (%s): LSF will not brestart it; "
+		  "'lsf-criu-restore %s %s' run by hand restores the job", c->imgset, why, real,
+		  c->imgset);
+	snprintf(reason, sizeof(reason), "'%s' committed, but echkpnt.criu died before LSF "
+		 "recorded it: restore it with lsf-criu-restore", c->imgset);
+	lock = lc_chain_open(c->dirfd, c->jobid, false, 30, &l, &err);
+	if (lock < 0)
+		return;
+	lc_chain_terminated(&l, c->jobid, reason);
+	(void)lc_chain_close(c->dirfd, &lock, &l, &err);
+}
+
+/*
  * The guardian: a child in its own session that waits for us. If we die
  * before saying 'D' (done), it kills criu, and then either finishes the
  * kill of a committed job ('C' said) or rolls the checkpoint back.
@@ -339,7 +365,21 @@ static void guardian(struct ckpt *c, int rfd)
 	if (criu > 0 && kill(-criu, SIGKILL) < 0)
 		(void)kill(criu, SIGKILL);
 	if (committed) {
+		/*
+		 * LSF saw this checkpoint fail. Ask it for another one, which hands
+		 * the committed set over (see hand_over()): LSF then records it.
+		 */
+		struct lc_handover h = { 0 };
+		struct lc_err err = { 0 };
+
+		snprintf(h.jobid, sizeof(h.jobid), "%s", c->jobid);
+		snprintf(h.imgset, sizeof(h.imgset), "%s", c->imgset);
+		snprintf(h.why, sizeof(h.why), "echkpnt.criu died after committing it");
+		if (lc_handover_save(c->dirfd, &h) == 0 && lc_lsf_bchkpnt_kill(c->jobid, &err) == 0)
+			_exit(0); /* our exit releases the directory lock for that checkpoint */
+		(void)unlinkat(c->dirfd, LC_HANDOVER_FILE, 0);
 		(void)kill_job(c);
+		orphaned_commit(c, err.msg[0] ? err.msg : strerror(errno));
 	} else {
 		/* Give criu's own clean-up (it resumes what it seized) a moment. */
 		if (criu > 0)
@@ -542,14 +582,11 @@ static int verify_images(int imgfd, pid_t root, struct lc_err *err)
 	return 0;
 }
 
-/* Creates the image set and runs criu; the job is left stopped (-k, -s) or running. */
-static int dump(struct ckpt *c, struct lc_err *err)
+/* A fresh image set for this attempt (before the guardian, which must know it). */
+static int create_imgset(struct ckpt *c, struct lc_err *err)
 {
-	struct lc_dump_opts d = { 0 };
-	char nspath[PATH_MAX];
-	int r;
+	int r = lc_imgset_next(c->dirfd, c->imgset, sizeof(c->imgset));
 
-	r = lc_imgset_next(c->dirfd, c->imgset, sizeof(c->imgset));
 	if (r < 0 || mkdirat(c->dirfd, c->imgset, 0700) < 0) {
 		r = r < 0 ? r : -errno;
 		c->imgset[0] = '\0';
@@ -558,6 +595,16 @@ static int dump(struct ckpt *c, struct lc_err *err)
 	c->imgfd = openat(c->dirfd, c->imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (c->imgfd < 0)
 		return lc_err_set(err, errno, "cannot open '%s'", c->imgset);
+	return 0;
+}
+
+/* Runs criu into the image set; the job is left stopped (-k, -s) or running. */
+static int dump(struct ckpt *c, struct lc_err *err)
+{
+	struct lc_dump_opts d = { 0 };
+	char nspath[PATH_MAX];
+	int r;
+
 	snprintf(c->m->jobid, sizeof(c->m->jobid), "%s", c->jobid);
 	c->m->created = (long long)time(NULL);
 	c->m->root_pid = c->job.root.pid;
@@ -680,6 +727,54 @@ static void prune_later(const struct ckpt *c)
 	_exit(0);
 }
 
+/*
+ * "bchkpnt -k" of a job that has a committed image set LSF does not know as
+ * its checkpoint (lsf-criu.handover): no new dump; the set is made current,
+ * recorded in the ledger, the job killed, and the exit status tells LSF that
+ * the checkpoint exists.
+ */
+static int hand_over(struct ckpt *c, const struct lc_handover *h)
+{
+	_cleanup_close_ int imgfd = -1, lock = -1;
+	struct lc_err err = { 0 };
+	struct lc_ledger l;
+	int r;
+
+	log_info("handing image set '%s' to LSF as the checkpoint of job %s (%s)", h->imgset,
+		 c->jobid, h->why);
+	imgfd = openat(c->dirfd, h->imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (imgfd < 0 || lc_meta_load(imgfd, getuid(), c->m, &err) < 0) {
+		log_error("checkpoint of job %s failed: image set '%s' is unusable: %s", c->jobid,
+			  h->imgset, imgfd < 0 ? strerror(errno) : err.msg);
+		return LC_EXIT_FAILURE;
+	}
+	if (strcmp(c->prev, h->imgset) && (r = lc_current_save(c->dirfd, h->imgset)) < 0) {
+		log_error("checkpoint of job %s failed: cannot record '%s' as current: %s", c->jobid,
+			  h->imgset, strerror(-r));
+		return LC_EXIT_FAILURE;
+	}
+	lock = lc_chain_open(c->dirfd, c->jobid, true, 30, &l, &err);
+	if (lock >= 0 && (strcmp(l.ckpt_jobid, c->jobid) || strcmp(l.ckpt_imgset, h->imgset))) {
+		struct lc_ckpt_done done = { .jobid = c->jobid, .imgset = h->imgset, .killed = true,
+					     .time = (long long)time(NULL),
+					     .seconds = c->m->dump_seconds,
+					     .bytes = c->m->image_bytes };
+
+		if (lc_chain_checkpointed(&l, &done) < 0 ||
+		    lc_chain_close(c->dirfd, &lock, &l, &err) < 0)
+			log_warn("cannot record the hand-over in the ledger: %s, ignoring",
+				 err.msg[0] ? err.msg : "the chain refuses it");
+	}
+	r = lc_job_find(c->dirfd, c->o.pgid, c->jobid, &c->job, &err);
+	if (r == 0 && kill_job(c) < 0) {
+		log_error("checkpoint of job %s: processes of the job survive SIGKILL", c->jobid);
+		return LC_EXIT_FAILURE;
+	}
+	(void)unlinkat(c->dirfd, LC_HANDOVER_FILE, 0);
+	log_info("checkpoint of job %s done: '%s' handed over, job killed", c->jobid, h->imgset);
+	return LC_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct ckpt c = { .dirfd = -1, .imgfd = -1, .guard = -1 };
@@ -727,6 +822,16 @@ int main(int argc, char **argv)
 	if (lc_current_load(c.dirfd, getuid(), c.prev, sizeof(c.prev), &err) < 0)
 		c.prev[0] = '\0';
 	memset(&err, 0, sizeof(err));
+	{
+		struct lc_handover h;
+
+		if (c.o.kill && lc_handover_load(c.dirfd, getuid(), &h, &err) == 0 &&
+		    !strcmp(h.jobid, c.jobid)) {
+			ret = hand_over(&c, &h);
+			goto out;
+		}
+		memset(&err, 0, sizeof(err));
+	}
 	if (lc_criu_check(c.cfg.criu, c.m->criu_version, sizeof(c.m->criu_version), &err) < 0) {
 		lc_err_wrap(&err, "criu is not usable");
 		ret = LC_EXIT_NOTSUP;
@@ -737,13 +842,15 @@ int main(int argc, char **argv)
 		ret = r == -ESRCH ? LC_EXIT_GONE : r == -EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
 		goto failed;
 	}
-	if (note_stopped(&c) < 0 || preflight(&c, &err) < 0)
+	if (note_stopped(&c) < 0 || preflight(&c, &err) < 0 || create_imgset(&c, &err) < 0)
 		goto failed;
 	if (start_guardian(&c) < 0)
 		log_warn("cannot start the guardian: %s; continuing without it", strerror(errno));
 	if (dump(&c, &err) < 0 || commit(&c, &err) < 0)
 		goto failed;
 	guard_say(&c, "C", 1);
+	log_info("committed '%s': durable, current and recorded%s", c.imgset,
+		 c.o.kill ? "; killing the job" : "");
 	if (c.o.kill) {
 		if (kill_job(&c) < 0) {
 			log_error("checkpoint of job %s: '%s' is committed, but job processes survive "

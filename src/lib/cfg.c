@@ -54,6 +54,7 @@ static const struct {
 	{ "checkpoint_timeout_seconds", offsetof(struct lc_cfg, checkpoint_timeout_seconds), 1,
 	  604800 },
 	{ "space_margin_mb", offsetof(struct lc_cfg, space_margin_mb), 0, 1 << 20 },
+	{ "postexec_grace_seconds", offsetof(struct lc_cfg, postexec_grace_seconds), 1, 86400 },
 };
 
 static bool parse_bool(const char *v, bool *ret)
@@ -227,6 +228,7 @@ void lc_cfg_load_files(struct lc_cfg *cfg, const char *sysconf, const char *envd
 	cfg->terminate_interval = 0;
 	cfg->checkpoint_timeout_seconds = 3600;
 	cfg->space_margin_mb = 64;
+	cfg->postexec_grace_seconds = 120;
 
 	if (sysconf)
 		read_file(cfg, AT_FDCWD, sysconf, sysconf, false);

@@ -35,6 +35,7 @@ struct lc_cfg {
 	long terminate_interval;	 /* seconds between INT, TERM, KILL; 0: from lsb.params */
 	long checkpoint_timeout_seconds; /* deadline of a checkpoint not asked at the run limit */
 	long space_margin_mb;		 /* extra room a checkpoint must find on the filesystem */
+	long postexec_grace_seconds;	 /* the watchdog runs the post-exec if none acted by then */
 	bool allow_user_overrides;	 /* honour LSF_CRIU_CONF, LSF_CRIU_CRIU, JOB_TERMINATE_INTERVAL */
 	char path[PATH_MAX];		 /* the last file read, or "" */
 };

@@ -97,6 +97,67 @@ json_t *lc_json_text(const char *s)
 	return j;
 }
 
+int lc_json_set_path(json_t *o, const char *key, const char *path)
+{
+	static const char hex[] = "0123456789abcdef";
+	json_t *v = json_string(path);
+	char name[64];
+	char *h;
+	size_t n;
+	int r;
+
+	if (v)
+		return json_object_set_new(o, key, v);
+	n = strlen(path);
+	h = malloc(2 * n + 1);
+	if (!h || (size_t)snprintf(name, sizeof(name), "%s_hex", key) >= sizeof(name)) {
+		free(h);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		h[2 * i] = hex[(unsigned char)path[i] >> 4];
+		h[2 * i + 1] = hex[(unsigned char)path[i] & 15];
+	}
+	h[2 * n] = '\0';
+	r = json_object_set_new(o, name, json_string(h));
+	free(h);
+	return r;
+}
+
+static int unhex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_err *err)
+{
+	char name[64];
+	const char *h;
+	json_t *v;
+	size_t n;
+
+	if (json_object_get(o, key))
+		return lc_json_str(o, key, buf, size, err);
+	snprintf(name, sizeof(name), "%s_hex", key);
+	v = json_object_get(o, name);
+	if (!json_is_string(v))
+		return lc_err_set(err, EINVAL, "field '%s' missing or not a string", key);
+	h = json_string_value(v);
+	n = json_string_length(v);
+	if (n % 2 || n / 2 >= size)
+		return lc_err_set(err, EINVAL, "field '%s' is not hexadecimal or too long", name);
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = unhex(h[2 * i]), lo = unhex(h[2 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return lc_err_set(err, EINVAL, "field '%s' is not hexadecimal or holds a NUL",
+					  name);
+		buf[i] = (char)(hi << 4 | lo);
+	}
+	buf[n / 2] = '\0';
+	return 0;
+}
+
 int lc_json_save(int dirfd, const char *name, json_t *o)
 {
 	char *txt;

@@ -26,6 +26,13 @@ int lc_json_int(json_t *o, const char *key, long long min, long long max, long l
  * NULL only when out of memory.
  */
 json_t *lc_json_text(const char *s);
+/*
+ * A path (any bytes but NUL) kept losslessly: as the string field key when it
+ * is valid UTF-8, else as key_hex, its bytes in hexadecimal.
+ */
+int lc_json_set_path(json_t *o, const char *key, const char *path);
+/* Reads a path written by lc_json_set_path() into buf. */
+int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_err *err);
 /* Writes o (reference stolen; NULL means out of memory) atomically as name, mode 0600. */
 int lc_json_save(int dirfd, const char *name, json_t *o);
 /*

@@ -34,16 +34,20 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 
 	for (int i = 0; i < m->n_pids; i++)
 		bad |= json_array_append_new(pids, json_integer(m->pids[i])) < 0;
-	for (int i = 0; i < m->n_stdio; i++)
-		bad |= json_array_append_new(stdio, json_pack("{s:i,s:s}", "fd", m->stdio[i].fd,
-							      "target", m->stdio[i].target)) < 0;
-	for (int i = 0; i < m->n_files; i++)
-		bad |= json_array_append_new(files, json_pack("{s:i,s:s,s:I,s:s}", "fd",
-							      m->files[i].fd, "path",
-							      m->files[i].path, "pos",
-							      (json_int_t)m->files[i].pos, "copy",
-							      m->files[i].copy)) < 0;
-	/* jansson refuses text that is not UTF-8 (a path may be any bytes): fail, never drop. */
+	for (int i = 0; i < m->n_stdio; i++) {
+		json_t *e = json_pack("{s:i}", "fd", m->stdio[i].fd);
+
+		bad |= !e || lc_json_set_path(e, "target", m->stdio[i].target) < 0;
+		bad |= json_array_append_new(stdio, e) < 0;
+	}
+	for (int i = 0; i < m->n_files; i++) {
+		json_t *e = json_pack("{s:i,s:I,s:s}", "fd", m->files[i].fd, "pos",
+				      (json_int_t)m->files[i].pos, "copy", m->files[i].copy);
+
+		bad |= !e || lc_json_set_path(e, "path", m->files[i].path) < 0;
+		bad |= json_array_append_new(files, e) < 0;
+	}
+	/* Paths that are not UTF-8 are kept in hexadecimal; anything else unwritable fails. */
 	bad |= json_object_set_new(o, "jobid", json_string(m->jobid)) < 0;
 	bad |= json_object_set_new(o, "criu_version", json_string(m->criu_version)) < 0;
 	if (bad) {
@@ -134,7 +138,7 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		struct lc_meta_stdio *s = &m->stdio[m->n_stdio];
 
 		if (lc_json_int(v, "fd", 0, 2, &x, err) < 0 ||
-		    lc_json_str(v, "target", s->target, sizeof(s->target), err) < 0)
+		    lc_json_path(v, "target", s->target, sizeof(s->target), err) < 0)
 			goto out;
 		s->fd = (int)x;
 		m->n_stdio++;
@@ -150,7 +154,7 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		if (lc_json_int(v, "fd", 3, 1 << 20, &x, err) < 0)
 			goto out;
 		f->fd = (int)x;
-		if (lc_json_str(v, "path", f->path, sizeof(f->path), err) < 0 ||
+		if (lc_json_path(v, "path", f->path, sizeof(f->path), err) < 0 ||
 		    lc_json_int(v, "pos", 0, 1LL << 40, &f->pos, err) < 0 ||
 		    lc_json_str(v, "copy", f->copy, sizeof(f->copy), err) < 0)
 			goto out;
@@ -265,4 +269,41 @@ int lc_current_save(int dirfd, const char *name)
 	int n = snprintf(buf, sizeof(buf), "%s\n", name);
 
 	return lc_write_atomic_at(dirfd, LC_CURRENT_FILE, buf, (size_t)n, 0600);
+}
+
+int lc_handover_save(int dirfd, const struct lc_handover *h)
+{
+	return lc_json_save(dirfd, LC_HANDOVER_FILE,
+			    json_pack("{s:i,s:s,s:s,s:o}", "version", 1, "jobid", h->jobid, "imgset",
+				      h->imgset, "why", lc_json_text(h->why)));
+}
+
+int lc_handover_load(int dirfd, uid_t owner, struct lc_handover *h, struct lc_err *err)
+{
+	_cleanup_free_ char *txt = NULL;
+	json_t *o;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	r = lc_read_file_at(dirfd, LC_HANDOVER_FILE, 65536, owner, &txt, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : lc_err_set(err, -r, "cannot read '%s'",
+							    LC_HANDOVER_FILE);
+	o = lc_json_parse(txt, err);
+	if (!o)
+		return -err->code;
+	r = -EINVAL;
+	if (lc_json_check_version(o, 1, err) < 0 ||
+	    lc_json_str(o, "jobid", h->jobid, sizeof(h->jobid), err) < 0 ||
+	    lc_json_str(o, "imgset", h->imgset, sizeof(h->imgset), err) < 0 ||
+	    lc_json_str(o, "why", h->why, sizeof(h->why), err) < 0)
+		goto out;
+	if (!lc_imgset_name_ok(h->imgset)) {
+		lc_err_set(err, EINVAL, "'%s' names no image set", LC_HANDOVER_FILE);
+		goto out;
+	}
+	r = 0;
+out:
+	json_decref(o);
+	return r;
 }

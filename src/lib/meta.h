@@ -70,6 +70,24 @@ int lc_root_load(int dirfd, uid_t owner, struct lc_root_rec *r, struct lc_err *e
 int lc_root_parse(const char *text, struct lc_root_rec *r, struct lc_err *err);
 
 #define LC_CURRENT_FILE "lsf-criu.current"
+#define LC_HANDOVER_FILE "lsf-criu.handover"
+
+/*
+ * A committed image set that LSF does not know as a checkpoint of jobid yet:
+ * echkpnt.criu died after committing it, or the restarted job jobid could
+ * not be restored from it. The next "bchkpnt -k jobid" hands it to LSF
+ * (echkpnt.criu kills the job and exits 0 without dumping again), so LSF
+ * records a checkpoint of jobid and "brestart <base> jobid" can use it.
+ */
+struct lc_handover {
+	char jobid[32];
+	char imgset[64];
+	char why[160];
+};
+
+int lc_handover_save(int dirfd, const struct lc_handover *h);
+/* -ENOENT when there is none. */
+int lc_handover_load(int dirfd, uid_t owner, struct lc_handover *h, struct lc_err *err);
 
 /* True for "ckpt.<digits>" (at most 9 digits), the only image set names we use. */
 bool lc_imgset_name_ok(const char *name);

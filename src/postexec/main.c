@@ -19,6 +19,7 @@
  * from the job's exit status, which LSF reports differently for a
  * checkpointed job. A job without a checkpoint directory is left alone.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -325,6 +326,43 @@ static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
 	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : LC_EXIT_FAILURE;
 }
 
+/*
+ * LSB_CHKPNT_DIR of a restarted job whose restart failed is gone: LSF renamed
+ * the directory back to the old job ID. The chain is the one whose ledger
+ * lists this job as a run, in a directory of ours beside it.
+ */
+static int find_chain_dir(const char *chkdir, const char *jobid)
+{
+	char tmp[PATH_MAX], base[PATH_MAX];
+	_cleanup_close_ int bfd = -1;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	struct lc_err err = { 0 };
+
+	if (strlen(chkdir) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof(tmp), "%s", chkdir);
+	snprintf(base, sizeof(base), "%s", dirname(tmp));
+	bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0 || !(d = fdopendir(dup(bfd))))
+		return -ENOENT;
+	while ((de = readdir(d))) {
+		_cleanup_close_ int fd = -1;
+		struct lc_ledger l;
+
+		if (!lc_jobid_ok(de->d_name))
+			continue;
+		fd = lc_open_dir_verified(bfd, de->d_name, &err);
+		if (fd < 0 || lc_ledger_load(fd, getuid(), &l, &err) < 0 ||
+		    !lc_ledger_find_run(&l, jobid))
+			continue;
+		log_info("'%s' is gone; the chain of job %s (with job %s) is in '%s/%s'", chkdir,
+			 l.chain_id, jobid, base, de->d_name);
+		return TAKE_FD(fd);
+	}
+	return -ENOENT;
+}
+
 int main(int argc, char **argv)
 {
 	struct lc_err err = { 0 };
@@ -356,12 +394,15 @@ int main(int argc, char **argv)
 		return LC_EXIT_USAGE;
 	}
 	dirfd = lc_jobdir_open(chkdir, &err);
+	if (dirfd == -ENOENT)
+		dirfd = find_chain_dir(chkdir, jobid);
 	if (dirfd < 0) {
 		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
 	(void)lc_jobdir_attach_log(dirfd, &err);
 	describe_exit(how, sizeof(how));
+	log_info("post-exec of job %s: the job %s", jobid, how);
 	lock = lc_chain_open(dirfd, jobid, true, 60, &l, &err);
 	if (lock < 0) {
 		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);

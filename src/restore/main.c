@@ -48,10 +48,13 @@
 #include "jobdir.h"
 #include "ledger.h"
 #include "log.h"
+#include "lsfcmd.h"
+#include "lsfenv.h"
 #include "meta.h"
 #include "nsjob.h"
 #include "output.h"
 #include "proc.h"
+#include "treeguard.h"
 #include "util.h"
 #include "version.h"
 
@@ -287,6 +290,77 @@ static void note_run(int dirfd, const char *jobid)
 		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
 }
 
+/* Where the image came from, for the recovery hint of a failed restore. */
+static struct {
+	char dir[PATH_MAX];	/* the checkpoint directory, as LSF renamed it for this job */
+	char oldid[32];		/* the job whose checkpoint it is */
+} hint;
+
+/*
+ * The restore failed after LSF committed the restart: the directory carries
+ * the new job's ID and brestart of the old one is refused. criu does not
+ * touch the images, so the checkpoint is still good: say how to restart it
+ * again, here once the cause is fixed or on another host.
+ */
+static int restore_failed(const char *jobid)
+{
+	char base[PATH_MAX], *slash;
+
+	if (!hint.dir[0] || !hint.oldid[0] || !strcmp(hint.oldid, jobid))
+		return LC_EXIT_RESTORE_FAILED;
+	snprintf(base, sizeof(base), "%s", hint.dir);
+	slash = strrchr(base, '/');
+	if (!slash || slash == base)
+		return LC_EXIT_RESTORE_FAILED;
+	*slash = '\0';
+	log_error("the checkpoint of job %s is unchanged in '%s'; to restart it again (on this "
+		  "host once the cause above is fixed, or on another with 'brestart -m host'): "
+		  "brestart '%s' %s; where LSF refuses that (this job made no checkpoint of its "
+		  "own), as its owner: rm '%s/%s' && mv '%s' '%s/%s' && brestart '%s' %s",
+		  hint.oldid, hint.dir, base, jobid, base, hint.oldid, hint.dir, base, hint.oldid,
+		  base, hint.oldid);
+	return LC_EXIT_RESTORE_FAILED;
+}
+
+/*
+ * The restore failed on this host, after LSF committed the restart: LSF
+ * would refuse to brestart either job ID now. So the checkpoint is handed
+ * back to LSF as a checkpoint of this job ("bchkpnt -k", which echkpnt.criu
+ * answers without a new dump, killing us): "brestart <base> <this job>"
+ * can then retry it, on another host if this one cannot restore it.
+ * Returns the exit status for when LSF does not take it.
+ */
+static int hand_back(int dirfd, const char *dir, const char *jobid, const char *imgset,
+		     const char *why)
+{
+	struct lc_handover h = { 0 };
+	struct lc_err err = { 0 };
+	char real[PATH_MAX], *slash;
+
+	if (!lc_jobid_ok(jobid) || !realpath(dir, real))
+		return restore_failed(jobid);
+	snprintf(h.jobid, sizeof(h.jobid), "%s", jobid);
+	snprintf(h.imgset, sizeof(h.imgset), "%s", imgset);
+	snprintf(h.why, sizeof(h.why), "the restore of job %s failed: %.100s", jobid, why);
+	if (lc_handover_save(dirfd, &h) < 0 || lc_lsf_bchkpnt_kill(jobid, &err) < 0) {
+		(void)unlinkat(dirfd, LC_HANDOVER_FILE, 0);
+		log_error("the checkpoint '%s' cannot be handed back to LSF (%s)", imgset,
+			  err.msg[0] ? err.msg : "cannot write the hand-over record");
+		return restore_failed(jobid);
+	}
+	slash = strrchr(real, '/');
+	if (slash)
+		*slash = '\0';
+	log_error("restore of job %s failed on this host; its checkpoint '%s' is handed back to "
+		  "LSF as a checkpoint of job %s: 'brestart %s %s' retries it (with -m, on another "
+		  "host)", jobid, imgset, jobid, real, jobid);
+	/* echkpnt.criu kills us once LSF records the checkpoint. */
+	for (int i = 0; i < 1200; i++)
+		lc_msleep(100);
+	log_error("LSF did not take the checkpoint back within 120 s");
+	return LC_EXIT_RESTORE_FAILED;
+}
+
 /*
  * A restarted job that dies of a signal: LSF's generic erestart may pass on
  * only an exit code (the job then looks DONE), so the signal is recorded in
@@ -337,37 +411,6 @@ static int report_exit(int dirfd, const char *jobid, int st)
 	return lc_exit_like(st);
 }
 
-/* Where the image came from, for the recovery hint of a failed restore. */
-static struct {
-	char dir[PATH_MAX];	/* the checkpoint directory, as LSF renamed it for this job */
-	char oldid[32];		/* the job whose checkpoint it is */
-} hint;
-
-/*
- * The restore failed after LSF committed the restart: the directory carries
- * the new job's ID and brestart of the old one is refused. criu does not
- * touch the images, so the checkpoint is still good: say how to restart it
- * again, here once the cause is fixed or on another host.
- */
-static int restore_failed(const char *jobid)
-{
-	char base[PATH_MAX], *slash;
-
-	if (!hint.dir[0] || !hint.oldid[0] || !strcmp(hint.oldid, jobid))
-		return LC_EXIT_RESTORE_FAILED;
-	snprintf(base, sizeof(base), "%s", hint.dir);
-	slash = strrchr(base, '/');
-	if (!slash || slash == base)
-		return LC_EXIT_RESTORE_FAILED;
-	*slash = '\0';
-	log_error("the checkpoint of job %s is unchanged in '%s'; to restart it again (on this "
-		  "host once the cause above is fixed, or on another with 'brestart -m host'): "
-		  "brestart '%s' %s; where LSF refuses that (this job made no checkpoint of its "
-		  "own), as its owner: rm '%s/%s' && mv '%s' '%s/%s' && brestart '%s' %s",
-		  hint.oldid, hint.dir, base, jobid, base, hint.oldid, hint.dir, base, hint.oldid,
-		  base, hint.oldid);
-	return LC_EXIT_RESTORE_FAILED;
-}
 
 /*
  * Restores an image dumped inside a job's own namespaces: new user, PID and
@@ -404,14 +447,14 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	if (lc_ns_create(&err) < 0) {
 		log_error("restore of job %s failed: the image was taken inside the job's own "
 			  "namespaces, and %s", jobid, err.msg);
-		return restore_failed(jobid);
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
-		return lc_log_errno(errno, "pipe"), restore_failed(jobid);
+		return lc_log_errno(errno, "pipe"), hand_back(dirfd, dir, jobid, imgset, "pipe");
 	lc_ns_block_signals();
 	init = fork();
 	if (init < 0)
-		return lc_log_errno(errno, "fork"), restore_failed(jobid);
+		return lc_log_errno(errno, "fork"), hand_back(dirfd, dir, jobid, imgset, "fork");
 	if (init == 0) {
 		close(ready[0]);
 		close(status[0]);
@@ -422,7 +465,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	close(status[1]);
 	if (read(ready[0], &byte, 1) != 1) {
 		log_error("restore of job %s failed: the namespace's init did not start", jobid);
-		return restore_failed(jobid);
+		return hand_back(dirfd, dir, jobid, imgset, "the namespace's init did not start");
 	}
 	close(ready[0]);
 	/* The job wrote into pipes read outside: give it new ones, pumped into our stdio. */
@@ -432,7 +475,8 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		if (strncmp(ro->inherit[i].key, "pipe:[", 6))
 			continue;
 		if (pipe2(pfd, O_CLOEXEC) < 0)
-			return lc_log_errno(errno, "pipe"), restore_failed(jobid);
+			return lc_log_errno(errno, "pipe"),
+			       hand_back(dirfd, dir, jobid, imgset, "pipe");
 		pumps[npumps].from = pfd[0];
 		pumps[npumps].to = ro->inherit[i].fd; /* our dup of fd 1 or 2 */
 		npumps++;
@@ -450,7 +494,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		waitpid(init, NULL, 0);
 		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid, err.msg,
 			  imgset, ro->logname);
-		return restore_failed(jobid);
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	rec.init_pid = init;
@@ -481,7 +525,7 @@ int main(int argc, char **argv)
 	char logname[80], pidfile[80], version[32];
 	const char *jobid, *imgset;
 	pid_t root = -1, taken;
-	int c, r, st;
+	int c, r, st, guard = -1;
 
 	lc_log_init("lsf-criu-restore");
 	/* stderr is the job's own: only a failure to restore belongs there. */
@@ -542,17 +586,19 @@ int main(int argc, char **argv)
 			  "namespaces of lsf-criu-start, which ran it through another program (a "
 			  "JOB_STARTER such as 'lsf-criu-start /bin/sh -c \"%%USRCMD\"'); with "
 			  "'<dir>/lsf-criu-start %%USRCMD' it runs the restore as it is", jobid);
-		return restore_failed(jobid);
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 "lsf-criu-restore ran inside lsf-criu-start's namespaces");
 	}
 	if (lc_given_record(dirfd, jobid) < 0)
 		log_warn("cannot record the output LSF gives job %s, ignoring", jobid);
 	lc_cfg_load(&cfg);
 	if (lc_criu_check(cfg.criu, version, sizeof(version), &err) < 0) {
 		log_error("restore of job %s failed: criu is not usable: %s", jobid, err.msg);
-		return restore_failed(jobid);
+		return hand_back(dirfd, argv[optind], jobid, imgset, err.msg);
 	}
 	if (prepare_inherit(m, imgfd, jobid, &ro) < 0)
-		return restore_failed(jobid);
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 "the job's files could not be prepared");
 	snprintf(logname, sizeof(logname), "restore.%s.log", jobid);
 	ro.logname = logname;
 	ro.workfd = dirfd;
@@ -570,12 +616,15 @@ int main(int argc, char **argv)
 	ro.pidfile = pidfile;
 	ro.shell_job = true;
 	ro.file_locks = m->file_locks;
+	/* Kills the restored job if we die: it must never run on outside LSF's view. */
+	guard = lc_tree_guard_start();
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		taken = wait_pids_free(m, ro.busy_pid, cfg.pid_wait_seconds);
 		if (taken) {
 			log_error("restore of job %s failed: PID %d of the image is still in use "
 				  "after %ld s", jobid, (int)taken, cfg.pid_wait_seconds);
-			return restore_failed(jobid);
+			return hand_back(dirfd, argv[optind], jobid, imgset,
+					 "PIDs of the image are taken on this host");
 		}
 		(void)unlinkat(imgfd, pidfile, 0);
 		root = lc_criu_restore(&ro, &err);
@@ -591,13 +640,15 @@ int main(int argc, char **argv)
 		log_error("restore of job %s failed: %s; criu's log is '%s/%s'", jobid,
 			  root == -EEXIST ? "PIDs of the image stay taken" : err.msg, imgset,
 			  logname);
-		return restore_failed(jobid);
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 root == -EEXIST ? "PIDs of the image stay taken" : err.msg);
 	}
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	snprintf(rec.imgset, sizeof(rec.imgset), "%s", imgset);
 	rec.pid = root;
 	if (lc_proc_read(root, &rp) == 0)
 		rec.start_time = rp.start_time;
+	lc_tree_guard_root(guard, root, rec.start_time);
 	r = lc_root_save(dirfd, &rec);
 	if (r < 0)
 		log_warn("cannot record the restored root: %s; the next checkpoint of this job "
@@ -618,5 +669,6 @@ int main(int argc, char **argv)
 		if (p == root)
 			break;
 	}
+	lc_tree_guard_stop(guard);
 	return report_exit(dirfd, jobid, st);
 }

@@ -45,6 +45,7 @@
 #include "jobdir.h"
 #include "killseq.h"
 #include "log.h"
+#include "lsfcmd.h"
 #include "lsfenv.h"
 #include "proc.h"
 #include "spawn.h"
@@ -272,33 +273,60 @@ static int start_watchdog(struct action *a, long long deadline)
 	return (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : -ECHILD;
 }
 
-static int request_checkpoint(const char *jobid, struct lc_err *err)
-{
-	const char *bindir = getenv("LSF_BINDIR");
-	char path[PATH_MAX], out[1024];
-	char *argv[] = { path, "-k", (char *)jobid, NULL };
-	int r, st = 0;
-
-	if (!bindir || bindir[0] != '/' || strlen(bindir) > PATH_MAX - 16)
-		return lc_err_set(err, ENOENT, "LSF_BINDIR is unset or not absolute; cannot find "
-				  "bchkpnt");
-	snprintf(path, sizeof(path), "%s/bchkpnt", bindir);
-	log_info("running: %s -k %s", path, jobid);
-	r = lc_run_capture(argv, 60, out, sizeof(out), &st);
-	if (r < 0)
-		return lc_err_set(err, -r, "'%s' did not finish", path);
-	out[strcspn(out, "\n")] = '\0';
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_set(err, EPROTO, "'%s -k %s' failed: %s", path, jobid, out);
-	log_info("bchkpnt: %s", out);
-	return 0;
-}
-
 /* A ledger that will not become readable by waiting (not a lock timeout or a missing file). */
 static bool is_unusable(int code)
 {
 	return code == EINVAL || code == ERANGE || code == EPROTONOSUPPORT || code == EPERM ||
 	       code == EFBIG;
+}
+
+/*
+ * The job is gone. If a run-limit checkpoint of it was committed, the
+ * post-exec now restarts it (or ends the chain). Should the post-exec not
+ * act (killed, timed out by LSF, or no POST_EXEC in the queue), the watchdog
+ * runs it after postexec_grace_seconds: the chain never stays checkpointed
+ * with nobody to carry it on. A late real post-exec finds the work done.
+ */
+static int after_job(struct action *a)
+{
+	double end = lc_now() + (double)a->cfg.postexec_grace_seconds;
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	for (;;) {
+		_cleanup_close_ int lock = -1;
+		struct lc_ledger l;
+		struct lc_err err = { 0 };
+		bool waiting;
+
+		lock = lc_chain_open(a->dirfd, a->jobid, false, 30, &l, &err);
+		if (lock < 0)
+			return LC_EXIT_OK;
+		waiting = l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, a->jobid) &&
+			  !strcmp(l.req_jobid, a->jobid);
+		if (!waiting)
+			return LC_EXIT_OK;
+		if (lc_now() >= end)
+			break;
+		close(lock);
+		lock = -1;
+		lc_msleep(1000);
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return LC_EXIT_FAILURE;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash || (size_t)snprintf(slash, sizeof(self) - (size_t)(slash - self),
+				       "/lsf-criu-postexec") >= sizeof(self) - (size_t)(slash - self))
+		return LC_EXIT_FAILURE;
+	log_warn("watchdog: job %s was checkpointed at its run limit, but no post-exec acted "
+		 "within %ld s of its end; running '%s'", a->jobid, a->cfg.postexec_grace_seconds,
+		 self);
+	lc_log_attach_fd(-1);
+	execl(self, self, (char *)NULL);
+	log_error("watchdog: cannot run '%s': %s", self, strerror(errno));
+	return LC_EXIT_FAILURE;
 }
 
 /*
@@ -336,12 +364,19 @@ static int watchdog(int argc, char **argv)
 		bool expired = (long long)time(NULL) >= deadline;
 
 		if (!lc_groups_alive(a.pgids, a.n_pgids))
-			return LC_EXIT_OK; /* the job is gone: nothing to guard */
+			return after_job(&a); /* the job is gone: nothing to guard */
 		lock = lc_chain_open(a.dirfd, a.jobid, false, 30, &l, &err);
-		if (lock >= 0 && (l.state == LC_CHAIN_ENDED ||
-				  ((l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
-				   !strcmp(l.ckpt_jobid, a.jobid))))
-			return LC_EXIT_OK; /* committed, or ended by whoever also kills the job */
+		if (lock >= 0 && l.state == LC_CHAIN_ENDED)
+			return LC_EXIT_OK; /* ended by whoever also kills the job */
+		if (lock >= 0 && (l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
+		    !strcmp(l.ckpt_jobid, a.jobid)) {
+			/* Committed: echkpnt.criu kills the job; then the post-exec's turn. */
+			close(lock);
+			lock = -1;
+			while (lc_groups_alive(a.pgids, a.n_pgids))
+				lc_msleep(200);
+			return after_job(&a);
+		}
 		if (lock < 0 && is_unusable(err.code)) {
 			/* No checkpoint can be committed without the ledger: do not wait. */
 			log_error("watchdog: %s; no checkpoint of job %s can be recorded, killing it "
@@ -391,29 +426,27 @@ static void eligibility(const struct action *a, const char *chkdir, char *why, s
 }
 
 /* The run limit of an eligible job: checkpoint it, or kill it as the chain says. */
-static int overrun(struct action *a)
+static int overrun(struct action *a, long long now, long timeout)
 {
 	struct lc_err err = { 0 };
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
 	struct lc_overrun_req q = { 0 };
 	char why[160] = "", host[64] = "";
-	long limit, timeout;
+	long limit;
 	int r;
 
 	limit = lc_cfg_capped_env("ORUN_RESTART_LIMIT", 0, LC_LEDGER_MAX_RUNS - 4, 2,
 				  a->cfg.max_restart_limit);
-	timeout = lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180,
-				    a->cfg.max_timeout_seconds);
 	lock = lc_chain_open(a->dirfd, a->jobid, true, 30, &l, &err);
 	if (lock < 0) {
 		log_error("%s", err.msg);
 		return kill_like_lsf(a, "the ledger is unusable; no checkpoint without it");
 	}
 	(void)gethostname(host, sizeof(host) - 1);
-	q = (struct lc_overrun_req){ .jobid = a->jobid, .now = (long long)time(NULL),
-				     .timeout = timeout, .restart_limit = limit,
-				     .run_start = group_start(a->pgids[0]), .host = host };
+	q = (struct lc_overrun_req){ .jobid = a->jobid, .now = now, .timeout = timeout,
+				     .restart_limit = limit, .run_start = group_start(a->pgids[0]),
+				     .host = host };
 	switch (lc_chain_overrun(&l, &q, why, sizeof(why))) {
 	case LC_OVERRUN_PENDING:
 		log_info("a checkpoint of job %s was already requested; its deadline is in %lld s",
@@ -433,14 +466,6 @@ static int overrun(struct action *a)
 	case LC_OVERRUN_CHECKPOINT:
 		break;
 	}
-	/* The watchdog first: whatever happens to us now, the job is guarded. */
-	r = start_watchdog(a, l.req_deadline);
-	if (r < 0) {
-		log_error("cannot start the watchdog: %s", strerror(-r));
-		lc_chain_terminated(&l, a->jobid, "the watchdog could not be started; killed");
-		(void)lc_chain_close(a->dirfd, &lock, &l, &err);
-		return kill_like_lsf(a, "no watchdog");
-	}
 	if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0) {
 		log_error("%s", err.msg);
 		return kill_like_lsf(a, "the ledger cannot be written");
@@ -448,7 +473,7 @@ static int overrun(struct action *a)
 	log_info("job %s reached its run limit: checkpointing it instead of killing it "
 		 "(restarts so far %ld of %ld, timeout %ld s)", a->jobid, l.restarts, l.restart_limit,
 		 timeout);
-	r = request_checkpoint(a->jobid, &err);
+	r = lc_lsf_bchkpnt_kill(a->jobid, &err);
 	if (r < 0) {
 		log_error("%s", err.msg);
 		lock = lc_chain_open(a->dirfd, a->jobid, false, 30, &l, &err);
@@ -471,7 +496,9 @@ int main(int argc, char **argv)
 	struct lc_err err = { 0 };
 	const char *chkdir;
 	char why[160];
-	int c;
+	long long now = 0;
+	long timeout = 0;
+	int c, r;
 
 	lc_log_init("lsf-criu-terminate");
 	umask(077);
@@ -500,15 +527,30 @@ int main(int argc, char **argv)
 	}
 	lc_cfg_load(&a.cfg);
 	a.interval = lc_cfg_terminate_interval(&a.cfg);
+	find_groups(&a);
+	eligibility(&a, chkdir, why, sizeof(why));
+	if (!why[0]) {
+		/*
+		 * The watchdog before anything else: whatever happens to this action
+		 * from now on, the job is killed at the deadline unless a checkpoint
+		 * of it is committed.
+		 */
+		now = (long long)time(NULL);
+		timeout = lc_cfg_capped_env("ORUN_TIMEOUT_SECONDS", 1, 86400, 180,
+					    a.cfg.max_timeout_seconds);
+		r = start_watchdog(&a, now + timeout);
+		if (r < 0) {
+			log_error("cannot start the watchdog: %s", strerror(-r));
+			snprintf(why, sizeof(why), "the watchdog could not be started");
+		}
+	}
 	log_info("TERMINATE action for job %s: reasons %s/%s, process groups '%.200s'", a.jobid,
 		 getenv("LSB_SUSP_REASONS") ? getenv("LSB_SUSP_REASONS") : "",
 		 getenv("LSB_SUSP_SUBREASONS") ? getenv("LSB_SUSP_SUBREASONS") : "",
 		 getenv("LSB_JOBPGIDS") ? getenv("LSB_JOBPGIDS") : "");
-	find_groups(&a);
-	eligibility(&a, chkdir, why, sizeof(why));
 	if (why[0]) {
 		chain_end(a.dirfd, a.jobid, why);
 		return kill_like_lsf(&a, why);
 	}
-	return overrun(&a);
+	return overrun(&a, now, timeout);
 }

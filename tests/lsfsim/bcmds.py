@@ -15,7 +15,7 @@ import simlib
 
 # bsub options that take a value and that the double only records or ignores
 VALUE_OPTS = {"-n", "-R", "-M", "-G", "-P", "-L", "-b", "-t", "-w", "-E", "-Ep", "-c",
-              "-C", "-D", "-F", "-S", "-m", "-a", "-app", "-env", "-u", "-i", "-is",
+              "-C", "-D", "-F", "-S", "-a", "-app", "-env", "-u", "-i", "-is",
               "-sp", "-v", "-g", "-sla", "-U", "-ext", "-Lp", "-f", "-T", "-We",
               "-jsdl", "-XF", "-ul", "-gpu", "-hl", "-outdir", "-pack",
               "-rn", "-rnc", "-s", "-stage", "-eptl", "-ptl", "-data", "-datagrp",
@@ -61,11 +61,17 @@ def parse_bsub_opts(args, restart=False):
             if i + 1 >= len(args):
                 raise Usage("%s: option requires an argument" % a)
             return args[i + 1]
-        if a in ("-q", "-o", "-e", "-oo", "-eo", "-J", "-W", "-cwd", "-Jd") or \
+        if a in ("-q", "-o", "-e", "-oo", "-eo", "-J", "-W", "-cwd", "-Jd", "-m") or \
                 (a == "-k" and not restart):
             v = val()
             key = {"-oo": "o", "-eo": "e"}.get(a, a[1:])
-            if a == "-W":
+            if a == "-m":
+                # "host1 host2+2 ...": candidate hosts (preference levels ignored)
+                names = [h.split("+", 1)[0] for h in v.split()]
+                if not names or not all(names):
+                    raise Usage("%s: Bad host specification" % v)
+                opts["m"] = opts.get("m", []) + names
+            elif a == "-W":
                 try:
                     opts["W"] = simlib.parse_minutes(v)
                 except ValueError:
@@ -109,6 +115,8 @@ def bsub_script_opts(script):
 
 def absolutize(opts, cwd):
     for key in ("o", "e"):
+        if opts.get(key):
+            opts[key + "_typed"] = opts[key]  # LSB_OUTPUTFILE as typed (a switch)
         if opts.get(key) and not opts[key].startswith("/"):
             opts[key] = os.path.normpath(os.path.join(cwd, opts[key]))
     k = opts.get("k")

@@ -167,8 +167,9 @@ def main():
     if error is None and p.get("old_link"):
         # OpenLava drops the old ID's link after the new job's next checkpoint
         link = os.path.join(os.getcwd(), str(p["old_link"]))
-        try:
-            if os.path.islink(link) and os.readlink(link) == jobid:
+        try:  # a relative link, or the clone's absolute one
+            if os.path.islink(link) and os.readlink(link) in (
+                    jobid, os.path.join(os.getcwd(), jobid), chkdir):
                 os.unlink(link)
                 res["dropped_link"] = link
         except OSError:

@@ -122,8 +122,18 @@ def read_restart_cmd(chkdir):
     return 1, s[len(MARK):].lstrip(" ")
 
 
-def build_restart_file(jobfile, cmd):
+def build_restart_file(jobfile, cmd, starter=None):
+    """<jobfile>.restart: the job file with only its first user-command line
+    replaced by `cmd` (OpenLava). With `starter` (LSFSIM_JOB_STARTER_RESTART=Y,
+    the restarted job's queue's JOB_STARTER), the command is wrapped by it as
+    a first run's command is."""
     new = jobfile + ".restart"
+    if cmd is not None and starter:
+        if simlib.USRCMD in starter:
+            head, tail = starter.split(simlib.USRCMD, 1)
+        else:
+            head, tail = starter + " ", ""
+        cmd = head + cmd.rstrip("\n") + tail
     flag = False
     with open(jobfile, errors="replace") as src, open(new, "w") as dst:
         for line in src:
@@ -160,33 +170,47 @@ def main():
             simlib.emit(REPORT, {"event": "setup_failed",
                                  "error": "in cgroup %r, not %r" % (cg, p["cgroup"])})
             return 1
-    try:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if p.get("direct") else os.O_TRUNC)
-        mode = 0o644 if p.get("direct") else 0o600
-        out = high_fd(os.open(p["stdout"], flags, mode))
-        err = high_fd(os.open(p["stderr"], flags, mode)) if p.get("stderr") else out
-    except OSError as e:
-        simlib.emit(REPORT, {"event": "setup_failed", "error": str(e)})
-        return 1
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.dup2(err, STDERR_FD)
-    for f in {out, err}:
-        os.close(f)
-    os.environ["LSB_STDERR_FD"] = str(STDERR_FD)
-    try:
-        os.chdir(p["base"])
-    except OSError as e:
-        log("cannot change to %s: %s" % (p["base"], e))
-    os.environ["LSB_RESTART_PID"] = str(os.getpid())
-    os.environ["LSB_RESTART_PGID"] = str(os.getpgrp())
-    os.environ["LS_JOBPID"] = str(os.getpid())
-    simlib.emit(REPORT, {"event": "res", "pid": os.getpid(), "pgid": os.getpgrp()})
-    env = dict(os.environ)
     base = p["base"]
     old, new = str(p["old_jobid"]), str(p["jobid"])
     olddir, newdir = os.path.join(base, old), os.path.join(base, new)
     renamed = False
+    in_chkdir = p.get("jobfile_in_chkdir")
+
+    def open_spool():
+        """The job's stdout/stderr spool on fds 1 and 2 (and a copy of
+        stderr on LSB_STDERR_FD); None or an error text."""
+        append = p.get("direct") or p.get("spool_append")
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        mode = 0o644 if p.get("direct") else 0o600
+        try:
+            out = high_fd(os.open(p["stdout"], flags, mode))
+            err = high_fd(os.open(p["stderr"], flags, mode)) if p.get("stderr") else out
+        except OSError as e:
+            return str(e)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.dup2(err, STDERR_FD)
+        for f in {out, err}:
+            os.close(f)
+        os.environ["LSB_STDERR_FD"] = str(STDERR_FD)
+        return None
+
+    # the spool in the checkpoint directory (LSFSIM_JOBFILE_DIR=chkdir) is
+    # opened once the directory has its new name, below
+    if not in_chkdir:
+        e = open_spool()
+        if e:
+            simlib.emit(REPORT, {"event": "setup_failed", "error": e})
+            return 1
+    try:
+        os.chdir(base)
+    except OSError as e:
+        log("cannot change to %s: %s" % (base, e))
+    os.environ["LSB_RESTART_PID"] = str(os.getpid())
+    # the clone gives the old job's group here (LSFSIM_RESTART_PGID=old)
+    os.environ["LSB_RESTART_PGID"] = str(p.get("restart_pgid") or os.getpgrp())
+    os.environ["LS_JOBPID"] = str(os.getpid())
+    simlib.emit(REPORT, {"event": "res", "pid": os.getpid(), "pgid": os.getpgrp()})
 
     def fail(reason, code=255):
         if renamed:
@@ -205,10 +229,20 @@ def main():
     try:
         os.rename(olddir, newdir)
         renamed = True
-        os.symlink(new, olddir)
+        # OpenLava links the old name to the new one (relative target); the
+        # clone's link is absolute (LSFSIM_OLD_LINK)
+        os.symlink(newdir if p.get("old_link_absolute") else new, olddir)
     except OSError as e:
         return fail("cannot rename %s to %s: %s" % (olddir, newdir, e))
-    simlib.emit(REPORT, {"event": "renamed", "from": olddir, "to": newdir})
+    simlib.emit(REPORT, {"event": "renamed", "from": olddir, "to": newdir,
+                         "link": os.readlink(olddir)})
+    if in_chkdir:
+        e = open_spool()
+        if e is None:
+            e = simlib.place_in_chkdir(p.get("chkdir_links", []))
+        if e:
+            return fail("cannot set up the job file and spool in %s: %s" % (newdir, e))
+    env = dict(os.environ)
 
     ech = read_echkpnt(newdir)
     if ech is None:
@@ -241,7 +275,8 @@ def main():
         argv.append("-c")
     if p.get("force"):
         argv.append("-f")
-    argv.append(newdir)
+    # the clone passes the directory relative to the base (LSFSIM_ERESTART_DIR)
+    argv.append(new if p.get("relative_dir") else newdir)
     rec = {"event": "method_call", "kind": "erestart", "argv": argv, "path": path,
            "env": menv, "cwd": os.getcwd(), "uid": os.getuid(), "gid": os.getgid(),
            "groups": os.getgroups()}
@@ -279,7 +314,7 @@ def main():
         return fail(val)
     simlib.emit(REPORT, {"event": "restart_cmd", "found": kind == 1, "command": val})
     try:
-        newfile = build_restart_file(jobfile, val)
+        newfile = build_restart_file(jobfile, val, p.get("job_starter"))
     except OSError as e:
         return fail("cannot build the restart job file: %s" % e)
     jenv = dict(env)
@@ -297,7 +332,12 @@ def main():
         os.unlink(newfile)
     except OSError as e:
         log("cannot delete %s: %s" % (newfile, e))
-    simlib.emit(REPORT, {"event": "exited", "status": raw})
+    status = raw
+    if p.get("exit_code_only") and raw is not None:
+        # OpenLava's erestart exits with WEXITSTATUS of the job: a death by a
+        # signal becomes exit 0 (LSFSIM_ERESTART_STATUS=exitcode)
+        status = (os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else 0) << 8
+    simlib.emit(REPORT, {"event": "exited", "status": status, "real": raw})
     return 0
 
 

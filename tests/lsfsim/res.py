@@ -27,9 +27,9 @@ IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
            signal.SIGUSR1, signal.SIGUSR2)
 
 
-def open_out(path, append):
+def open_out(path, append, direct):
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    return os.open(path, flags, 0o644 if append else 0o600)
+    return os.open(path, flags, 0o644 if direct else 0o600)
 
 
 def main():
@@ -61,9 +61,14 @@ def main():
                 dst = env["LSB_CHKFILENAME"]
                 shutil.copyfile(env["LSB_JOBFILENAME"], dst)
                 os.chmod(dst, 0o700)
-        direct = p.get("direct")
-        out = open_out(p["stdout"], direct)
-        err = open_out(p["stderr"], direct) if p.get("stderr") else out
+        append = p.get("direct") or p.get("spool_append")
+        out = open_out(p["stdout"], append, p.get("direct"))
+        err = open_out(p["stderr"], append, p.get("direct")) if p.get("stderr") else out
+        # LSFSIM_JOBFILE_DIR=chkdir: job file and spool in the checkpoint
+        # directory, links from the spool directory
+        e = simlib.place_in_chkdir(p.get("chkdir_links", []))
+        if e:
+            raise OSError(e)
     except OSError as e:
         simlib.emit(report, {"event": "setup_failed", "error": str(e)})
         return 1

@@ -42,11 +42,47 @@ KNOBS = {
     "LSFSIM_JOB_REPORT": "Y",
     "LSFSIM_MOVE_TMP": "Y",
     "LSFSIM_DROP_OLD_LINK": "Y",
+    "LSFSIM_BRESTART_UNCHECKPOINTED": "N",
     "LSFSIM_KILL_ORPHANS_AT_END": "N",
     "LSFSIM_JOB_CGROUP": "N",
+    "LSFSIM_SWITCH_INTERVAL": "0",
+    "LSFSIM_HOSTS": "",
+    "LSFSIM_HOST_LOCAL": "",
+    "LSFSIM_DISPATCH_POLICY": "random",
+    "LSFSIM_DISPATCH_SEED": "",
+    # the contract as observed on an OpenLava-derived scheduler (LSFSIM_FLAVOUR)
+    "LSFSIM_FLAVOUR": "lsf",
+    "LSFSIM_ERESTART_DIR": "absolute",
+    "LSFSIM_OLD_LINK": "relative",
+    "LSFSIM_JOBFILE_DIR": "spool",
+    "LSFSIM_RESTART_JOBFILE": "new",
+    "LSFSIM_OUTPUTFILE_ENV": "absolute",
+    "LSFSIM_JOBPGIDS_SPACE": "always",
+    "LSFSIM_RESTART_JOBPIDS": "all",
+    "LSFSIM_JOBEXIT_INFO": "Y",
+    "LSFSIM_ERESTART_STATUS": "raw",
+    "LSFSIM_RESTART_PGID": "new",
+    "LSFSIM_JOB_STARTER_RESTART": "N",
+}
+
+# LSFSIM_FLAVOUR = clone: every behaviour observed on the OpenLava-derived
+# scheduler at once (a knob set explicitly still wins).
+CLONE_FLAVOUR = {
+    "LSFSIM_ERESTART_DIR": "relative",
+    "LSFSIM_OLD_LINK": "absolute",
+    "LSFSIM_JOBFILE_DIR": "chkdir",
+    "LSFSIM_RESTART_JOBFILE": "original",
+    "LSFSIM_OUTPUTFILE_ENV": "typed",
+    "LSFSIM_JOBPGIDS_SPACE": "first-run",
+    "LSFSIM_RESTART_JOBPIDS": "leader",
+    "LSFSIM_JOBEXIT_INFO": "N",
+    "LSFSIM_ERESTART_STATUS": "exitcode",
+    "LSFSIM_RESTART_PGID": "old",
+    "LSFSIM_DROP_ECHKPNT_METHOD": "Y",
 }
 
 CLUSTER = "lsfsim"
+USRCMD = "%USRCMD"  # where a JOB_STARTER puts the user's command
 
 # Variables LSF sets itself in the job environment; the submitter's values of
 # these never reach the job (together with HOME, PWD, USER, TERM, TERMCAP).
@@ -61,7 +97,7 @@ LSF_SET_VARS = {
     "LSB_JOBPIDS", "LSB_SUSP_REASONS", "LSB_SUSP_SUBREASONS",
     "LSB_JOBEXIT_STAT", "LSB_JOBEXIT_INFO", "LSB_JOBPEND", "LSB_JOBRES_PID",
     "LSB_EXEC_CLUSTER", "LSB_DJOB_HOSTFILE", "LSB_DJOB_NUMPROC",
-    "HOME", "PWD", "USER", "LOGNAME", "TERM", "TERMCAP",
+    "HOME", "PWD", "USER", "LOGNAME", "TERM", "TERMCAP", "HOSTNAME", "LSB_JOB_STARTER",
 }
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,11 +139,19 @@ def parse_kv_file(path):
 
 
 def load_config(root):
-    """Merged knobs: defaults < lsf.conf < lsb.params."""
+    """Merged knobs: defaults < the flavour's < lsf.conf < lsb.params."""
+    explicit = parse_kv_file(os.path.join(root, "conf", "lsf.conf"))
+    explicit.update(parse_kv_file(os.path.join(root, "conf", "lsb.params")))
     cfg = dict(KNOBS)
-    cfg.update(parse_kv_file(os.path.join(root, "conf", "lsf.conf")))
-    cfg.update(parse_kv_file(os.path.join(root, "conf", "lsb.params")))
+    if explicit.get("LSFSIM_FLAVOUR", "").strip().lower() == "clone":
+        cfg.update(CLONE_FLAVOUR)
+    cfg.update(explicit)
     return cfg
+
+
+def knob(cfg, name):
+    """A word-valued knob, lower case, its default when unset or empty."""
+    return (str(cfg.get(name) or "").strip() or KNOBS.get(name, "")).lower()
 
 
 def cfg_float(cfg, name):
@@ -386,6 +430,32 @@ def _close_except(keep):
             os.closerange(lo, t)
         lo = t + 1
     os.closerange(lo, 65536)
+
+
+def place_in_chkdir(pairs):
+    """LSFSIM_JOBFILE_DIR=chkdir, in the job's helper (as the user): for each
+    (real, link), the real file lives in the checkpoint directory and `link`
+    (in the spool directory, the double's ~/.lsbatch) becomes a symbolic
+    link to it. A regular file at `link` (the job file sbatchd wrote) is
+    moved there first, replacing what `real` held. None or an error text."""
+    try:
+        for real, link in pairs:
+            if os.path.isfile(link) and not os.path.islink(link):
+                tmp = real + ".new"
+                with open(link, "rb") as src, open(tmp, "wb") as dst:
+                    dst.write(src.read())
+                os.chmod(tmp, 0o700)
+                os.rename(tmp, real)
+            tmp = link + ".lnk"
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            os.symlink(real, tmp)
+            os.rename(tmp, link)
+    except OSError as e:
+        return str(e)
+    return None
 
 
 def wait_raw(pid):

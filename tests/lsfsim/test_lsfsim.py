@@ -15,11 +15,13 @@ Run as root:  /usr/bin/python3 -m unittest tests/lsfsim/test_lsfsim.py
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -41,6 +43,7 @@ ECHKPNT_PROBE = r"""#!/bin/sh
 # Probe of the LSF test double: records what LSF gave echkpnt.<method>.
 # It is NOT a checkpoint implementation.
 n="$PROBE_DIR/echkpnt.$$"
+uname -n > "$n.host"
 printf '%s\0' "$@" > "$n.argv"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
@@ -65,6 +68,7 @@ ERESTART_PROBE = r"""#!/bin/sh
 # Probe of the LSF test double: records what LSF gave erestart.<method>.
 # It is NOT a restart implementation.
 n="$PROBE_DIR/erestart.$$"
+uname -n > "$n.host"
 printf '%s\0' "$@" > "$n.argv"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
@@ -74,6 +78,7 @@ case ${PROBE_RESTART:-good} in
 good)    printf '  LSB_RESTART_CMD=  echo restarted $LSB_JOBID; exit 4\nsecond line ignored\n' \
              > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
 none)    : ;;
+signal)  echo 'LSB_RESTART_CMD=exec sh -c "kill -KILL \$\$"' > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
 bad)     echo "garbage" > "$LSB_CHKPNT_DIR/.restart_cmd" ;;
 fail)    exit 5 ;;
 esac
@@ -207,6 +212,8 @@ class Cluster:
         try:
             with open(os.path.join(self.root, "work", "events.jsonl")) as f:
                 for line in f:
+                    if not line.endswith("\n"):
+                        break  # a line being written right now
                     e = json.loads(line)
                     if etype and e["type"] != etype:
                         continue
@@ -225,6 +232,22 @@ class Cluster:
                 return v
             time.sleep(0.05)
         raise AssertionError("timed out waiting for %s" % what)
+
+    def lsfsim(self, *args, check=True, **kw):
+        r = subprocess.run([PY, LSFSIM] + list(args[:1]) + ["--root", self.root] +
+                           list(args[1:]), capture_output=True, text=True, timeout=60, **kw)
+        if check and r.returncode != 0:
+            raise AssertionError("lsfsim %s failed: %s %s" % (args, r.stdout, r.stderr))
+        return r
+
+    def on_host(self, host, argv, user=None, cwd=None):
+        """Run argv on a host of the cluster (root, or a user)."""
+        a = ["exec", "--host", host] + (["--user", user] if user else []) + \
+            (["--cwd", cwd] if cwd else []) + ["--"] + list(argv)
+        return self.lsfsim(*a, check=False)
+
+    def hosts(self):
+        return json.loads(self.lsfsim("hosts").stdout)
 
     def probe_records(self, user, kind):
         d = self.work[user]
@@ -278,6 +301,11 @@ class TestJobs(Base):
         self.assertEqual(rec["exit_code"], 7)
         self.assertEqual(rec["exit_status"], 7 << 8)
         self.assertEqual(rec["name"], "seven")
+        # one execution host by default: the machine, no namespace of its own
+        me = os.uname().nodename
+        self.assertEqual((rec["exec_host"], rec["from_host"]), (me, me))
+        [h] = self.c.hosts()
+        self.assertEqual((h["name"], h["pid"]), (me, None))
         with open(os.path.join(self.w, "out.txt")) as f:
             out = f.read()
         self.assertIn("Subject: Job 100: <seven>", out)
@@ -538,6 +566,22 @@ class TestCheckpoint(Base):
         # the restarted job's PGID leader is the erestart stand-in
         me = [e for e in self.c.events("state", n) if e["new"] == "RUN"][0]
         self.assertEqual(me["pgid"], me["res_pid"])
+        # it ended without a checkpoint of its own: LSF 10.1 refuses to restart
+        # it; with the OpenLava switch, its directory's chklog is enough
+        r = self.c.run(self.u, ["brestart", "ck", str(n)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not been checkpointed", r.stderr)
+        with open(os.path.join(self.c.root, "conf", "lsb.params"), "a") as f:
+            f.write("LSFSIM_BRESTART_UNCHECKPOINTED = Y\n")
+        r = self.c.run(self.u, ["brestart", "ck", str(n)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = int(r.stdout.split("<")[1].split(">")[0])
+        self.assertEqual(self.c.wait(m)["exit_code"], 4)
+        self.assertEqual(os.readlink(os.path.join(self.base, str(n))), str(m))
+        os.unlink(os.path.join(self.base, str(m), "chklog"))
+        r = self.c.run(self.u, ["brestart", "ck", str(m)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not been checkpointed", r.stderr)
 
     def test_restart_rules(self):
         for mode, expect_ok in (("none", True), ("bad", False), ("fail", False)):
@@ -594,6 +638,7 @@ End Queue
 ACTION = r"""#!/bin/sh
 # TERMINATE action probe: records its context, then acts per ACTION_MODE.
 n="$PROBE_DIR/action.$$"
+uname -n > "$n.host"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
 id -u > "$n.uid"
@@ -611,13 +656,14 @@ exit 0
 POST = r"""#!/bin/sh
 # POST_EXEC probe: records its context and what bjobs says meanwhile.
 n="$PROBE_DIR/post.$$"
+uname -n > "$n.host"
 cat /proc/$$/environ > "$n.env"
 pwd > "$n.cwd"
 id -u > "$n.uid"
 ls -l /proc/$$/fd > "$n.fds"
 "$LSF_BINDIR/bjobs" -json "$LSB_JOBID" > "$n.bjobs" 2>&1
 if [ "$POST_MODE" = restart ] && [ "$LSB_RESTART" != Y ]; then
-    "$LSF_BINDIR/brestart" "${LSB_CHKPNT_DIR%/*}" "$LSB_JOBID" > "$n.brestart" 2>&1
+    "$LSF_BINDIR/brestart" $BRESTART_OPTS "${LSB_CHKPNT_DIR%/*}" "$LSB_JOBID" > "$n.brestart" 2>&1
 fi
 exit 0
 """
@@ -650,6 +696,7 @@ class TestRunLimit(Phase2Base):
         [a] = self.records("action")
         env = read_env0(a + ".env")
         self.assertEqual(env["LS_EXEC_T"], "JOB_CONTROLS")
+        self.assertEqual(env["LS_JOBPID"], str(rec["res_pid"]))
         self.assertEqual(env["LSB_JOBPGIDS"], "%d " % rec["pgid"])  # trailing space
         pids = env["LSB_JOBPIDS"].split()
         self.assertIn(str(rec["res_pid"]), pids)
@@ -789,13 +836,14 @@ class TestPostExec(Phase2Base):
         self.assertEqual(env["LSB_JOBEXIT_STAT"], str(7 << 8))
         self.assertEqual(env["PATH"], "/bin:/usr/bin:/sbin:/usr/sbin")
         self.assertEqual(env["LSB_JOBID"], str(j))
+        self.assertEqual(env["LS_JOBPID"], str(self.c.job(j)["res_pid"]))
         self.assertEqual(env["LSB_OUTPUTFILE"], os.path.join(self.w, "o.txt"))
         self.assertEqual(env["PROBE_DIR"], self.probe)
         self.assertEqual(slurp(p + ".cwd").strip(), "/tmp")
         self.assertEqual(int(slurp(p + ".uid")), self.c.users[self.u].pw_uid)
         # DONE/EXIT is reported before post-exec runs
         self.assertEqual(json.loads(slurp(p + ".bjobs"))[0]["stat"], "EXIT")
-        ev = self.c.events("post_exec", j)[0]
+        [ev] = self.c.wait_for(lambda: self.c.events("post_exec", j), what="post_exec event")
         self.assertEqual(ev["argv"], ["/bin/sh", "-c", '"$PROBE_DIR/post.sh"'])
         self.assertEqual(ev["cwd"], "/tmp")
 
@@ -892,6 +940,650 @@ class TestMisc(Phase2Base):
         self.assertEqual(simlib_pids(pgid), [])
         st = proc_state(escaped)
         self.assertTrue(st is None or st == "Z", st)
+
+
+def fd_target(pid, fd):
+    return os.readlink("/proc/%d/fd/%d" % (pid, fd))
+
+
+def fd_flags(pid, fd):
+    for line in slurp("/proc/%d/fdinfo/%d" % (pid, fd)).splitlines():
+        if line.startswith("flags:"):
+            return int(line.split()[1], 8)
+    return None
+
+
+class TestObservedSwitches(Phase2Base):
+    """The contract as observed on an OpenLava-derived scheduler (the
+    clone), each as a switch of the double; LSF 10.1's documented (or the
+    double's long-standing) behaviour stays the default."""
+
+    def restart(self, j, opts=()):
+        r = self.c.run(self.u, ["brestart"] + list(opts) + ["ck", str(j)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return int(r.stdout.split("<")[1].split(">")[0])
+
+    def chk_kill(self, j):
+        self.checkpoint(j, ())
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        return self.c.wait(j)
+
+    def shell_of(self, j):
+        rec = self.c.wait_for(lambda: (lambda r: r if r.get("shell_pid") else None)(
+            self.c.job(j)), what="the job-file shell")
+        return rec["shell_pid"]
+
+    def test_erestart_relative_dir_and_absolute_link(self):
+        self.c.set_knobs({"LSFSIM_ERESTART_DIR": "relative", "LSFSIM_OLD_LINK": "absolute"})
+        j = self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "none"})
+        self.c.wait(j, "RUN")
+        self.chk_kill(j)
+        n = self.restart(j)
+        self.c.wait(n, "RUN")
+        [p] = self.c.probe_records(self.u, "erestart")
+        self.assertEqual(read_argv0(p + ".argv"), [str(n)])  # relative ...
+        self.assertEqual(slurp(p + ".cwd").strip(), self.base)  # ... to the base
+        link = os.path.join(self.base, str(j))
+        self.assertEqual(os.readlink(link), os.path.join(self.base, str(n)))
+        self.checkpoint(n, ())  # the absolute link goes as the relative one would
+        self.assertFalse(os.path.lexists(link))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+        # defaults: absolute directory, relative link
+        self.c.set_knobs({"LSFSIM_ERESTART_DIR": "absolute", "LSFSIM_OLD_LINK": "relative"})
+        m = self.restart(n)
+        self.c.wait(m, "RUN")
+        p = [x for x in self.c.probe_records(self.u, "erestart") if x != p][0]
+        self.assertEqual(read_argv0(p + ".argv"), [os.path.join(self.base, str(m))])
+        self.assertEqual(os.readlink(os.path.join(self.base, str(n))), str(m))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(m)])
+        self.c.wait(m)
+
+    def test_jobfile_and_spool_in_chkdir(self):
+        self.c.set_knobs({"LSFSIM_JOBFILE_DIR": "chkdir"})
+        j = self.submit_chk(cmd="echo in-chkdir; sleep 30", opts=("-e", "err.txt"))
+        self.c.wait(j, "RUN")
+        shell = self.shell_of(j)
+        rec = self.c.job(j)
+        chkdir = os.path.join(self.base, str(j))
+        name = os.path.basename(rec["jobfile"])
+        spool = os.path.join(self.c.root, "spool", self.u)
+        self.assertEqual(os.path.dirname(rec["jobfile"]), spool)
+        self.assertEqual(os.readlink(rec["jobfile"]), os.path.join(chkdir, name))
+        self.assertEqual(rec["chkfile"], os.path.join(chkdir, name))  # one file
+        self.assertEqual(rec["spool_out"], os.path.join(chkdir, name + ".out"))
+        self.assertEqual(os.readlink(os.path.join(spool, name + ".out")), rec["spool_out"])
+        self.assertEqual(os.readlink(os.path.join(spool, name + ".err")),
+                         os.path.join(chkdir, name + ".err"))
+        self.assertEqual(fd_target(shell, 1), rec["spool_out"])
+        self.assertIn("LSBATCH: User input", slurp(os.path.join(chkdir, name)))
+        env = read_env0("/proc/%d/environ" % shell)
+        self.assertEqual(env["LSB_JOBFILENAME"], rec["jobfile"])
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+        self.c.wait(j)
+        self.assertIn("in-chkdir\n", slurp(os.path.join(self.w, "out.txt")))
+        # at the end the links go, the job file stays in the checkpoint directory
+        self.assertFalse(os.path.lexists(rec["jobfile"]))
+        self.assertFalse(os.path.lexists(os.path.join(spool, name + ".out")))
+        self.assertFalse(os.path.exists(rec["spool_out"]))
+        self.assertTrue(os.path.isfile(os.path.join(chkdir, name)))
+
+    def test_restart_keeps_original_jobfile_and_spool(self):
+        self.c.set_knobs({"LSFSIM_RESTART_JOBFILE": "original"})
+        j = self.submit_chk(cmd="echo run of $LSB_JOBID; sleep 30",
+                            extra_env={"PROBE_RESTART": "none"})
+        self.c.wait(j, "RUN")
+        first = self.c.job(j)
+        self.assertTrue(fd_flags(self.shell_of(j), 1) & os.O_APPEND)
+        self.c.wait_for(lambda: "run of" in slurp(first["spool_out"]), what="output")
+        self.chk_kill(j)
+        self.assertEqual(slurp(first["spool_out"]), "run of %d\n" % j)  # never removed
+        n = self.restart(j)
+        self.c.wait(n, "RUN")
+        shell = self.shell_of(n)
+        rec = self.c.job(n)
+        self.assertEqual(os.path.basename(rec["jobfile"]), os.path.basename(first["jobfile"]))
+        self.assertEqual(rec["spool_out"], first["spool_out"])
+        self.assertEqual(fd_target(shell, 1), first["spool_out"])
+        self.assertTrue(fd_flags(shell, 1) & os.O_APPEND)
+        env = read_env0("/proc/%d/environ" % shell)
+        self.assertEqual(env["LSB_JOBFILENAME"], first["jobfile"])
+        self.c.wait_for(lambda: "run of %d" % n in slurp(first["spool_out"]), what="output")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+        # the whole spool goes to -o at every end: the first run's line repeats
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertEqual(out.count("run of %d\n" % j), 2)
+        self.assertEqual(out.count("run of %d\n" % n), 1)
+        self.assertEqual(slurp(first["spool_out"]), "run of %d\nrun of %d\n" % (j, n))
+
+    def test_outputfile_as_typed(self):
+        self.c.set_knobs({"LSFSIM_OUTPUTFILE_ENV": "typed"})
+        self.c.mkdir(self.u, "sub")
+        j = self.c.bsub(self.u, ["-q", "plain", "-o", "sub/o.%J", "-e", "sub/e.txt",
+                                 "echo $LSB_OUTPUTFILE $LSB_ERRORFILE $LS_SUBCWD"],
+                        extra_env=self.penv)
+        self.c.wait(j)
+        out = slurp(os.path.join(self.w, "sub", "o.%d" % j))  # delivered where meant
+        self.assertIn("sub/o.%d sub/e.txt %s\n" % (j, self.w), out)
+        [p] = self.c.wait_for(lambda: self.records("post"), what="post-exec")
+        env = read_env0(p + ".env")
+        self.assertEqual((env["LSB_OUTPUTFILE"], env["LS_SUBCWD"]), ("sub/o.%d" % j, self.w))
+        self.assertEqual(slurp(p + ".cwd").strip(), "/tmp")
+
+    def test_jobpgids_space_and_jobpids_of_a_restarted_job(self):
+        self.c.set_knobs({"LSFSIM_JOBPGIDS_SPACE": "first-run",
+                          "LSFSIM_RESTART_JOBPIDS": "leader"})
+        env = dict(self.penv, PROBE_RESTART="none")
+        j = self.c.bsub(self.u, ["-q", "ckq", "-k", "ck method=probe", "sleep 30"],
+                        extra_env=env)
+        rec = self.c.wait(j, "SSUSP", timeout=15)
+        [a] = self.records("action")
+        aenv = read_env0(a + ".env")
+        self.assertEqual(aenv["LSB_JOBPGIDS"], "%d " % rec["pgid"])
+        self.assertGreater(len(aenv["LSB_JOBPIDS"].split()), 1)
+        self.chk_kill(j)
+        n = self.restart(j)
+        rec = self.c.wait(n, "SSUSP", timeout=15)
+        self.assertGreater(len(rec["pids"]), 1)
+        [a] = [x for x in self.records("action") if x != a]
+        aenv = read_env0(a + ".env")
+        self.assertEqual((aenv["LSB_JOBPGIDS"], aenv["LSB_JOBPIDS"]),
+                         (str(rec["pgid"]), str(rec["pgid"])))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+
+    def test_no_jobexit_info(self):
+        self.c.set_knobs({"LSFSIM_JOBEXIT_INFO": "N", "LSFSIM_CHKPNT_EXIT": "SIG_CHKPNT"})
+        env = dict(self.penv, PROBE_MODE="kill")
+        j = self.c.bsub(self.u, ["-q", "plain", "-W", "5", "-k", "ck method=probe",
+                                 "sleep 30"], extra_env=env)
+        self.c.wait(j, "RUN")
+        self.checkpoint(j, ("-k",))
+        k = self.c.bsub(self.u, ["-q", "plain", "-W", "5", "sleep 30"], extra_env=self.penv)
+        self.c.wait(k, "RUN")
+        self.c.run(self.u, ["bkill", str(k)])
+        for x in (j, k):
+            rec = self.c.wait(x)
+            self.assertEqual((rec["stat"], rec["exit_info"]), ("EXIT", None))
+        posts = self.c.wait_for(lambda: len(self.records("post")) == 2 and self.records("post"),
+                                what="post-execs")
+        for p in posts:
+            self.assertNotIn("LSB_JOBEXIT_INFO", read_env0(p + ".env"))
+
+    def test_erestart_passes_on_only_the_exit_code(self):
+        for mode, expect in (("raw", ("EXIT", 128 + 9, 9)), ("exitcode", ("DONE", 0, None))):
+            with self.subTest(mode=mode):
+                self.c.set_knobs({"LSFSIM_ERESTART_STATUS": mode})
+                j = self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "signal"})
+                self.c.wait(j, "RUN")
+                self.chk_kill(j)
+                n = self.restart(j)
+                rec = self.c.wait(n)
+                self.assertEqual((rec["stat"], rec["exit_code"], rec["term_signal"]), expect)
+                self.assertEqual(rec["real_status"], signal.SIGKILL)  # what really happened
+
+    def test_restart_pgid_of_the_old_job(self):
+        self.c.set_knobs({"LSFSIM_RESTART_PGID": "old"})
+        j = self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "none"})
+        old = self.c.wait(j, "RUN")
+        self.chk_kill(j)
+        n = self.restart(j)
+        rec = self.c.wait(n, "RUN")
+        [p] = self.c.probe_records(self.u, "erestart")
+        env = read_env0(p + ".env")
+        self.assertEqual((env["LSB_RESTART_PGID"], env["LSB_RESTART_PID"]),
+                         (str(old["pgid"]), str(rec["pgid"])))
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(n)])
+        self.c.wait(n)
+
+    def test_clone_flavour_turns_on_everything(self):
+        self.c.set_knobs({"LSFSIM_FLAVOUR": "clone", "LSFSIM_RESTART_PGID": "new"})
+        j = self.submit_chk(cmd="echo run of $LSB_JOBID; sleep 30",
+                            extra_env={"PROBE_RESTART": "none"})
+        first = self.c.wait(j, "RUN")
+        shell = self.shell_of(j)
+        env = read_env0("/proc/%d/environ" % shell)
+        self.assertEqual(env["LSB_OUTPUTFILE"], "out.txt")
+        self.assertNotIn("LSB_ECHKPNT_METHOD", env)
+        chkdir = os.path.join(self.base, str(j))
+        self.assertEqual(os.path.dirname(os.readlink(first["jobfile"])), chkdir)
+        self.assertEqual(fd_target(shell, 1), first["spool_out"])
+        self.assertTrue(first["spool_out"].startswith(chkdir + "/"))
+        self.chk_kill(j)
+        n = self.restart(j)
+        rec = self.c.wait(n, "RUN")
+        [p] = self.c.probe_records(self.u, "erestart")
+        self.assertEqual(read_argv0(p + ".argv"), [str(n)])
+        renv = read_env0(p + ".env")
+        self.assertEqual(renv["LSB_RESTART_PGID"], str(rec["pgid"]))  # explicit knob wins
+        self.assertNotIn("LSB_ECHKPNT_METHOD", renv)
+        newdir = os.path.join(self.base, str(n))
+        self.assertEqual(os.readlink(chkdir), newdir)
+        self.assertEqual(os.path.basename(rec["jobfile"]), os.path.basename(first["jobfile"]))
+        self.assertEqual(rec["spool_out"], os.path.join(newdir, os.path.basename(
+            first["spool_out"])))
+        self.c.wait_for(lambda: "run of %d" % n in slurp(rec["spool_out"]), what="output")
+        self.c.run(self.u, ["bkill", str(n)])
+        rec = self.c.wait(n)
+        self.assertIsNone(rec["exit_info"])
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertEqual(out.count("run of %d\n" % j), 2)
+
+
+STARTER_QUEUES = """
+Begin Queue
+QUEUE_NAME = normal
+End Queue
+
+Begin Queue
+QUEUE_NAME  = js
+JOB_STARTER = "$PROBE_DIR/starter.sh" %USRCMD
+End Queue
+
+Begin Queue
+QUEUE_NAME  = jsplain
+JOB_STARTER = "$PROBE_DIR/starter.sh"
+End Queue
+
+Begin Queue
+QUEUE_NAME  = jstail
+JOB_STARTER = "$PROBE_DIR/starter.sh" %USRCMD TAIL
+End Queue
+"""
+
+STARTER = r"""#!/bin/sh
+# JOB_STARTER probe: records how it was called, then runs its arguments
+# (a last argument TAIL, from a starter's text after %USRCMD, is not run).
+n="$PROBE_DIR/starter.$$"
+printf '%s\0' "$@" > "$n.argv"
+printf '%s' "$LSB_JOB_STARTER" > "$n.var"
+for last; do :; done
+[ "$last" = TAIL ] && exit 0
+exec "$@"
+"""
+
+
+class TestJobStarter(Base):
+    """A queue's JOB_STARTER, put into the job file as OpenLava does; a
+    restarted job's restart command is wrapped only with
+    LSFSIM_JOB_STARTER_RESTART=Y."""
+    queues = STARTER_QUEUES
+
+    def setUp(self):
+        super().setUp()
+        p = os.path.join(self.probe, "starter.sh")
+        with open(p, "w") as f:
+            f.write(STARTER)
+        os.chmod(p, 0o755)
+
+    def starts(self):
+        return sorted((os.path.join(self.probe, f[:-5]) for f in os.listdir(self.probe)
+                       if f.startswith("starter.") and f.endswith(".argv")),
+                      key=lambda x: os.stat(x + ".argv").st_mtime)
+
+    def test_forms_of_the_starter(self):
+        cmd = "sh -c 'echo started $LSB_JOBID'"
+        for q, argv in (("js", ["sh", "-c", "echo started $LSB_JOBID"]),
+                        ("jsplain", ["sh", "-c", "echo started $LSB_JOBID"]),
+                        ("jstail", ["sh", "-c", "echo started $LSB_JOBID", "TAIL"])):
+            with self.subTest(queue=q):
+                before = self.starts()
+                j = self.c.bsub(self.u, ["-q", q, "-o", "%s.txt" % q, cmd],
+                                extra_env=self.penv)
+                rec = self.c.wait(j)
+                self.assertEqual(rec["stat"], "DONE")
+                [st] = [x for x in self.starts() if x not in before]
+                self.assertEqual(read_argv0(st + ".argv"), argv)
+                queue = "\"$PROBE_DIR/starter.sh\"" + {"js": " %USRCMD", "jsplain": "",
+                                                        "jstail": " %USRCMD TAIL"}[q]
+                self.assertEqual(slurp(st + ".var"), queue)  # LSB_JOB_STARTER
+                out = slurp(os.path.join(self.w, "%s.txt" % q))
+                self.assertEqual("started %d\n" % j in out, q != "jstail")
+                # the report shows the user's command, not the starter
+                self.assertIn("# LSBATCH: User input\n%s\n" % cmd, out)
+        # a script: the starter goes in front of its first command line only
+        script = "#!/bin/sh\n#BSUB -q js\n\necho one $LSB_JOBID\necho two\n"
+        r = self.c.run(self.u, ["bsub", "-o", "script.txt"], stdin=script,
+                       extra_env=self.penv)
+        j = int(r.stdout.split("<")[1].split(">")[0])
+        self.assertEqual(self.c.wait(j)["stat"], "DONE")
+        st = self.starts()[-1]
+        self.assertEqual(read_argv0(st + ".argv"), ["echo", "one", str(j)])
+        self.assertIn("one %d\ntwo\n" % j, slurp(os.path.join(self.w, "script.txt")))
+        # no starter: nothing changes, no LSB_JOB_STARTER
+        j = self.c.bsub(self.u, ["-o", "plain.txt", "echo ${LSB_JOB_STARTER-unset}"])
+        self.c.wait(j)
+        self.assertIn("\nunset\n", slurp(os.path.join(self.w, "plain.txt")))
+
+    def test_restart_command_wrapped_only_with_the_switch(self):
+        for wrap in ("N", "Y"):
+            with self.subTest(LSFSIM_JOB_STARTER_RESTART=wrap):
+                self.c.set_knobs({"LSFSIM_JOB_STARTER_RESTART": wrap})
+                j = self.submit_chk(cmd="sleep 30", opts=("-q", "js"))
+                self.c.wait(j, "RUN")
+                self.c.wait_for(lambda: self.starts(), what="the starter")
+                rec = self.c.job(j)
+                line = "\"$PROBE_DIR/starter.sh\" sleep 30"
+                self.assertIn("# LSBATCH: User input\n%s\n" % line, slurp(rec["chkfile"]))
+                self.checkpoint(j, ())
+                self.c.run(self.u, ["bkill", "-s", "KILL", str(j)])
+                self.c.wait(j)
+                before = self.starts()
+                r = self.c.run(self.u, ["brestart", "ck", str(j)])
+                n = int(r.stdout.split("<")[1].split(">")[0])
+                rec = self.c.wait(n)
+                self.assertEqual((rec["stat"], rec["exit_code"]), ("EXIT", 4))
+                p = max(self.c.probe_records(self.u, "erestart"),
+                        key=lambda x: os.stat(x + ".argv").st_mtime)
+                self.assertEqual(read_env0(p + ".env")["LSB_ERESTART_USRCMD"], line)
+                new = [x for x in self.starts() if x not in before]
+                if wrap == "N":  # OpenLava: the whole first line is replaced
+                    self.assertEqual(new, [])
+                else:
+                    self.assertEqual([read_argv0(x + ".argv") for x in new],
+                                     [["echo", "restarted", str(n)]])
+                self.assertIn("restarted %d\n" % n, slurp(os.path.join(self.w, "out.txt")))
+                for x in self.starts():
+                    os.unlink(x + ".argv")
+
+
+STRESS_QUEUES = """
+Begin Queue
+QUEUE_NAME = normal
+POST_EXEC  = : > "$PROBE_DIR/post.$LSB_JOBID.$$"
+End Queue
+"""
+
+
+class TestConcurrency(Base):
+    """The double's shared state under many simultaneous jobs: every start,
+    checkpoint, end and post-exec is recorded exactly once, whatever the
+    interleaving. LSFSIM_SWITCH_INTERVAL makes the daemon's threads switch
+    far more often than usual, to widen every race window."""
+    queues = STRESS_QUEUES
+    knobs = {"LSFSIM_SWITCH_INTERVAL": "0.00001", "LSFSIM_RESTART_DISPATCH_DELAY": "0"}
+    N = 12
+
+    def parallel(self, fn, args):
+        errs = []
+
+        def call(a):
+            try:
+                fn(a)
+            except BaseException as e:  # noqa: B036 - reported below
+                errs.append((a, e))
+        threads = [threading.Thread(target=call, args=(a,)) for a in args]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errs, [])
+
+    def test_many_jobs_start_checkpoint_and_end_at_once(self):
+        go = os.path.join(self.w, "go")
+        cmd = ("echo start $LSB_JOBID; while [ ! -e %s ]; do sleep 0.05; done; "
+               "echo end $LSB_JOBID" % go)
+        ids = []
+        self.parallel(lambda i: ids.append(self.submit_chk(cmd=cmd, opts=("-J", "s%d" % i))),
+                      range(self.N))
+        self.assertEqual(len(set(ids)), self.N)
+        for j in ids:
+            self.c.wait(j, "RUN", timeout=60)
+        # one checkpoint of every job at once, then a second round racing the
+        # ends of the jobs
+        def chk(j):
+            r = self.c.run(self.u, ["bchkpnt", str(j)])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.parallel(chk, ids)
+        self.c.wait_for(lambda: all(self.c.events("chkpnt_done", j) for j in ids),
+                        timeout=60, what="first checkpoints")
+        rounds = {}
+
+        def chk_or_end(j):
+            if j == ids[self.N // 2]:
+                with open(go, "w"):
+                    pass
+            r = self.c.run(self.u, ["bchkpnt", str(j)])
+            rounds[j] = r.returncode
+        self.parallel(chk_or_end, ids)
+        if not os.path.exists(go):
+            open(go, "w").close()
+        for j in ids:
+            rec = self.c.wait(j, timeout=60)
+            self.assertEqual((rec["stat"], rec["exit_code"]), ("DONE", 0), rec)
+        self.c.wait_for(lambda: len([f for f in os.listdir(self.probe)
+                                     if f.startswith("post.")]) >= self.N,
+                        timeout=60, what="every post-exec")
+        self.c.wait_for(lambda: len(self.c.events("post_exec")) >= self.N, timeout=30,
+                        what="every post_exec event")
+        ev = self.c.events()
+        for j in ids:
+            mine = [e for e in ev if e.get("jobid") == j]
+            kinds = [e["type"] for e in mine]
+            states = [(e["old"], e["new"]) for e in mine if e["type"] == "state"]
+            self.assertEqual(states, [(None, "PEND"), ("PEND", "RUN"), ("RUN", "DONE")], j)
+            self.assertEqual(kinds.count("submit"), 1, j)
+            self.assertEqual(kinds.count("post_exec"), 1, j)
+            posts = [f for f in os.listdir(self.probe) if f.startswith("post.%d." % j)]
+            self.assertEqual(len(posts), 1, (j, posts))
+            # every accepted bchkpnt ends in exactly one done or dropped checkpoint
+            asked = kinds.count("chkpnt_requested")
+            self.assertEqual(asked, 1 + (rounds[j] == 0), j)
+            self.assertEqual(kinds.count("chkpnt_done") + kinds.count("chkpnt_dropped"),
+                             asked, j)
+            self.assertEqual(kinds.count("chkpnt_start"), kinds.count("chkpnt_done"), j)
+            self.assertEqual(kinds.count("method_call"), kinds.count("chkpnt_done"), j)
+        # output delivered once per job, in one block
+        out = slurp(os.path.join(self.w, "out.txt"))
+        for j in ids:
+            self.assertEqual(out.count("\nstart %d\nend %d\n" % (j, j)), 1, j)
+            self.assertEqual(out.count("Subject: Job %d:" % j), 1, j)
+        # the saved state agrees with what bjobs said, and no thread died
+        with open(os.path.join(self.c.root, "work", "state.json")) as f:
+            saved = {r["jobid"]: r for r in json.load(f)}
+        for j in ids:
+            self.assertEqual(saved[j]["stat"], "DONE", j)
+            self.assertIsNotNone(saved[j]["post_exec_status"], j)
+        log = slurp(os.path.join(self.c.root, "work", "sbatchd.log"))
+        for bad in ("Traceback", "unlocked change", "died", "internal error", "failed:"):
+            self.assertNotIn(bad, log)
+
+
+def ns_of(pid, kind):
+    return os.stat("/proc/%s/ns/%s" % (pid, kind)).st_ino
+
+
+class TestMultiHost(Phase2Base):
+    """LSFSIM_HOSTS: execution hosts in their own UTS, network and mount
+    namespaces, sharing the file systems; every process of a job runs on
+    its execution host."""
+    knobs = {"LSFSIM_HOSTS": "2", "LSFSIM_DISPATCH_POLICY": "first",
+             "LSFSIM_DISPATCH_SEED": "1"}
+
+    def test_hosts_identity_and_environment(self):
+        hosts = self.c.hosts()
+        self.assertEqual([h["name"] for h in hosts], ["host1", "host2"])
+        for h in hosts:  # own namespaces, not the machine's
+            for k in ("uts", "net", "mnt"):
+                self.assertNotEqual(h["ns"][k], ns_of("self", k))
+        self.assertNotEqual(hosts[0]["ns"]["net"], hosts[1]["ns"]["net"])
+        probe = ("uname -n; echo $LSB_HOSTS/$LSB_MCPU_HOSTS/$HOSTNAME/$LSB_SUB_HOST; "
+                 "readlink /proc/self/ns/net; grep -c : /proc/net/dev; "
+                 "/usr/bin/python3 -c 'import socket; s=socket.socket(); "
+                 "s.bind((\"127.0.0.1\", 0)); s.listen(); "
+                 "socket.create_connection(s.getsockname()); print(\"loopback ok\")'")
+        ids = {}
+        for h in ("host2", "host1"):
+            ids[h] = self.c.bsub(self.u, ["-m", h, "-o", "%s.txt" % h, probe],
+                                 extra_env={"HOSTNAME": "submitter-says"})
+        me = os.uname().nodename
+        for h, j in ids.items():
+            rec = self.c.wait(j)
+            self.assertEqual((rec["stat"], rec["exec_host"], rec["from_host"]), ("DONE", h, me))
+            self.assertEqual(rec["asked_hosts"], [h])
+            out = slurp(os.path.join(self.w, "%s.txt" % h))
+            body = out.split("The output (if any) follows:\n\n", 1)[1].splitlines()
+            net = [x for x in hosts if x["name"] == h][0]["ns"]["net"]
+            self.assertEqual(body[:5], [h, "%s/%s 1/%s/%s" % (h, h, h, me),
+                                        "net:[%d]" % net, "1", "loopback ok"])
+            self.assertIn("Job was executed on host(s) <%s>" % h, out)
+            self.assertNotIn("submitter-says", slurp(os.path.join(self.w, "%s.txt" % h)))
+        r = self.c.run(self.u, ["bsub", "-m", "nosuchhost", "true"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nosuchhost: Bad host name", r.stderr)
+        # host names are case-insensitive; a list of candidates is allowed
+        j = self.c.bsub(self.u, ["-m", "HOST2 host1", "true"])
+        self.assertEqual(self.c.wait(j)["exec_host"], "host2")
+        # lsfsim exec runs a command on a host, as root or as a user
+        r = self.c.on_host("host2", ["sh", "-c", "uname -n; id -un"], user=self.u)
+        self.assertEqual((r.returncode, r.stdout), (0, "host2\n%s\n" % self.u))
+        self.assertEqual(self.c.on_host("host1", ["sh", "-c", "exit 3"]).returncode, 3)
+
+    def test_every_context_runs_on_the_execution_host(self):
+        # first run on host2 (-m); TERMINATE at the limit checkpoints it
+        # there; POST_EXEC on host2 restarts it with brestart -m host1
+        env = dict(self.penv, ACTION_MODE="chkpnt", PROBE_MODE="kill", POST_MODE="restart",
+                   BRESTART_OPTS="-m host1")
+        j = self.c.bsub(self.u, ["-q", "ckq", "-m", "host2", "-o", "out.txt", "-k",
+                                 "ck method=probe", "echo first; uname -n; sleep 30"],
+                        extra_env=env)
+        rec = self.c.wait(j, timeout=30)
+        self.assertEqual((rec["stat"], rec["exec_host"]), ("DONE", "host2"))
+        n = self.c.wait_for(lambda: [x for x in self.c.events("submit")
+                                     if x.get("restarted_from") == j], what="brestart")[0]["jobid"]
+        rec = self.c.wait(n, timeout=30)
+        self.assertEqual((rec["exec_host"], rec["from_host"]), ("host1", "host2"))
+        [a] = self.records("action")
+        [e] = self.c.probe_records(self.u, "echkpnt")
+        [r] = self.c.probe_records(self.u, "erestart")
+        posts = self.c.wait_for(lambda: len(self.records("post")) == 2 and self.records("post"),
+                                what="both post-execs")
+        self.assertEqual([slurp(x + ".host").strip() for x in (a, e)], ["host2"] * 2)
+        self.assertEqual(slurp(r + ".host").strip(), "host1")
+        self.assertEqual(sorted(slurp(x + ".host").strip() for x in posts), ["host1", "host2"])
+        renv = read_env0(r + ".env")
+        self.assertEqual((renv["LSB_HOSTS"], renv["LSB_SUB_HOST"]), ("host1", "host2"))
+        out = slurp(os.path.join(self.w, "out.txt"))
+        self.assertIn("first\nhost2\n", out)
+        self.assertIn("Job was executed on host(s) <host1>", out)
+
+    def test_dispatch_policies(self):
+        def hosts_of(n, opts=()):
+            return [self.c.wait(self.c.bsub(self.u, list(opts) + ["true"]))["exec_host"]
+                    for _ in range(n)]
+        self.assertEqual(hosts_of(3), ["host1"] * 3)             # first
+        self.c.set_knobs({"LSFSIM_DISPATCH_POLICY": "roundrobin"})
+        got = hosts_of(4)
+        self.assertIn(got, (["host1", "host2"] * 2, ["host2", "host1"] * 2))
+        self.assertEqual(hosts_of(2, ("-m", "host2")), ["host2"] * 2)
+        # random: either host; repeatable with LSFSIM_DISPATCH_SEED (read at start)
+        self.c.set_knobs({"LSFSIM_DISPATCH_POLICY": "random"})
+        rnd = random.Random("1")
+        self.assertEqual(hosts_of(10), [rnd.choice(["host1", "host2"]) for _ in range(10)])
+        # other: a restarted job runs on another host than the run it restarts
+        self.c.set_knobs({"LSFSIM_DISPATCH_POLICY": "other"})
+        chain = [self.submit_chk(cmd="sleep 30", extra_env={"PROBE_RESTART": "none"})]
+
+        def cycle(opts=()):
+            self.c.wait(chain[-1], "RUN")
+            self.checkpoint(chain[-1], ())
+            self.c.run(self.u, ["bkill", "-s", "KILL", str(chain[-1])])
+            self.c.wait(chain[-1])
+            r = self.c.run(self.u, ["brestart"] + list(opts) + ["ck", str(chain[-1])])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            chain.append(int(r.stdout.split("<")[1].split(">")[0]))
+            return self.c.wait(chain[-1], "RUN")["exec_host"]
+        self.assertEqual([cycle() for _ in range(3)], ["host2", "host1", "host2"])
+        self.assertEqual(self.c.job(chain[0])["exec_host"], "host1")
+        # brestart -m wins over the policy
+        self.assertEqual(cycle(("-m", "host2")), "host2")
+        self.c.run(self.u, ["bkill", "-s", "KILL", str(chain[-1])])
+        self.c.wait(chain[-1])
+
+    def test_host_local_paths_and_stop(self):
+        self.c.mkdir(self.u, "proj")
+        proj = self.c.mkdir(self.u, "proj", "sub")
+        with open(os.path.join(proj, "data"), "w") as f:
+            f.write("shared\n")
+        os.chown(os.path.join(proj, "data"), *self.ids())
+        # on host2, proj/ is an empty private directory: sub/ is missing there
+        r = self.c.lsfsim("hostlocal", "--host", "host2", os.path.dirname(proj))
+        stand_in = r.stdout.strip()
+        self.assertTrue(stand_in.startswith(os.path.join(self.c.root, "hosts", "host2")))
+        self.assertEqual(os.listdir(stand_in), [])
+        self.assertEqual(os.stat(stand_in).st_uid, self.ids()[0])
+        self.assertEqual(self.c.on_host("host1", ["test", "-d", proj]).returncode, 0)
+        self.assertNotEqual(self.c.on_host("host2", ["test", "-d", proj]).returncode, 0)
+        self.assertTrue(os.path.isdir(proj))  # the machine is untouched
+        # a file made different on host1 (a copy, then changed)
+        r = self.c.lsfsim("hostlocal", "--host", "host1", "--copy", os.path.join(proj, "data"))
+        with open(r.stdout.strip(), "a") as f:
+            f.write("host1 only\n")
+        self.assertEqual(self.c.on_host("host1", ["cat", os.path.join(proj, "data")]).stdout,
+                         "shared\nhost1 only\n")
+        self.assertEqual(slurp(os.path.join(proj, "data")), "shared\n")
+        # a job of that directory: at home on host1, its cwd is missing on host2
+        ids = [self.c.bsub(self.u, ["-m", h, "-o", os.path.join(self.w, "o." + h),
+                                    "pwd; cat data"], cwd=proj)
+               for h in ("host1", "host2")]
+        for j in ids:
+            self.c.wait(j)
+        self.assertIn("%s\nshared\nhost1 only\n" % proj, slurp(os.path.join(self.w, "o.host1")))
+        self.assertNotIn("shared", slurp(os.path.join(self.w, "o.host2")))
+        # lsfsim stop: no process left in any host namespace, whoever started it
+        pidfile = os.path.join(self.w, "escaped.pid")
+        j = self.c.bsub(self.u, ["-m", "host2", "setsid sh -c 'echo $$ > %s; exec sleep 300' "
+                                 "& sleep 300" % pidfile])
+        self.c.wait(j, "RUN")
+        self.c.wait_for(lambda: os.path.exists(pidfile) and slurp(pidfile).strip(),
+                        what="escaped process")
+        escaped = int(slurp(pidfile))
+        hosts = self.c.hosts()
+        bg = subprocess.Popen([PY, LSFSIM, "exec", "--root", self.c.root, "--host", "host1",
+                               "--", "sleep", "300"])
+        self.addCleanup(bg.wait)
+        self.c.wait_for(lambda: proc_state(bg.pid) and ns_of(bg.pid, "uts") ==
+                        hosts[0]["ns"]["uts"], what="a process on host1")
+        self.c.stop()
+        self.assertIn(proc_state(escaped), (None, "Z"))
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                for h in hosts:
+                    try:
+                        self.assertNotIn(ns_of(pid, "net"), (h["ns"]["net"],), pid)
+                        self.assertNotIn(ns_of(pid, "uts"), (h["ns"]["uts"],), pid)
+                    except OSError:  # gone, or not ours to look at
+                        pass
+        self.assertFalse(os.path.exists(os.path.join(self.c.root, "work", "hosts.json")))
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(self.c.root, f.read())
+
+    def ids(self):
+        pw = self.c.users[self.u]
+        return pw.pw_uid, pw.pw_gid
+
+
+class TestHostLocalConfig(Base):
+    """LSFSIM_HOST_LOCAL: paths private to every host from the start."""
+
+    def setUp(self):
+        self.shared = tempfile.mkdtemp(prefix="lsfsim-hl.", dir="/var/tmp")
+        os.chmod(self.shared, 0o1777)
+        self.addCleanup(shutil.rmtree, self.shared, True)
+        self.knobs = {"LSFSIM_HOSTS": "alpha beta", "LSFSIM_HOST_LOCAL": self.shared}
+        super().setUp()
+
+    def test_each_host_has_its_own(self):
+        for h in ("alpha", "beta"):
+            r = self.c.on_host(h, ["sh", "-c", "echo %s > %s/f; ls %s" % (h, self.shared,
+                                                                         self.shared)],
+                               user=self.u)
+            self.assertEqual((r.returncode, r.stdout), (0, "f\n"), r.stderr)
+        for h in ("alpha", "beta"):
+            self.assertEqual(self.c.on_host(h, ["cat", self.shared + "/f"]).stdout, h + "\n")
+        self.assertEqual(os.listdir(self.shared), [])
+        self.assertEqual([x["local"][0]["path"] for x in self.c.hosts()], [self.shared] * 2)
 
 
 def cgroup2_mount():

@@ -34,10 +34,11 @@ def deliver(p):
         if p.get("trailer"):
             out.write(p["trailer"].encode())
     if spool and p.get("remove_spool"):
-        try:
-            os.unlink(spool)
-        except OSError:
-            pass
+        for path in [spool] + list(p.get("links") or []):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
     print(dest)
     return 0
 

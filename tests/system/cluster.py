@@ -5,6 +5,19 @@ the real criu found by the provisioning script (build/criu.path).
 
 Nothing here fakes a result: every assertion reads what the job, the double
 or the checkpoint directory really hold.
+
+Multi-host clusters and the double's switches (see tests/lsfsim/README.md):
+
+    c = Cluster(hosts=2, dispatch="other")      # host1, host2; restarts change host
+    c = Cluster(flavour="clone")                # the OpenLava-derived scheduler's contract
+    c = Cluster(params={"LSFSIM_OLD_LINK": "absolute"})   # one switch
+    jid, out = c.chk_bsub(cmd, host="host1")    # bsub -m host1
+    c.exec_host(jid)                            # "host1"
+    new, p = c.brestart(jid, host=c.other_host("host1"))
+    c.on_host("host2", ["ls", path])            # a command on a host, as the user
+    stand_in = c.host_local("host2", some_dir)  # some_dir is empty on host2 only
+
+or, in a test class: `class T(ClusterTest): hosts = 2; dispatch = "other"`.
 """
 
 import json
@@ -45,6 +58,9 @@ def ensure_users():
                             "/home/" + u, "--shell", "/bin/sh", u], check=True)
 
 
+CLONE = {"LSFSIM_FLAVOUR": "clone"}  # params: every behaviour observed on the clone
+
+
 def wait_for(cond, timeout=60, interval=0.2, what="condition"):
     end = time.monotonic() + timeout
     while True:
@@ -57,9 +73,23 @@ def wait_for(cond, timeout=60, interval=0.2, what="condition"):
 
 
 class Cluster:
-    """One LSF test double with its own root directory under /var/tmp."""
+    """One LSF test double with its own root directory under /var/tmp.
 
-    def __init__(self, params=None, queues=None, user=USER):
+    params: knobs appended to lsb.params (the double re-reads them at each
+        dispatch; LSFSIM_HOSTS and a few more only at start).
+    queues: lsb.queues text ("{serverdir}" becomes LSF_SERVERDIR).
+    hosts: None (one execution host, the machine: the default), a number N
+        (host1 .. hostN) or a list of names: execution hosts in their own
+        UTS, network and mount namespaces sharing the file systems.
+    dispatch: LSFSIM_DISPATCH_POLICY: random (the double's default), first,
+        roundrobin, or other (a restarted job lands on another host).
+    flavour: "clone" turns on every switch of the OpenLava-derived
+        scheduler's observed contract (explicit params still win).
+    host_local: paths private to every host from the start (LSFSIM_HOST_LOCAL).
+    """
+
+    def __init__(self, params=None, queues=None, user=USER, hosts=None, dispatch=None,
+                 flavour=None, host_local=None):
         ensure_users()
         self.user = user
         self.pw = pwd.getpwnam(user)
@@ -73,6 +103,14 @@ class Cluster:
         knobs = {"LSFSIM_SECONDS_PER_MINUTE": "2", "LSFSIM_LIMIT_CHECK_INTERVAL": "1",
                  "LSFSIM_BKILL_GRACE": "3", "JOB_TERMINATE_INTERVAL": "2",
                  "LSFSIM_RESTART_DISPATCH_DELAY": "0.5"}
+        if hosts:
+            knobs["LSFSIM_HOSTS"] = str(hosts) if isinstance(hosts, int) else " ".join(hosts)
+        if dispatch:
+            knobs["LSFSIM_DISPATCH_POLICY"] = dispatch
+        if flavour:
+            knobs["LSFSIM_FLAVOUR"] = flavour
+        if host_local:
+            knobs["LSFSIM_HOST_LOCAL"] = " ".join(host_local)
         knobs.update(params or {})
         with open(os.path.join(self.conf, "lsb.params"), "a") as f:
             for k, v in knobs.items():
@@ -93,6 +131,70 @@ class Cluster:
         self.criu = criu_path()
         self.lsf_criu_conf("criu = %s\n" % self.criu)
         subprocess.run([LSFSIM, "start", "--root", self.root], check=True)
+        self.hosts = [h["name"] for h in self.host_records()]
+
+    # --- hosts --------------------------------------------------------------
+    def host_records(self):
+        """What `lsfsim hosts` says: [{name, pid (anchor), ns, local}]."""
+        p = subprocess.run([LSFSIM, "hosts", "--root", self.root], check=True,
+                           capture_output=True, text=True)
+        return json.loads(p.stdout)
+
+    @property
+    def multi_host(self):
+        return len(self.hosts) > 1
+
+    def other_host(self, host):
+        """A host of the cluster other than `host` (the next one, cyclically)."""
+        i = self.hosts.index(host)
+        return self.hosts[(i + 1) % len(self.hosts)]
+
+    def exec_host(self, jobid):
+        """The execution host of a job (None before it was dispatched)."""
+        return self.job(jobid).get("exec_host")
+
+    def on_host(self, host, argv, extra_env=None, user=None, input=None, cwd=None,
+                check=False, timeout=120):
+        """Run argv on `host` (inside its namespaces) as the test user, or
+        as `user` ("root" for root), with the environment run() gives;
+        returns the CompletedProcess. In a single-host cluster this is run()."""
+        if not self.multi_host:
+            if user == "root":
+                return subprocess.run(list(argv), input=input, cwd=cwd or self.home,
+                                      capture_output=True, text=True, timeout=timeout,
+                                      check=check)
+            return self.run(argv, extra_env, user, input, cwd, check, timeout)
+        user = user or self.user
+        cmd = [LSFSIM, "exec", "--root", self.root, "--host", host, "--cwd", cwd or self.home]
+        if user != "root":
+            cmd += ["--user", user]
+        cmd += ["--", "env", "-i"] + ["%s=%s" % kv for kv in self.env(
+            extra_env, None if user == "root" else user).items()] + list(argv)
+        p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError("%r on %s failed (%d): %s %s" % (argv, host, p.returncode,
+                                                                 p.stdout, p.stderr))
+        return p
+
+    def host_local(self, host, path, copy=False):
+        """Make `path` (a directory or file) host-local on `host` now: the host
+        gets a private stand-in bound over it, empty or (copy=True) a copy,
+        owned and moded like `path`. Returns the stand-in's path, which the
+        machine (the test) can fill or change; the other hosts and the
+        machine keep the real `path`. To make a path absent on a host, make
+        its parent directory host-local there."""
+        p = subprocess.run([LSFSIM, "hostlocal", "--root", self.root, "--host", host] +
+                           (["--copy"] if copy else []) + [path],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise AssertionError("lsfsim hostlocal failed: %s" % p.stderr)
+        return p.stdout.strip()
+
+    def set_params(self, params):
+        """Append knobs to lsb.params: they apply from the next dispatch."""
+        with open(os.path.join(self.conf, "lsb.params"), "a") as f:
+            for k, v in params.items():
+                f.write("%s = %s\n" % (k, v))
 
     # --- the admin's lsf-criu.conf (in LSF_ENVDIR, root-owned) ------------------
     def lsf_criu_conf(self, text):
@@ -158,10 +260,12 @@ class Cluster:
             raise AssertionError("bsub failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
         return m.group(1)
 
-    def chk_bsub(self, cmd, extra_env=None, opts=(), outfile=None):
-        """Submits a checkpointable job (method criu) with -o, returns (jobid, outfile)."""
+    def chk_bsub(self, cmd, extra_env=None, opts=(), outfile=None, host=None):
+        """Submits a checkpointable job (method criu) with -o (on `host`:
+        bsub -m host), returns (jobid, outfile)."""
         outfile = outfile or os.path.join(self.home, "job-%d.out" % time.monotonic_ns())
-        jid = self.bsub(["-k", "%s method=criu" % self.base, "-o", outfile] + list(opts)
+        opts = list(opts) + (["-m", host] if host else [])
+        jid = self.bsub(["-k", "%s method=criu" % self.base, "-o", outfile] + opts
                         + list(cmd), extra_env)
         return jid, outfile
 
@@ -169,8 +273,10 @@ class Cluster:
         args = [os.path.join(self.bindir, "bchkpnt")] + (["-k"] if kill else []) + [jobid]
         return self.run(args, user=user)
 
-    def brestart(self, jobid, opts=(), user=None):
-        p = self.run([os.path.join(self.bindir, "brestart")] + list(opts) + [self.base, jobid],
+    def brestart(self, jobid, opts=(), user=None, host=None):
+        """brestart [opts] [-m host] base jobid; returns (new jobid or None, process)."""
+        opts = list(opts) + (["-m", host] if host else [])
+        p = self.run([os.path.join(self.bindir, "brestart")] + opts + [self.base, jobid],
                      user=user)
         m = re.search(r"Job <(\d+)> is submitted", p.stdout)
         return (m.group(1) if m else None), p
@@ -197,6 +303,8 @@ class Cluster:
         out = []
         with open(path) as f:
             for line in f:
+                if not line.endswith("\n"):
+                    break  # being written right now
                 if line.strip():
                     out.append(json.loads(line))
         return out
@@ -245,13 +353,20 @@ def _gaps(nums):
 
 
 class ClusterTest(unittest.TestCase):
+    """A test case with a fresh cluster in self.c; the class attributes are
+    Cluster's arguments."""
     params = None
     queues = None
+    hosts = None
+    dispatch = None
+    flavour = None
+    host_local = None
 
     def setUp(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to run the LSF test double")
-        self.c = Cluster(self.params, self.queues)
+        self.c = Cluster(self.params, self.queues, hosts=self.hosts, dispatch=self.dispatch,
+                         flavour=self.flavour, host_local=self.host_local)
         self.addCleanup(self.dump_on_failure)
         self.addCleanup(self.c.stop)
 
