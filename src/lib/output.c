@@ -464,41 +464,54 @@ static bool delivered(const char *path, const char *tail, size_t n, struct stat 
 	return memmem(buf, (size_t)got, tail, n) != NULL;
 }
 
-void lc_output_reused_spool(int fd, const struct lc_out_fd *img, const char *var,
-			    const char *jobid)
+void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long ino,
+			    const char *var, const char *jobid)
 {
-	char path[PATH_MAX], tail[DEDUPE_TAIL];
-	struct stat st, of;
+	char path[PATH_MAX], tail[DEDUPE_TAIL], self[64], spool[PATH_MAX] = "";
+	_cleanup_close_ int rfd = -1;
+	struct stat st, of, rst;
 	size_t n;
 	int r;
 
-	if (!img->lsf || img->kind != LC_OUT_FILE || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    !same_id(&st, img->dev, img->ino) || st.st_size == 0)
+	if (!ino || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !same_id(&st, dev, ino) ||
+	    st.st_size == 0)
 		return;
 	r = lc_lsf_outfile(var, jobid, true, path, sizeof(path));
-	if (r == 0 && stat(path, &of) == 0 && same_id(&of, img->dev, img->ino))
+	if (r == -ENOENT && !strcmp(var, "LSB_ERRORFILE")) {
+		/* Without -e, LSF delivers the job's stderr with its stdout, to -o. */
+		var = "LSB_OUTPUTFILE";
+		r = lc_lsf_outfile(var, jobid, true, path, sizeof(path));
+	}
+	if (r == 0 && stat(path, &of) == 0 && same_id(&of, dev, ino))
 		return; /* LSF lets the job write the -o/-e file itself: nothing is delivered twice */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (readlink(self, spool, sizeof(spool) - 1) < 0)
+		snprintf(spool, sizeof(spool), "fd %d", fd);
 	if (r < 0) {
 		log_warn("LSF gives job %s the same output file as its last run ('%s', %lld bytes), "
 			 "and there is no %s to check that those bytes were delivered; keeping "
-			 "them (they may be delivered again)", jobid, img->path,
-			 (long long)st.st_size, var);
+			 "them (they may be delivered again)", jobid, spool, (long long)st.st_size,
+			 var);
 		return;
 	}
 	n = st.st_size < DEDUPE_TAIL ? (size_t)st.st_size : DEDUPE_TAIL;
-	if (pread(fd, tail, n, st.st_size - (off_t)n) != (ssize_t)n ||
+	/* LSF opened it for writing only: read it through a descriptor of our own. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	rfd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (rfd < 0 || fstat(rfd, &rst) < 0 || !same_id(&rst, dev, ino) ||
+	    pread(rfd, tail, n, st.st_size - (off_t)n) != (ssize_t)n ||
 	    !delivered(path, tail, n, &st)) {
 		log_warn("LSF gives job %s the same spool file as its last run ('%s', %lld bytes), "
 			 "but its end is not in '%s'; keeping it (its lines may be delivered "
-			 "again)", jobid, img->path, (long long)st.st_size, path);
+			 "again)", jobid, spool, (long long)st.st_size, path);
 		return;
 	}
 	if (ftruncate(fd, 0) < 0) {
 		log_warn("cannot empty the reused spool file '%s': %s; the earlier runs' lines "
-			 "will be delivered again", img->path, strerror(errno));
+			 "will be delivered again", spool, strerror(errno));
 		return;
 	}
 	log_info("LSF gives job %s the same spool file as its last run ('%s'); its %lld bytes "
 		 "were already delivered to '%s', so it was emptied: each line reaches the "
-		 "output file once", jobid, img->path, (long long)st.st_size, path);
+		 "output file once", jobid, spool, (long long)st.st_size, path);
 }

@@ -90,11 +90,12 @@ int lc_lsf_outfile(const char *var, const char *jobid, bool dir_file, char *buf,
 /*
  * A restarted job that LSF gives the same spool file as the run before
  * (appended to, never emptied) would have the earlier runs' lines delivered
- * again at its end. When fd is that spool (same identity as the image's
- * LSF output, not the -o file itself) and everything in it already reached
- * the -o/-e file named by var, empties it. Logs what it did and why.
+ * again at its end. When fd (what LSF gives this job) is that file (device
+ * dev, inode ino: the output LSF gave the run the image comes from), is not
+ * the -o/-e file itself, and everything in it already reached the -o/-e file
+ * named by var, empties it. Logs what it did and why.
  */
-void lc_output_reused_spool(int fd, const struct lc_out_fd *img, const char *var,
-			    const char *jobid);
+void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long ino,
+			    const char *var, const char *jobid);
 
 #endif

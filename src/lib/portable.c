@@ -33,6 +33,7 @@
 #include "nsjob.h"
 #include "portable.h"
 #include "proc.h"
+#include "restarts.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -101,6 +102,14 @@ bool lc_is_restore_command(char **argv, char ***ret_argv)
 		return false;
 	*ret_argv = argv;
 	return true;
+}
+
+void lc_portable_run_started(int dirfd, const char *jobid, bool restarted)
+{
+	if (lc_given_record(dirfd, jobid) < 0)
+		log_warn("cannot record the output LSF gives job %s, ignoring", jobid);
+	if (!restarted && lc_restarts_start(dirfd, jobid) < 0)
+		log_warn("cannot publish the restart count of job %s, ignoring", jobid);
 }
 
 static bool known_flag(const char *f)

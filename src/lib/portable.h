@@ -113,6 +113,14 @@ void lc_cpu_read(struct lc_cpu *c);
  */
 bool lc_is_restore_command(char **argv, char ***ret_argv);
 
+/*
+ * lsf-criu-start, at the start of a job's run before the job runs:
+ * records the identity of the output LSF gave the run (lsf-criu.stdio, see
+ * output.h) and, for a first run, publishes the restart count 0 (see
+ * restarts.h). Problems are logged; nothing fails.
+ */
+void lc_portable_run_started(int dirfd, const char *jobid, bool restarted);
+
 /* Compares two criu versions "X.Y[.Z]"; <0, 0, >0 like strcmp; 0 if unparsable. */
 int lc_criu_version_cmp(const char *a, const char *b);
 

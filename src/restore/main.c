@@ -207,8 +207,32 @@ static void legacy_output(const struct lc_meta *m, const char *jobid, struct lc_
  * ("> file", ">> file", "exec > file", in any directory), is reopened by criu
  * as it was, so it keeps receiving the job's lines.
  */
+/*
+ * The identity of the output LSF gave the run the image comes from, for fd
+ * (1 or 2): the image's record of that file, or, when the job wrote into a
+ * pipe (lsf-criu-start's pumps), what that run recorded in lsf-criu.stdio.
+ */
+static void previous_output(const struct lc_out_fd *f, const struct lc_given *prev,
+			    const struct lc_meta *m, unsigned long long *dev, unsigned long long *ino)
+{
+	*dev = *ino = 0;
+	if (f->kind == LC_OUT_FILE) {
+		*dev = f->dev;
+		*ino = f->ino;
+		return;
+	}
+	if (!prev || strcmp(prev->jobid, m->jobid))
+		return;
+	for (int i = 0; i < prev->n; i++) {
+		if (prev->fds[i].fd == f->fd) {
+			*dev = prev->fds[i].dev;
+			*ino = prev->fds[i].ino;
+		}
+	}
+}
+
 static int prepare_inherit(const struct lc_meta *m, int imgfd, const char *jobid,
-			   struct lc_restore_opts *ro)
+			   const struct lc_given *prev, struct lc_restore_opts *ro)
 {
 	struct lc_output o;
 	struct lc_err err = { 0 };
@@ -222,6 +246,7 @@ static int prepare_inherit(const struct lc_meta *m, int imgfd, const char *jobid
 	}
 	for (int i = 0; i < o.n; i++) {
 		const struct lc_out_fd *f = &o.fds[i];
+		unsigned long long dev, ino;
 		char what[96];
 		int fd;
 
@@ -238,8 +263,9 @@ static int prepare_inherit(const struct lc_meta *m, int imgfd, const char *jobid
 			log_warn("this job has no fd %d to give the restored job, ignoring", f->fd);
 			continue;
 		}
-		lc_output_reused_spool(f->fd, f, f->fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE",
-				       jobid);
+		previous_output(f, prev, m, &dev, &ino);
+		lc_output_reused_spool(f->fd, dev, ino, f->fd == 2 ? "LSB_ERRORFILE" :
+				       "LSB_OUTPUTFILE", jobid);
 		fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 10);
 		if (fd < 0)
 			return lc_log_errno(errno, "dup of fd %d", f->fd);
@@ -519,6 +545,8 @@ int main(int argc, char **argv)
 	struct lc_cfg cfg;
 	struct lc_restore_opts ro = { 0 };
 	struct lc_root_rec rec = { 0 };
+	struct lc_given prev;
+	bool have_prev;
 	struct lc_proc rp;
 	_cleanup_free_ struct lc_meta *m = NULL;
 	_cleanup_close_ int dirfd = -1, imgfd = -1;
@@ -589,6 +617,9 @@ int main(int argc, char **argv)
 		return hand_back(dirfd, argv[optind], jobid, imgset,
 				 "lsf-criu-restore ran inside lsf-criu-start's namespaces");
 	}
+	/* What LSF gave the run the image comes from, then what it gives this one. */
+	have_prev = lc_given_load(dirfd, getuid(), &prev, &err) == 0;
+	memset(&err, 0, sizeof(err));
 	if (lc_given_record(dirfd, jobid) < 0)
 		log_warn("cannot record the output LSF gives job %s, ignoring", jobid);
 	lc_cfg_load(&cfg);
@@ -596,7 +627,7 @@ int main(int argc, char **argv)
 		log_error("restore of job %s failed: criu is not usable: %s", jobid, err.msg);
 		return hand_back(dirfd, argv[optind], jobid, imgset, err.msg);
 	}
-	if (prepare_inherit(m, imgfd, jobid, &ro) < 0)
+	if (prepare_inherit(m, imgfd, jobid, have_prev ? &prev : NULL, &ro) < 0)
 		return hand_back(dirfd, argv[optind], jobid, imgset,
 				 "the job's files could not be prepared");
 	snprintf(logname, sizeof(logname), "restore.%s.log", jobid);

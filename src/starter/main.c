@@ -36,7 +36,6 @@
 #include "nsjob.h"
 #include "portable.h"
 #include "proc.h"
-#include "restarts.h"
 #include "util.h"
 #include "version.h"
 
@@ -104,9 +103,8 @@ int main(int argc, char **argv)
 		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
 		return errno == ENOENT ? 127 : 126;
 	}
-	/* The job can read its restart count from its first run on (restarts.h). */
-	if (!lc_env_flag("LSB_RESTART") && lc_restarts_start(dirfd, jobid) < 0)
-		log_warn("cannot publish the restart count of job %s, ignoring", jobid);
+	/* What LSF gave this run, and the restart count the job can read (portable.h). */
+	lc_portable_run_started(dirfd, jobid, lc_env_flag("LSB_RESTART"));
 	r = lc_ns_create(&err);
 	if (r == -EAGAIN) {
 		log_warn("%s; running job %s with host PIDs (its restore will need the same PIDs "

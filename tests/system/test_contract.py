@@ -104,5 +104,142 @@ class RestartCount(ChainCase):
                                              ["missing", "0", "1", "2", "3"]))
 
 
+class CloneChain(RestartCount):
+    """The run-limit chain under every behaviour observed on an OpenLava-derived
+    scheduler: erestart.criu called with a relative directory, the old-ID link
+    absolute, job file and spool in the checkpoint directory, restarted jobs reusing the
+    same spool, LSB_OUTPUTFILE as typed (relative, with LS_SUBCWD), the trailing space of
+    LSB_JOBPGIDS on first runs only, LSB_JOBPIDS listing only the group leader of a
+    restarted job, no LSB_JOBEXIT_INFO, erestart passing on only an exit code."""
+    flavour = "clone"
+
+    def test_chain_with_relative_o(self):
+        env = dict(OPT_IN, ORUN_RESTART_LIMIT="2")
+        # -o as typed: LSF passes "chain.out"; POST_EXEC runs in /tmp.
+        jid = self.c.bsub(["-k", "%s method=criu" % self.c.base, "-o", "chain.out",
+                           "/bin/sh", COUNTER, "100000", "0.05", "0"], env)
+        led = self.wait_chain_end(jid)
+        self.assertEqual(led["restarts"], 2)
+        out = os.path.join(self.c.home, "chain.out")
+        # every count once, in order, although the spool is reused and delivered whole
+        assert_continuous(self, counts(out))
+        calls = [c for c in self.c.method_calls("erestart.criu") if c.get("end")]
+        self.assertEqual(len(calls), 2)
+        for c in calls:
+            self.assertFalse(c["argv"][-1].startswith("/"), c["argv"])  # relative
+            self.assertEqual(c.get("exit_code"), 0, c)
+        acts = [e for e in self.c.events() if e.get("type") == "terminate_action"]
+        self.assertEqual(len(acts), 3, acts)
+        self.assertTrue(acts[0]["env"]["LSB_JOBPGIDS"].endswith(" "))
+        self.assertFalse(acts[1]["env"]["LSB_JOBPGIDS"].endswith(" "))
+        self.assertNotIn("LSB_JOBEXIT_INFO", [k for e in self.c.events()
+                                               if e.get("type") == "post_exec"
+                                               for k in e.get("env", {})])
+        summary = os.path.join(self.c.home, "overrun-summary-%s.txt" % jid)
+        wait_for(lambda: os.path.exists(summary), 30, 0.2, "the summary beside chain.out")
+        self.assertIn("runs: 3, restarts: 2 of 2 allowed", open(summary).read())
+        self.assertFalse(os.path.exists(os.path.join(self.chain_dir(jid),
+                                                     "overrun-summary-%s.txt" % jid)))
+
+    def test_bkill_of_restarted_job_ends_the_chain(self):
+        # No LSB_JOBEXIT_INFO: the chain ends because the ledger says so.
+        env = dict(OPT_IN, ORUN_RESTART_LIMIT="3")
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "100000", "0.05", "0"], env)
+        j2 = wait_for(lambda: [j for j in self.all_jobs() if j["stat"] == "RUN" and
+                               str(j["jobid"]) != jid], 90, 0.3, "the restart")[0]["jobid"]
+        wait_for(lambda: "restored in" in self.c.log_text(str(j2)), 60, 0.2, "the restore")
+        self.c.bkill(str(j2))
+        led = self.wait_chain_end(jid)
+        self.assertEqual(led["restarts"], 1)
+        self.assertEqual(len(self.all_jobs()), 2, "a killed job was restarted")
+
+
+class SignalWithExitCodeOnly(ChainCase):
+    """A restarted job killed by a signal looks DONE where the generic erestart passes on
+    only the exit code; the restorer saw the signal, and the log and summary say so."""
+    params = {"LSFSIM_ERESTART_STATUS": "exitcode"}
+
+    def test_signal_reported_in_log_and_summary(self):
+        env = dict(OPT_IN, ORUN_RESTART_LIMIT="1")
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "100000", "0.05", "0"], env)
+        j2 = str(wait_for(lambda: [j for j in self.all_jobs() if j["stat"] == "RUN" and
+                                   str(j["jobid"]) != jid], 90, 0.3,
+                          "the restart")[0]["jobid"])
+        root = wait_for(lambda: self.root_of(j2), 60, 0.2, "the restored root")
+        os.kill(root, 9)
+        rec = self.c.wait_state(j2)
+        self.assertEqual((rec["stat"], rec["exit_code"]), ("DONE", 0), rec)  # what LSF says
+        led = self.wait_chain_end(jid)
+        self.assertEqual(led["runs"][-1]["end_reason"], "killed by signal 9 (Killed)")
+        self.assertIn("restored job %s was killed by signal 9 (Killed)" % j2,
+                      self.c.log_text(j2))
+        summary = os.path.join(self.c.home, "overrun-summary-%s.txt" % jid)
+        wait_for(lambda: os.path.exists(summary), 30, 0.2, "the summary")
+        self.assertIn("chain ended: job %s was killed by signal 9 (Killed) (LSF reported: "
+                      "the job exited with status 0)" % j2, open(summary).read())
+
+    def root_of(self, jobid):
+        try:
+            with open(os.path.join(self.c.chkdir(jobid), "lsf-criu.root")) as f:
+                rec = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return rec["pid"] if rec.get("jobid") == jobid else None
+
+
+STARTER_QUEUES = """Begin Queue
+QUEUE_NAME   = plain
+End Queue
+Begin Queue
+QUEUE_NAME   = started
+JOB_STARTER  = {serverdir}/lsf-criu-start %USRCMD
+End Queue
+"""
+
+
+class JobStarterOnRestart(ClusterTest):
+    """The queue's JOB_STARTER also wraps a restarted job's restore command
+    (LSFSIM_JOB_STARTER_RESTART): the restore still works, for an image taken in the
+    job's own namespaces (the restorer makes new ones) and for one taken with host PIDs."""
+    queues = STARTER_QUEUES
+    params = {"LSFSIM_JOB_STARTER_RESTART": "Y"}
+
+    def cycle(self, jid, queue):
+        wait_for(lambda: len(counts(self.c.job(jid).get("spool_out") or "")) >= 5, 60, 0.1,
+                 "job %s to count" % jid)
+        p = self.c.bchkpnt(jid, kill=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.c.wait_state(jid)
+        self.assertIn("checkpoint of job %s done" % jid, self.c.log_text(jid))
+        new, p = self.c.brestart(jid, opts=["-q", queue])
+        self.assertIsNotNone(new, p.stdout + p.stderr)
+        self.c.wait_state(new, ("RUN",))
+        return new
+
+    def run_twice(self, submit_queue):
+        jid, out = self.c.chk_bsub(["/bin/sh", COUNTER, "150", "0.05", "0"],
+                                   opts=["-q", submit_queue])
+        self.c.wait_state(jid, ("RUN",))
+        j2 = self.cycle(jid, "started")
+        j3 = self.cycle(j2, "started")
+        rec = self.c.wait_state(j3, timeout=120)
+        self.assertEqual(rec["stat"], "DONE", self.c.log_text(j3))
+        assert_continuous(self, counts(out), 1, 150)
+        # the restart command really went through the job starter
+        cmds = [e for e in self.c.events() if e.get("type") == "restart_cmd"]
+        self.assertEqual(len(cmds), 2)
+        return jid, j3
+
+    def test_namespaced_image(self):
+        jid, last = self.run_twice("started")
+        with open(os.path.join(self.c.chkdir(last), "lsf-criu.starter")) as f:
+            self.assertEqual(json.load(f)["jobid"], last)
+        self.assertIn("restored in its own namespaces", self.c.log_text(last))
+
+    def test_host_pid_image(self):
+        jid, last = self.run_twice("plain")
+        self.assertNotIn("own namespaces", self.c.log_text(last))
+
+
 if __name__ == "__main__":
     unittest.main()

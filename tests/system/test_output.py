@@ -142,6 +142,27 @@ class DirectStarter(OutputCase):
     params = {"LSB_STDOUT_DIRECT": "Y"}
 
 
+class ReusedSpool(OutputCase):
+    """A restarted job keeps the original job file name and appends to the very same
+    spool file, never emptied, and the scheduler appends the whole spool to -o at every
+    job end (seen on an OpenLava-derived scheduler): without care the -o file holds the
+    first run's lines again in every later block."""
+    params = {"LSFSIM_RESTART_JOBFILE": "original"}
+
+
+class CloneHostPids(OutputCase):
+    """Every behaviour of the OpenLava-derived scheduler at once: job file and spool in
+    the checkpoint directory reached through links, the same spool reused by restarted
+    jobs, LSB_OUTPUTFILE as typed, erestart called with a relative directory, an absolute
+    old-ID link."""
+    flavour = "clone"
+
+
+class CloneStarter(OutputCase):
+    flavour = "clone"
+    starter = True
+
+
 del OutputCase
 
 if __name__ == "__main__":

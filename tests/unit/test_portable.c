@@ -160,7 +160,8 @@ static int make_spool(const char *content, const char *ofile, struct lc_out_fd *
 	struct stat st;
 	int fd;
 
-	fd = openat(tap_dirfd, "spool", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* as LSF gives it: opened for writing only, appending */
+	fd = openat(tap_dirfd, "spool", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, content, strlen(content)) < 0 || fstat(fd, &st) < 0)
 		return -1;
 	memset(img, 0, sizeof(*img));
@@ -190,7 +191,21 @@ static int reused_spool_emptied_once_delivered(void)
 	int fd = make_spool("count 1\ncount 2\n", "report\ncount 1\ncount 2\ntrailer\n", &img);
 
 	CHECK(fd >= 0);
-	lc_output_reused_spool(fd, &img, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	CHECK_INT(fd_size(fd), ==, 0);
+	close(fd);
+	return TAP_PASS;
+}
+
+static int reused_spool_on_stderr_without_e(void)
+{
+	struct lc_out_fd img;
+	int fd = make_spool("count 1\n", "count 1\n", &img);
+
+	CHECK(fd >= 0);
+	/* LSF's output reached the job only as stderr: without -e it is delivered to -o */
+	unsetenv("LSB_ERRORFILE");
+	lc_output_reused_spool(fd, img.dev, img.ino, "LSB_ERRORFILE", "5");
 	CHECK_INT(fd_size(fd), ==, 0);
 	close(fd);
 	return TAP_PASS;
@@ -202,13 +217,13 @@ static int reused_spool_kept_when_not_delivered(void)
 	int fd = make_spool("count 1\ncount 2\n", "report\ncount 1\n", &img);
 
 	CHECK(fd >= 0);
-	lc_output_reused_spool(fd, &img, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
 	CHECK_INT(fd_size(fd), ==, 16);
 	close(fd);
 	/* no -o at all: nothing to check against, nothing removed */
 	fd = make_spool("", NULL, &img);
 	unsetenv("LSB_OUTPUTFILE");
-	lc_output_reused_spool(fd, &img, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
 	CHECK_INT(fd_size(fd), ==, 16);
 	close(fd);
 	return TAP_PASS;
@@ -222,17 +237,17 @@ static int reused_spool_other_files_untouched(void)
 	CHECK(fd >= 0);
 	/* a new spool (another file than the image's): nothing to do */
 	img.ino++;
-	lc_output_reused_spool(fd, &img, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
 	CHECK_INT(fd_size(fd), ==, 8);
 	img.ino--;
 	/* the job's own file is never touched */
 	img.lsf = false;
-	lc_output_reused_spool(fd, &img, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
 	CHECK_INT(fd_size(fd), ==, 8);
 	img.lsf = true;
 	/* direct mode: the spool is the -o file itself */
 	setenv("LSB_OUTPUTFILE", "spool", 1);
-	lc_output_reused_spool(fd, &img, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
 	CHECK_INT(fd_size(fd), ==, 8);
 	close(fd);
 	return TAP_PASS;
@@ -467,6 +482,7 @@ TAP_MAIN(
 	TAP_CASE(given_round_trip),
 	TAP_CASE(outfile_resolution),
 	TAP_CASE(reused_spool_emptied_once_delivered),
+	TAP_CASE(reused_spool_on_stderr_without_e),
 	TAP_CASE(reused_spool_kept_when_not_delivered),
 	TAP_CASE(reused_spool_other_files_untouched),
 	TAP_CASE(needs_check_paths),
