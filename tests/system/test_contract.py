@@ -112,6 +112,7 @@ class CloneChain(RestartCount):
     LSB_JOBPGIDS on first runs only, LSB_JOBPIDS listing only the group leader of a
     restarted job, no LSB_JOBEXIT_INFO, erestart passing on only an exit code."""
     flavour = "clone"
+    test_count_in_runs_2_to_4_with_host_pids = None  # the chain below runs with host PIDs
 
     def test_chain_with_relative_o(self):
         env = dict(OPT_IN, ORUN_RESTART_LIMIT="2")

@@ -148,6 +148,7 @@ class ReusedSpool(OutputCase):
     job end (seen on an OpenLava-derived scheduler): without care the -o file holds the
     first run's lines again in every later block."""
     params = {"LSFSIM_RESTART_JOBFILE": "original"}
+    test_truncating_and_appending_redirects_anywhere = None  # as SpoolHostPids
 
 
 class CloneHostPids(OutputCase):
@@ -161,6 +162,7 @@ class CloneHostPids(OutputCase):
 class CloneStarter(OutputCase):
     flavour = "clone"
     starter = True
+    test_truncating_and_appending_redirects_anywhere = None  # as CloneHostPids
 
 
 del OutputCase

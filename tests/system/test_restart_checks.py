@@ -67,45 +67,39 @@ class RestartChecks(ClusterTest):
         jid = self.c.bsub(["-k", "%s method=criu" % self.c.base, "-o", out], input=script)
         return jid, out
 
-    def test_missing_script_fails_in_erestart_and_stays_restartable(self):
+    def test_missing_or_changed_files_refused_and_checkpoint_stays_restartable(self):
+        # The job runs its script from app/, in the working directory wd/, reading data.txt.
+        wd = os.path.join(self.c.home, "wd")
         app = os.path.join(self.c.home, "app")
+        self.c.user_mkdir(wd)
         self.c.user_mkdir(app)
         script = os.path.join(app, "run.sh")
         shutil.copy(COUNTER, script)
         os.chmod(script, 0o755)
-        jid, out = self.c.chk_bsub(["/bin/sh", script, "150", "0.05", "0"])
-        self.c.wait_state(jid, ("RUN",))
-        self.checkpoint_kill(jid)
-        os.rename(app, app + ".away")  # this host lacks the job's script now
-        line = self.failed_restart(jid)
-        self.assertIn("'%s' (a file open in process" % script, line)
-        self.assertIn("is missing on host", line)
-        self.assertIn("'brestart -m <another host> %s %s'" % (self.c.base, jid), line)
-        os.rename(app + ".away", app)
-        self.restart_and_finish(jid, out, 150)
-
-    def test_missing_working_directory(self):
-        wd = os.path.join(self.c.home, "wd")
-        self.c.user_mkdir(wd)
-        jid, out = self.submit_script("cd '%s'\nexec /bin/sh %s 150 0.05 0\n" % (wd, COUNTER))
-        self.c.wait_state(jid, ("RUN",))
-        self.checkpoint_kill(jid)
-        os.rename(wd, wd + ".away")
-        line = self.failed_restart(jid)
-        self.assertIn("'%s' (the working directory of process" % wd, line)
-        os.rename(wd + ".away", wd)
-        self.restart_and_finish(jid, out, 150)
-
-    def test_file_changed_size_fails_in_erestart(self):
         data = os.path.join(self.c.home, "data.txt")
         with open(data, "w") as f:
             f.write("input\n")
         os.chown(data, self.c.pw.pw_uid, self.c.pw.pw_gid)
-        # The job keeps data.txt open for reading (fd 7) while it counts.
-        jid, out = self.submit_script("exec 7<'%s'\nexec /bin/sh %s 150 0.05 0\n"
-                                      % (data, COUNTER))
+        # (Not "exec": the root would be the script's shell, whose script lsf-criu saves
+        # with the image like LSF's job file; run as a child, the script must be there.)
+        jid, out = self.submit_script("cd '%s'\nexec 7<'%s'\n/bin/sh '%s' 150 0.05 0\n"
+                                      % (wd, data, script))
         self.c.wait_state(jid, ("RUN",))
         self.checkpoint_kill(jid)
+        # This host lacks the job's working directory ...
+        os.rename(wd, wd + ".away")
+        line = self.failed_restart(jid)
+        self.assertIn("'%s' (the working directory of process" % wd, line)
+        self.assertIn("is missing on host", line)
+        self.assertIn("'brestart -m <another host> %s %s'" % (self.c.base, jid), line)
+        os.rename(wd + ".away", wd)
+        # ... then its script ...
+        os.rename(app, app + ".away")
+        line = self.failed_restart(jid)
+        self.assertIn("'%s' (a file open in process" % script, line)
+        self.assertIn("is missing on host", line)
+        os.rename(app + ".away", app)
+        # ... then a file it reads has changed since the checkpoint.
         with open(data, "a") as f:
             f.write("more\n")
         line = self.failed_restart(jid)
@@ -114,6 +108,7 @@ class RestartChecks(ClusterTest):
         self.assertIn("6 when the job was checkpointed", line)
         with open(data, "w") as f:
             f.write("input\n")
+        # Every time LSF renamed the directory back: the same checkpoint now restarts.
         self.restart_and_finish(jid, out, 150)
 
     def test_cpu_feature_missing_fails_in_erestart(self):
