@@ -5,6 +5,7 @@
 #   make demo       provision, build, run a job through checkpoint and restart
 #   make check      provision, build (plain and ASan+UBSan), run every test, fuzz briefly
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (mk/fuzz.mk)
+#   make faults     the fault suite: every fault at every step of the cycle (tests/faults)
 #   make install    install into $(DESTDIR)$(PREFIX) (LSF_SERVERDIR=... to add the LSF names)
 
 PREFIX     ?= /usr/local
@@ -82,6 +83,10 @@ check: provision all asan unit-bins fuzz-bins $(FUZZ_REPLAY_BINS)
 demo: provision all
 	@scripts/demo.sh
 
+# The fault suite (tests/faults): every case; a bounded subset runs in make check.
+faults: provision all
+	@/usr/bin/python3 tests/faults/faults.py --subset all --jobs $${LC_FAULT_JOBS:-3}
+
 lint:
 	@! grep -nE '\b(system|popen|sprintf|strcpy)[[:space:]]*\(' src -r --include='*.c' \
 		| grep -v snprintf || { echo "lint: forbidden call"; exit 1; }
@@ -102,4 +107,4 @@ install: all
 clean: fuzz-clean
 	rm -rf build build-asan
 
-.PHONY: all asan unit-bins provision check demo lint install clean
+.PHONY: all asan unit-bins provision check demo faults lint install clean

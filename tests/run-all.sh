@@ -47,6 +47,23 @@ for t in tests/lsfsim/test_*.py tests/system/test_*.py; do
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 done
 
+# The fault suite's bounded subset (make faults runs every case). One result per case.
+if [ -z "${LC_TESTS:-}" ] || [ "${LC_TESTS#*faults}" != "$LC_TESTS" ]; then
+	echo "=== tests/faults/faults.py --subset check"
+	out=$(timeout -k 10 1800 /usr/bin/python3 tests/faults/faults.py --subset check \
+		--jobs "${LC_FAULT_JOBS:-2}" 2>&1)
+	echo "$out"
+	res=$(printf '%s\n' "$out" | sed -n 's/^RESULT //p' | tail -n1)
+	if [ -z "$res" ]; then
+		fail=$((fail + 1)); note_fail "tests/faults/faults.py"
+	else
+		p=$(echo "$res" | sed 's/.*passed=\([0-9]*\).*/\1/')
+		f=$(echo "$res" | sed 's/.*failed=\([0-9]*\).*/\1/')
+		[ "$f" -gt 0 ] && note_fail "tests/faults/faults.py"
+		pass=$((pass + p)); fail=$((fail + f))
+	fi
+fi
+
 # Fuzzing: the seeds and regressions once under gcc+ASan, then each libFuzzer target for a
 # bounded time (LC_FUZZ_SECONDS, default 10). One result per target.
 if [ -x build-fuzz/replay/fuzz_meta ]; then

@@ -8,6 +8,7 @@
  *    admin explicitly allowed user overrides.
  * 2. Every problem is logged once and leaves the previous value in place.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -276,18 +277,40 @@ static void params_line(void *arg, const char *key, const char *val, int lineno)
 		p->value = v;
 }
 
-/* JOB_TERMINATE_INTERVAL from $LSF_ENVDIR/lsb.params, or 0. */
-static long lsb_params_interval(void)
+int lc_lsf_conf_path(const char *envdir, const char *name, char *buf, size_t size)
 {
-	const char *envdir = getenv("LSF_ENVDIR");
-	_cleanup_close_ int dfd = -1;
-	_cleanup_free_ char *text = NULL;
-	struct params_seek p = { 0 };
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	struct stat st;
+	char sub[PATH_MAX];
 
 	if (!envdir || envdir[0] != '/')
+		return -ENOENT;
+	if ((size_t)snprintf(buf, size, "%s/%s", envdir, name) < size && stat(buf, &st) == 0 &&
+	    S_ISREG(st.st_mode))
 		return 0;
-	dfd = open(envdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || lc_read_file_at(dfd, "lsb.params", 1 << 20, (uid_t)-1, &text, NULL) < 0)
+	snprintf(sub, sizeof(sub), "%s/lsbatch", envdir);
+	d = opendir(sub);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(buf, size, "%s/%s/configdir/%s", sub, de->d_name, name) < size &&
+		    stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
+	}
+	buf[0] = '\0';
+	return -ENOENT;
+}
+
+/* JOB_TERMINATE_INTERVAL from LSF's lsb.params, or 0. */
+static long lsb_params_interval(void)
+{
+	_cleanup_free_ char *text = NULL;
+	struct params_seek p = { 0 };
+	char path[PATH_MAX];
+
+	if (lc_lsf_conf_path(getenv("LSF_ENVDIR"), "lsb.params", path, sizeof(path)) < 0 ||
+	    lc_read_file_at(AT_FDCWD, path, 1 << 20, (uid_t)-1, &text, NULL) < 0)
 		return 0;
 	/* LSF's file, not ours: its odd lines are none of our business (quiet). */
 	for_each_line(text, params_line, &p, true);

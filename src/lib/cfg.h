@@ -10,7 +10,7 @@
  *      writable by nobody else;
  *   4. only when the admin set "allow_user_overrides = yes": the file named
  *      by $LSF_CRIU_CONF, then $LSF_CRIU_CRIU for the criu path, and the
- *      job's JOB_TERMINATE_INTERVAL (see lc_cfg_terminate_interval).
+ *      job's JOB_TERMINATE_INTERVAL over lsb.params' (lc_cfg_terminate_interval).
  *
  * "key = value" lines, '#' comments. Bad values are logged and the previous
  * value kept. The admin limits (max_timeout_seconds, max_restart_limit,
@@ -22,6 +22,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum lc_missing_policy { LC_MISSING_FAIL, LC_MISSING_RERUN };
 
@@ -51,12 +52,17 @@ void lc_cfg_load_files(struct lc_cfg *cfg, const char *sysconf, const char *envd
 void lc_cfg_parse(struct lc_cfg *cfg, const char *text);
 
 /*
- * Seconds between LSF's INT, TERM and KILL: the admin's terminate_interval,
- * else JOB_TERMINATE_INTERVAL of $LSF_ENVDIR/lsb.params, else the job's
- * JOB_TERMINATE_INTERVAL if the admin allows user overrides, else 10 (LSF's
- * default).
+ * Seconds between LSF's INT, TERM and KILL: the admin's terminate_interval;
+ * else, where the admin allows user overrides, the job's
+ * JOB_TERMINATE_INTERVAL; else JOB_TERMINATE_INTERVAL of LSF's lsb.params
+ * (see lc_lsf_conf_path); else 10 (LSF's default).
  */
 long lc_cfg_terminate_interval(const struct lc_cfg *cfg);
+/*
+ * The path of one of LSF's configuration files: <envdir>/<name>, else
+ * <envdir>/lsbatch/<cluster>/configdir/<name> (a standard LSF install).
+ */
+int lc_lsf_conf_path(const char *envdir, const char *name, char *buf, size_t size);
 /* The job's value of name (an integer in [min, max], default def), capped at cap. */
 long lc_cfg_capped_env(const char *name, long min, long max, long def, long cap);
 

@@ -168,9 +168,11 @@ class Ctx:
                          os.path.join(self.c.serverdir, program))
         self.wrapped = []
 
-    def kill_process(self, match, what, timeout=90):
-        """SIGKILLs the first process for which match(pid, cmdline) holds."""
-        def find():
+    def kill_process(self, match, what, timeout=90, all_of=False):
+        """SIGKILLs the first process for which match(pid, cmdline) holds (with all_of,
+        every such process, the newest first)."""
+        def scan():
+            found = []
             for d in os.listdir("/proc"):
                 if not d.isdigit():
                     continue
@@ -181,13 +183,14 @@ class Ctx:
                     continue
                 args = [a.decode(errors="replace") for a in argv if a]
                 if args and match(int(d), args):
-                    return int(d)
-            return None
-        pid = wait_for(find, timeout, 0.01, what)
-        os.kill(pid, signal.SIGKILL)
+                    found.append(int(d))
+            return sorted(found, reverse=True)
+        pids = wait_for(scan, timeout, 0.01, what)
+        for pid in pids if all_of else pids[-1:]:
+            os.kill(pid, signal.SIGKILL)
         self.triggers.append(None)
-        self.notes.append("killed %s (pid %d)" % (what, pid))
-        return pid
+        self.notes.append("killed %s (pid %s)" % (what, pids if all_of else pids[-1]))
+        return pids[-1]
 
     def mount(self, kind, size_mb, qgroup_mb=None):
         """Puts the user's checkpoint base on a filesystem of its own."""
@@ -279,11 +282,14 @@ class Ctx:
         self.unwrap()
         led = self.ledger() or {}
         d = os.path.basename(self.chain_dir())
-        if not os.path.exists(os.path.join(self.chain_dir(), "lsf-criu.current")):
+        if not os.path.isfile(os.path.join(self.chain_dir(), "lsf-criu.current")):
             return "no checkpoint to restore"
         if led.get("checkpoint_jobid") != d:
             return self.restore_by_hand(led.get("checkpoint_jobid"), d)
         new, p = self.c.brestart(d)
+        if not new and "LSF has no record of it" in self.log():
+            # echkpnt.criu died between its commit and its exit: LSF never heard of it.
+            return self.restore_by_hand(led.get("checkpoint_jobid"), d)
         if not new:
             raise CaseError("brestart of the last good checkpoint refused: %s %s"
                             % (p.stdout, p.stderr))
@@ -313,8 +319,10 @@ class Ctx:
         env = self.c.env({"LSB_JOBID": "9999"})
         cmd = ["runuser", "-u", self.c.user, "--", "env", "-i"] + \
             ["%s=%s" % kv for kv in env.items()] + \
-            ["setsid", os.path.join(self.c.serverdir, "lsf-criu-restore"), self.chain_dir(), cur]
-        p = subprocess.Popen(cmd, stdout=fd, stderr=fd, stdin=subprocess.DEVNULL)
+            [os.path.join(self.c.serverdir, "lsf-criu-restore"), self.chain_dir(), cur]
+        # Its own process group: the restorer and the job it restores, killed as one.
+        p = subprocess.Popen(cmd, stdout=fd, stderr=fd, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
         os.close(fd)
         try:
             nums = wait_for(lambda: len(counts(out)) >= 3 and counts(out), 60, 0.2,
@@ -327,7 +335,10 @@ class Ctx:
                 os.killpg(p.pid, signal.SIGKILL)
             except OSError:
                 pass
-            p.wait()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
         return "LSF cannot brestart '%s' (job %s has no checkpoint of its own); '%s' of job " \
                "%s restored by hand with lsf-criu-restore, counting from %d" % (
                    d, d, cur, ckpt_job, nums[0])
@@ -404,12 +415,6 @@ def kill_action_at_start(x):
 @case(("ended", "restored"))
 def kill_action_before_bchkpnt(x):
     x.wrap("lsf-criu-terminate", r"reached its run limit")
-    x.submit()
-
-
-@case("restored")
-def kill_action_after_bchkpnt(x):
-    x.wrap("lsf-criu-terminate", r"bchkpnt: ")
     x.submit()
 
 
@@ -501,6 +506,7 @@ def criu_fails(x):
     x.wait_log(r"checkpoint of job \d+ failed")
 
     def checks():
+        _no_images_left(x)
         # The failed attempt keeps its logs, not its images, and goes with the chain.
         led = x.ledger()
         if led and led["state"] == "ended":
@@ -662,6 +668,59 @@ for _kind in LEDGER_DAMAGE:
         case(_expect, modes=("host",),
              subset=("host",) if (_kind, _step) == ("corrupt", "during-dump") else (),
              params={"LSFSIM_RESTART_DISPATCH_DELAY": "3"})(ledger_case(_kind, _step, _expect))
+
+
+@case("ended", modes=("host",))
+def current_unwritable(x):
+    # lsf-criu.current cannot be switched to the new set: the checkpoint is not
+    # committed, the job resumes and, at its run limit, is ended as LSF would.
+    x.submit()
+    os.mkdir(os.path.join(x.chain_dir(), "lsf-criu.current"), 0o700)
+    os.chown(os.path.join(x.chain_dir(), "lsf-criu.current"), x.c.pw.pw_uid, x.c.pw.pw_gid)
+    x.wait_log(r"cannot record 'ckpt.1' as current")
+    x.after = lambda: _no_images_left(x)
+
+
+def _no_images_left(x):
+    for d in os.listdir(x.chain_dir()):
+        p = os.path.join(x.chain_dir(), d)
+        if d.startswith("ckpt.") and os.path.isdir(p) and \
+                [f for f in os.listdir(p) if f.endswith(".img")]:
+            raise CaseError("images of a failed attempt were left in %s" % d)
+
+
+# The trust boundary: the owner kills the watchdog and the checkpoint of its own job.
+def _kill_our_guards(x):
+    x.kill_process(lambda p, a: "--watchdog" in a and x.first in a, "the watchdog")
+    # echkpnt.criu and its guardian at once, the guardian first, as a user would.
+    x.kill_process(lambda p, a: a[0].endswith("echkpnt.criu"), "echkpnt.criu", all_of=True)
+
+
+@case("ended", modes=("host",), params={"LSFSIM_REISSUE_TERMINATE": "Y"})
+def owner_kills_guards_reissued_terminate(x):
+    # LSF re-issues TERMINATE (open question Q1): the overdue job is killed then.
+    x.c.use_criu("criu-hangs")
+    x.submit(timeout=8)
+    x.wait_log(r"running: .*criu-hangs.* dump ")
+    _kill_our_guards(x)
+    x.wait_log(r"overdue; killing it", timeout=120)
+
+
+@case("ended", modes=("host",))
+def owner_kills_guards_then_bkill(x):
+    # No re-issue (the clone): the job stays SSUSP past its limit until bkill.
+    x.c.use_criu("criu-hangs")
+    x.submit(timeout=8)
+    x.wait_log(r"running: .*criu-hangs.* dump ")
+    _kill_our_guards(x)
+    # Well past the deadline nothing of ours is left to act.
+    deadline = x.ledger()["request_deadline"]
+    wait_for(lambda: time.time() > deadline + 5, 60, 0.5, "the deadline to pass")
+    if x.c.job(x.first)["stat"] not in ("RUN", "SSUSP"):
+        raise CaseError("the job ended although every guard was killed: %s"
+                        % x.c.job(x.first)["stat"])
+    x.notes.append("past its deadline the job was still %s" % x.c.job(x.first)["stat"])
+    x.c.bkill(x.first)
 
 
 # PIDs, output, process groups, signals -------------------------------------------------

@@ -421,6 +421,14 @@ static int terminate_interval(void)
 	cfg.terminate_interval = 0;
 	CHECK(put("lsb.params", "JOB_TERMINATE_INTERVAL = abc\n"));
 	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 10);
+	/* A standard install: lsbatch/<cluster>/configdir/lsb.params. */
+	CHECK(unlinkat(tap_dirfd, "lsb.params", 0) == 0);
+	CHECK(mkdirat(tap_dirfd, "lsbatch", 0755) == 0);
+	CHECK(mkdirat(tap_dirfd, "lsbatch/cl1", 0755) == 0);
+	CHECK(mkdirat(tap_dirfd, "lsbatch/cl1/configdir", 0755) == 0);
+	CHECK(put("lsbatch/cl1/configdir/lsb.params", "Begin Parameters\n"
+			"JOB_TERMINATE_INTERVAL=12\nEnd Parameters\n"));
+	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 12);
 	unsetenv("JOB_TERMINATE_INTERVAL");
 	unsetenv("LSF_ENVDIR");
 	return TAP_PASS;
