@@ -719,11 +719,12 @@ static int can_unshare(struct lc_err *err)
 /* criu usable here by the job owner, for a host-PID image ("criu check --unprivileged"). */
 static int criu_works(const char *criu, struct lc_err *err)
 {
-	char *argv[] = { (char *)criu, "check", "--unprivileged", NULL };
+	/* As lsf-criu runs criu: no configuration file and no environment of the user's. */
+	char *argv[] = { (char *)criu, "check", "--no-default-config", "--unprivileged", NULL };
 	char out[2048];
 	int st = 0, r;
 
-	r = lc_run_capture(argv, 60, out, sizeof(out), &st);
+	r = lc_run_capture_env(argv, lc_criu_envp(), 60, out, sizeof(out), &st);
 	if (r < 0)
 		return lc_err_set(err, -r, "'%s check' did not finish", criu);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -732,8 +733,8 @@ static int criu_works(const char *criu, struct lc_err *err)
 		for (nl = out; *nl; nl++)
 			if (*nl == '\n')
 				*nl = ' ';
-		return lc_err_msg(err, ENOTSUP, "'%s check --unprivileged' fails for the job "
-				  "owner: %.300s", criu, lc_trim(out));
+		return lc_err_msg(err, ENOTSUP, "'%s check --no-default-config --unprivileged' "
+				  "fails for the job owner: %.300s", criu, lc_trim(out));
 	}
 	return 0;
 }
