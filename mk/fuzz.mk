@@ -24,8 +24,10 @@ FUZZ_OUT       := build-fuzz
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LIB_SRC := $(wildcard src/lib/*.c)
 FUZZ_HDRS    := $(wildcard src/lib/*.h) tests/fuzz/fuzz.h
-FUZZ_JSON_CFLAGS := $(shell pkg-config --cflags jansson mount 2>/dev/null)
-FUZZ_JSON_LIBS   := $(shell pkg-config --libs jansson mount 2>/dev/null || echo -ljansson -lmount)
+FUZZ_JSON_CFLAGS := $(shell pkg-config --cflags jansson mount libzstd libxxhash 2>/dev/null) -pthread
+FUZZ_JSON_LIBS   := $(shell pkg-config --libs jansson mount 2>/dev/null || echo -ljansson -lmount) \
+		    $(shell pkg-config --libs libzstd libxxhash 2>/dev/null || echo -lzstd -lxxhash) \
+		    -pthread
 
 # No -Werror: a new compiler's new warning must not stop a fuzzing run.
 FUZZ_COMMON := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc/lib -Itests/fuzz $(FUZZ_JSON_CFLAGS) \

@@ -38,10 +38,21 @@ say() { echo "provision: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # Packages: build, tests, and what building criu needs.
-PKGS="build-essential pkg-config libjansson-dev libmount-dev libcap-dev btrfs-progs libcap2-bin python3 procps clang libclang-rt-14-dev
+PKGS="build-essential pkg-config libjansson-dev libmount-dev libzstd-dev libxxhash-dev python3-matplotlib libcap-dev btrfs-progs libcap2-bin python3 procps clang libclang-rt-14-dev
 util-linux passwd xz-utils dpkg-dev
 libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler libnl-3-dev
 libnet1-dev libbsd-dev libgnutls28-dev uuid-dev libnftables-dev python3-protobuf"
+# Portability and packaging (make cross, rpm, deb) and hygiene (make lint, analyze, format).
+PKGS="$PKGS gcc-aarch64-linux-gnu libjansson-dev:arm64 libmount-dev:arm64 libcap-dev:arm64 libzstd-dev:arm64 libxxhash-dev:arm64
+rpm cpio debhelper fakeroot shellcheck cppcheck clang-tools clang-format"
+
+# The cross build links against the arm64 libraries: Debian multiarch.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	[ "${LC_NO_APT:-}" = 1 ] && die "the arm64 architecture is missing and LC_NO_APT=1"
+	[ "$(id -u)" = 0 ] || die "run as root to add the arm64 architecture (make cross)"
+	say "dpkg --add-architecture arm64"
+	dpkg --add-architecture arm64
+fi
 
 missing=
 for p in $PKGS; do
@@ -99,7 +110,8 @@ done
 
 if [ -z "$found" ]; then
 	build="$CACHE/build"
-	bin=$(ls -d "$build"/criu-*/criu/criu 2>/dev/null | sort -V | tail -n1 || true)
+	bin=$(for f in "$build"/criu-*/criu/criu; do [ -e "$f" ] && echo "$f"; done |
+		sort -V | tail -n1)
 	if [ -z "$bin" ] || ! qualifies "$bin"; then
 		src=/etc/apt/sources.list.d/lsf-criu-sid-src.sources
 		if [ ! -f "$src" ]; then
@@ -116,7 +128,8 @@ SRC
 		apt_update
 		mkdir -p "$build"
 		(cd "$build" && apt-get source --download-only criu </dev/null >&2 2>&1) || true
-		orig=$(ls "$build"/criu_*.orig.tar.* 2>/dev/null | sort -V | tail -n1 || true)
+		orig=$(for f in "$build"/criu_*.orig.tar.*; do [ -e "$f" ] && echo "$f"; done |
+			sort -V | tail -n1)
 		[ -n "$orig" ] || die "the criu source tarball could not be downloaded"
 		v=${orig##*/criu_}; v=${v%.orig.tar.*}
 		say "building criu $v from '$orig'"

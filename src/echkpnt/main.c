@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,6 +50,7 @@
 #include "chain.h"
 #include "cleanup.h"
 #include "criu.h"
+#include "imgstream.h"
 #include "exitcodes.h"
 #include "imgset.h"
 #include "job.h"
@@ -58,6 +60,7 @@
 #include "lsfcmd.h"
 #include "lsfenv.h"
 #include "meta.h"
+#include "plan.h"
 #include "portable.h"
 #include "space.h"
 #include "util.h"
@@ -84,6 +87,9 @@ struct ckpt {
 	bool overrun;		/* asked by the TERMINATE action at the job's run limit */
 	long long deadline;	/* criu is killed then (epoch seconds) */
 	long long mem_bytes;	/* the job's memory, estimated before the dump */
+	double plan_rate;	/* memory bytes/s of the chain's earlier checkpoints, 0: none */
+	char plan_from[96];
+	double disk_hint;	/* bytes/s earlier dumps wrote here, for the streamer */
 	bool *was_stopped;	/* per tree process: stopped before we began */
 	int guard;		/* write end of the guardian's pipe, or -1 */
 };
@@ -97,7 +103,7 @@ static void usage(FILE *out)
 		"Run by LSF's echkpnt (bchkpnt, periodic checkpoints); reads LSB_JOBID and\n"
 		"LSB_CHKPNT_DIR from the environment.\n"
 		"\n"
-		"  -c             accepted for LSF compatibility (criu always saves what it needs)\n"
+		"  -c             accepted for LSF compatibility (criu saves what it needs)\n"
 		"  -f             accepted for LSF compatibility\n"
 		"  -k             kill the job once the checkpoint is committed\n"
 		"  -s             stop (SIGSTOP) the job once the checkpoint is committed\n"
@@ -252,29 +258,59 @@ static void quiet_stdio(void)
  * stopped, keeps only the logs of the image set, tells the ledger, and ends
  * a run-limit job as LSF would.
  */
+/*
+ * 0, or the errno with which the checkpoint filesystem refuses a small
+ * write: a dump that met a full disk or quota often cannot even tell it in
+ * its own log.
+ */
+static int refuses_writes(int fd)
+{
+	static const char zeros[65536];
+	char name[64];
+	int tmp, e = 0;
+
+	snprintf(name, sizeof(name), ".lsf-criu-probe.%d", (int)getpid());
+	tmp = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (tmp < 0)
+		return errno == ENOSPC || errno == EDQUOT ? errno : 0;
+	if (write(tmp, zeros, sizeof(zeros)) < 0 || fsync(tmp) < 0)
+		e = errno == ENOSPC || errno == EDQUOT ? errno : 0;
+	close(tmp);
+	(void)unlinkat(fd, name, 0);
+	return e;
+}
+
 static void roll_back(struct ckpt *c, const char *why)
 {
 	_cleanup_close_ int lock = -1;
 	struct lc_ledger l;
 	struct lc_err err = { 0 };
-	char failed[96];
+	char failed[96] = "", full[64] = "";
 	bool must_end = false;
-	int r;
+	int r = 0;
 
 	if (c->o.kill || c->o.stop)
 		signal_tree(c, SIGCONT, true);
+	if (c->imgset[0] && (r = refuses_writes(c->dirfd)) != 0)
+		snprintf(full, sizeof(full), " (the checkpoint filesystem refuses writes: %s)",
+			 strerror(r));
+	/* The images go first: on a full filesystem or quota, the log and the ledger need room. */
 	if (c->imgset[0]) {
 		if (c->imgfd >= 0)
 			close(c->imgfd);
 		c->imgfd = -1;
 		r = lc_imgset_quarantine(c->dirfd, c->imgset, failed, sizeof(failed));
-		if (r < 0)
-			log_warn("cannot set the failed image set '%s' aside: %s, ignoring", c->imgset,
-				 strerror(-r));
-		else
-			log_info("the failed attempt's logs are kept in '%s'; its images are removed",
-				 failed);
 	}
+	log_error("checkpoint of job %s failed: %s%s; %s", c->jobid, why, full,
+		  c->overrun ? "it was asked at the run limit, so the job is ended" :
+		  c->job.n_tree && !lc_job_tree_alive(&c->job) ? "the job is gone" :
+								  "the job keeps running");
+	if (r < 0)
+		log_warn("cannot set the failed image set '%s' aside: %s, ignoring", c->imgset,
+			 strerror(-r));
+	else if (failed[0])
+		log_info("the failed attempt's logs are kept in '%s'; its images are removed",
+			 failed);
 	lock = lc_chain_open(c->dirfd, c->jobid, false, 30, &l, &err);
 	if (lock >= 0) {
 		must_end = lc_chain_checkpoint_failed(&l, c->jobid, why);
@@ -429,12 +465,41 @@ static void plan(struct ckpt *c)
 			log_warn("%s; treating this as a checkpoint on request", err.msg);
 		return;
 	}
+	if (lc_plan_rate(&l, &c->plan_rate, c->plan_from, sizeof(c->plan_from)) < 0)
+		c->plan_rate = 0;
+	if (l.n_ckpts > 0 && l.ckpts[l.n_ckpts - 1].seconds > 0.01 &&
+	    l.ckpts[l.n_ckpts - 1].bytes >= (64LL << 20))
+		c->disk_hint = (double)l.ckpts[l.n_ckpts - 1].bytes / l.ckpts[l.n_ckpts - 1].seconds;
 	if (l.state != LC_CHAIN_OVERRUN || strcmp(l.req_jobid, c->jobid))
 		return;
 	c->overrun = true;
 	c->deadline = l.req_deadline;
 	log_info("run-limit checkpoint: it must be committed by the deadline of "
 		 "ORUN_TIMEOUT_SECONDS (%lld s from now)", c->deadline - now);
+}
+
+/*
+ * A run-limit checkpoint whose memory cannot be written in what is left of
+ * ORUN_TIMEOUT_SECONDS, at the rate of this chain's earlier checkpoints, is
+ * said at once with the numbers. The dump is still tried.
+ */
+static void plan_fit(const struct ckpt *c)
+{
+	struct lc_plan p = { .bytes = c->mem_bytes };
+	long long left = c->deadline - (long long)time(NULL);
+
+	lc_plan_estimate(&p, c->plan_rate, c->plan_from);
+	if (p.seconds > (double)left)
+		log_warn("the run-limit checkpoint of job %s will probably not finish in time: "
+			 "%.1f GiB of memory at %.0f MiB/s (%s) take about %.0f s, and %lld s of "
+			 "ORUN_TIMEOUT_SECONDS are left; the job will be killed if it does not "
+			 "finish (a larger ORUN_TIMEOUT_SECONDS would save it)", c->jobid,
+			 (double)p.bytes / (1 << 30), p.rate / 1048576.0, p.rate_from, p.seconds,
+			 left);
+	else
+		log_info("run-limit checkpoint planned: %.2f GiB of memory at %.0f MiB/s (%s), "
+			 "about %.1f s of the %lld s left", (double)p.bytes / (1 << 30),
+			 p.rate / 1048576.0, p.rate_from, p.seconds, left);
 }
 
 /* Refuses a checkpoint that cannot fit in the room left on the filesystem. */
@@ -445,6 +510,8 @@ static int preflight(struct ckpt *c, struct lc_err *err)
 	int r;
 
 	c->mem_bytes = lc_mem_estimate(c->job.tree, c->job.n_tree);
+	if (c->overrun)
+		plan_fit(c);
 	r = lc_space_query(c->dirfd, getuid(), &sp, err);
 	if (r < 0) {
 		log_warn("%s; checking the room for the images is skipped", err->msg);
@@ -569,11 +636,17 @@ static void inspect_files(const struct lc_job_procs *j, int imgfd, const char *c
 static int verify_images(int imgfd, pid_t root, struct lc_err *err)
 {
 	char core[64];
-	const char *need[] = { "inventory.img", "pstree.img", core };
+	const char *need[] = { "inventory.img", "pstree.img", core, NULL };
 	struct stat st;
 
 	snprintf(core, sizeof(core), "core-%d.img", (int)root);
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+	if (lc_stream_is_streamed(imgfd)) {
+		struct lc_stream_stats vs;
+
+		/* The streamer wrote and synced it: its footer, its index, these images. */
+		return lc_stream_verify(imgfd, need, false, &vs, err);
+	}
+	for (size_t i = 0; need[i]; i++) {
 		if (fstatat(imgfd, need[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return lc_err_set(err, errno, "image file '%s' is missing", need[i]);
 		if (!S_ISREG(st.st_mode) || st.st_size == 0)
@@ -596,6 +669,30 @@ static int create_imgset(struct ckpt *c, struct lc_err *err)
 	if (c->imgfd < 0)
 		return lc_err_set(err, errno, "cannot open '%s'", c->imgset);
 	return 0;
+}
+
+/* What the streamer did, in the log and in meta.json. */
+static void note_stream(struct ckpt *c, const struct lc_stream_stats *ss)
+{
+	struct lc_meta *m = c->m;
+	struct rusage ru;
+
+	m->stream = true;
+	m->raw_bytes = ss->raw_bytes;
+	snprintf(m->compression, sizeof(m->compression), "%s", ss->zstd_raw ? "zstd-1" : "none");
+	m->write_rate = ss->write_rate;
+	m->zstd_rate = ss->zstd_rate;
+	snprintf(m->decision, sizeof(m->decision), "%s", ss->decision);
+	m->peak_rss_kib = ss->peak_rss_kib;
+	if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > m->peak_rss_kib)
+		m->peak_rss_kib = ru.ru_maxrss;
+	log_info("images: %d files, %.1f MiB stored as %.1f MiB (%s, %.0f%% of it compressed, "
+		 "ratio %.2f); disk %.0f MiB/s%s, fdatasync %.3f s; %s; peak memory %.1f MiB",
+		 ss->n_files, ss->raw_bytes / 1048576.0, ss->file_bytes / 1048576.0, m->compression,
+		 ss->raw_bytes ? 100.0 * ss->zstd_raw / ss->raw_bytes : 0.0,
+		 ss->zstd_raw ? (double)ss->zstd_stored / ss->zstd_raw : 1.0,
+		 ss->write_rate / 1048576.0, ss->direct ? " (direct I/O)" : " (page cache)",
+		 ss->sync_seconds, ss->decision, m->peak_rss_kib / 1024.0);
 }
 
 /* Runs criu into the image set; the job is left stopped (-k, -s) or running. */
@@ -645,12 +742,17 @@ static int dump(struct ckpt *c, struct lc_err *err)
 	d.deadline = c->deadline;
 	d.started = on_criu_started;
 	d.started_arg = c;
+	d.stream = c->cfg.image_streaming;
+	d.sopts.compress = (enum lc_compress)c->cfg.compression;
+	d.sopts.disk_rate_hint = c->disk_hint;
 	log_info("dumping %zu process(es) of job %s into '%s' with criu %s", c->job.n_tree,
 		 c->jobid, c->imgset, c->m->criu_version);
 	r = lc_criu_dump(&d, err);
 	if (r < 0)
 		return r;
 	c->m->dump_seconds = d.seconds;
+	if (d.stream)
+		note_stream(c, &d.sstats);
 	r = verify_images(c->imgfd, c->job.dump_pid, err);
 	if (r == 0) {
 		struct lc_err perr = { 0 };
@@ -661,6 +763,15 @@ static int dump(struct ckpt *c, struct lc_err *err)
 			log_warn("%s; a restore will check less before it starts", perr.msg);
 	}
 	return r;
+}
+
+/* True while path still names the directory open as fd. */
+static bool same_dir(const char *path, int fd)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }
 
 /* Makes the image set durable and current, and records it in the ledger. */
@@ -679,6 +790,14 @@ static int commit(struct ckpt *c, struct lc_err *err)
 	r = lc_imgset_sync(c->imgfd);
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot flush the images of '%s' to disk", c->imgset);
+	/*
+	 * LSF moves its files into LSB_CHKPNT_DIR by that path once we return:
+	 * if the directory was moved away meanwhile, LSF cannot record the
+	 * checkpoint, so we must not commit it either.
+	 */
+	if (!same_dir(c->chkdir, c->dirfd))
+		return lc_err_set(err, ENOENT, "the checkpoint directory '%s' was moved away during "
+				  "the checkpoint", c->chkdir);
 	r = lc_current_save(c->dirfd, c->imgset);
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot record '%s' as current", c->imgset);
@@ -872,10 +991,6 @@ int main(int argc, char **argv)
 	ret = LC_EXIT_OK;
 	goto out;
 failed:
-	log_error("checkpoint of job %s failed: %s; %s", c.jobid, err.msg,
-		  c.overrun ? "it was asked at the run limit, so the job is ended" :
-		  c.job.n_tree && !lc_job_tree_alive(&c.job) ? "the job is gone" :
-							      "the job keeps running");
 	roll_back(&c, err.msg);
 	guard_say(&c, "D", 1);
 out:

@@ -42,6 +42,7 @@
 #include "exitcodes.h"
 #include "jobdir.h"
 #include "log.h"
+#include "imgstream.h"
 #include "meta.h"
 #include "portable.h"
 #include "util.h"
@@ -57,8 +58,8 @@ static void usage(FILE *out)
 		"LSF restart method: prepare the restart of a job checkpointed by echkpnt.criu.\n"
 		"Run by LSF's erestart (brestart); writes checkpoint_dir/.restart_cmd.\n"
 		"\n"
-		"  -c, -f      accepted for LSF compatibility\n"
-		"  -h, --help  show this help\n"
+		"  -c, -f         accepted for LSF compatibility\n"
+		"  -h, --help     show this help\n"
 		"  -V, --version  show the version\n"
 		"\n"
 		"See erestart.criu(8).\n");
@@ -83,8 +84,17 @@ static int check_images(int dirfd, char *imgset, size_t size, struct lc_meta *m,
 	if (m->uid != getuid())
 		return lc_err_set(err, EPERM, "image set '%s' was made by uid %u", imgset,
 				  (unsigned)m->uid);
-	if (fstatat(imgfd, "inventory.img", &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_size == 0)
+	if (lc_stream_is_streamed(imgfd)) {
+		static const char *const need[] = { "inventory.img", NULL };
+		struct lc_stream_stats vs;
+
+		/* The container's footer and index, not every chunk (the restore checks those). */
+		if (lc_stream_verify(imgfd, need, false, &vs, err) < 0)
+			return lc_err_wrap(err, "image set '%s'", imgset);
+	} else if (fstatat(imgfd, "inventory.img", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		   st.st_size == 0) {
 		return lc_err_set(err, ENOENT, "image set '%s' has no inventory.img", imgset);
+	}
 	log_info("image set '%s' of job %s (%d process(es), %.1f MiB) is ready", imgset, m->jobid,
 		 m->n_pids, (double)m->image_bytes / 1048576.0);
 	return 0;

@@ -89,6 +89,33 @@ static void set_key(struct lc_cfg *cfg, const char *key, const char *val, int li
 				 "ignoring", val);
 		return;
 	}
+	if (!strcmp(key, "install_mode")) {
+		if (!strcmp(val, "capabilities"))
+			cfg->mode = LC_MODE_CAPABILITIES;
+		else if (!strcmp(val, "starter-only"))
+			cfg->mode = LC_MODE_STARTER_ONLY;
+		else
+			log_warn("config: install_mode '%s' is not 'capabilities' or "
+				 "'starter-only', ignoring", val);
+		return;
+	}
+	if (!strcmp(key, "image_streaming")) {
+		if (!parse_bool(val, &cfg->image_streaming))
+			log_warn("config: image_streaming '%s' is not yes or no, ignoring", val);
+		return;
+	}
+	if (!strcmp(key, "compression")) {
+		/* The values of enum lc_compress (imgstream.h). */
+		if (!strcmp(val, "auto"))
+			cfg->compression = 0;
+		else if (!strcmp(val, "off"))
+			cfg->compression = 1;
+		else if (!strcmp(val, "on"))
+			cfg->compression = 2;
+		else
+			log_warn("config: compression '%s' is not auto, on or off, ignoring", val);
+		return;
+	}
 	if (!strcmp(key, "allow_user_overrides")) {
 		if (!parse_bool(val, &cfg->allow_user_overrides))
 			log_warn("config: allow_user_overrides '%s' is not yes or no, ignoring", val);
@@ -229,6 +256,8 @@ void lc_cfg_load_files(struct lc_cfg *cfg, const char *sysconf, const char *envd
 	cfg->terminate_interval = 0;
 	cfg->checkpoint_timeout_seconds = 3600;
 	cfg->space_margin_mb = 64;
+	cfg->image_streaming = true;
+	cfg->compression = 0;
 	cfg->postexec_grace_seconds = 120;
 
 	if (sysconf)

@@ -25,6 +25,8 @@
 #include <stddef.h>
 
 enum lc_missing_policy { LC_MISSING_FAIL, LC_MISSING_RERUN };
+/* capabilities: criu has file capabilities; starter-only: none, jobs run under lsf-criu-start. */
+enum lc_install_mode { LC_MODE_CAPABILITIES, LC_MODE_STARTER_ONLY };
 
 struct lc_cfg {
 	char criu[PATH_MAX];		 /* absolute path of criu */
@@ -36,9 +38,12 @@ struct lc_cfg {
 	long terminate_interval;	 /* seconds between INT, TERM, KILL; 0: from lsb.params */
 	long checkpoint_timeout_seconds; /* deadline of a checkpoint not asked at the run limit */
 	long space_margin_mb;		 /* extra room a checkpoint must find on the filesystem */
+	bool image_streaming;		 /* dump through our streamer into one container */
+	int compression;		 /* enum lc_compress: 0 auto, 1 off, 2 on */
 	long postexec_grace_seconds;	 /* the watchdog runs the post-exec if none acted by then */
 	bool allow_user_overrides;	 /* honour LSF_CRIU_CONF, LSF_CRIU_CRIU, JOB_TERMINATE_INTERVAL */
 	char path[PATH_MAX];		 /* the last file read, or "" */
+	enum lc_install_mode mode;	 /* install_mode (lsf-criu check) */
 };
 
 /* Never fails: problems are logged and defaults kept. */

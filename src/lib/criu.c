@@ -10,12 +10,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/close_range.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,56 +55,6 @@ char *const *lc_criu_envp(void)
 	static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
 
 	return env;
-}
-
-int lc_criu_check(const char *criu, char *ret_version, size_t size, struct lc_err *err)
-{
-	char *argv[] = { (char *)criu, "--version", NULL };
-	char buf[512] = "", *v;
-	int pfd[2], st, major = 0, minor = 0;
-	struct stat s;
-	size_t len = 0;
-	pid_t pid;
-
-	if (stat(criu, &s) < 0)
-		return lc_err_set(err, errno, "criu '%s' not found", criu);
-	if (!S_ISREG(s.st_mode) || access(criu, X_OK) < 0)
-		return lc_err_set(err, EACCES, "criu '%s' is not an executable file", criu);
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return lc_err_set(err, errno, "pipe");
-	pid = lc_spawn_env(argv, lc_criu_envp(), -1, pfd[1], NULL, 0, 0);
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return lc_err_set(err, errno, "cannot run '%s'", criu);
-	}
-	for (;;) {
-		ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(buf) - 1)
-			break;
-	}
-	buf[len] = '\0';
-	close(pfd[0]);
-	st = lc_wait_status(pid);
-	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_set(err, ENOEXEC, "'%s --version' failed", criu);
-	v = strstr(buf, "Version: ");
-	if (!v || sscanf(v + 9, "%d.%d", &major, &minor) != 2)
-		return lc_err_set(err, ENOEXEC, "'%s --version' reports no version", criu);
-	v += 9;
-	v[strcspn(v, "\n")] = '\0';
-	if (ret_version)
-		snprintf(ret_version, size, "%s", v);
-	if (major < LC_CRIU_MIN_MAJOR || (major == LC_CRIU_MIN_MAJOR && minor < LC_CRIU_MIN_MINOR))
-		return lc_err_msg(err, ENOTSUP, "criu '%s' is version %s, lsf-criu needs %d.%d or newer",
-				  criu, v, LC_CRIU_MIN_MAJOR, LC_CRIU_MIN_MINOR);
-	return 0;
 }
 
 /* How criu is started: directly, inside a job's namespaces, or as a child in ours. */
@@ -187,11 +138,63 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 			  WTERMSIG(st), *seconds);
 }
 
+/*
+ * criu stops before writing its log when it lacks the capability to dump or
+ * restore ("CRIU needs to have the CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE
+ * capability", on its output): say what the host needs instead.
+ */
+static void explain_caps(int workfd, const char *imgdir, struct lc_err *err)
+{
+	_cleanup_free_ char *out = NULL;
+	_cleanup_close_ int imgfd = openat(workfd, imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char was[sizeof(err->msg)];
+
+	if (imgfd < 0 || lc_read_file_at(imgfd, "criu.out", 1 << 20, (uid_t)-1, &out, NULL) < 0 ||
+	    !strstr(out, "CAP_CHECKPOINT_RESTORE capability"))
+		return;
+	snprintf(was, sizeof(was), "%s", err->msg);
+	lc_err_msg(err, err->code, "%s: criu has no CAP_CHECKPOINT_RESTORE; it needs the file "
+		   "capabilities cap_checkpoint_restore,cap_setpcap (see lsf-criu check), or the "
+		   "job must run under lsf-criu-start (a starter-only host)", was);
+}
+
+/*
+ * With --stream, criu connects to "<images dir>/streamer-*.sock". A socket
+ * path has at most 107 bytes; a longer images dir (only absolute ones, in the
+ * job's namespaces) is given to criu as /proc/self/fd/<fd>, an fd criu
+ * inherits (re-opened inside the job's mount namespace).
+ */
+static const char *stream_dir(const char *imgdir, int dirfd, const char *sock, char *buf,
+			      size_t size, int *keep, int *nkeep)
+{
+	if (strlen(imgdir) + 1 + strlen(sock) < sizeof(((struct sockaddr_un *)0)->sun_path))
+		return imgdir;
+	snprintf(buf, size, "/proc/self/fd/%d", dirfd);
+	keep[(*nkeep)++] = dirfd;
+	return buf;
+}
+
+/* After criu failed: the streamer's own error, if it has one at once (a full disk). */
+static void streamer_cause(struct lc_streamer *sm)
+{
+	struct pollfd pfd = { .fd = sm->res_fd, .events = POLLIN };
+	struct lc_stream_stats st;
+	struct lc_err serr = { 0 };
+
+	/* It ends at once once criu's socket closed; still waiting: criu never connected. */
+	if (poll(&pfd, 1, 300) == 1 && lc_streamer_finish(sm, 0, &st, &serr) < 0 && st.err_code)
+		log_warn("the image streamer reported: %s", serr.msg);
+	lc_streamer_stop(sm);
+}
+
 int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 {
-	char pid[32];
+	struct lc_streamer sm = { .pid = -1, .res_fd = -1 };
+	_cleanup_close_ int sfd = -1;
+	char pid[32], procdir[64];
 	char *argv[24];
-	int n = 0, r;
+	int keep[1], nkeep = 0, n = 0, dir_arg, r;
+	double t0 = lc_now();
 
 	snprintf(pid, sizeof(pid), "%d", (int)o->root);
 	argv[n++] = (char *)o->criu;
@@ -201,6 +204,7 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 	argv[n++] = "--tree";
 	argv[n++] = pid;
 	argv[n++] = "--images-dir";
+	dir_arg = n;
 	argv[n++] = (char *)o->imgdir;
 	argv[n++] = "--log-file";
 	argv[n++] = "dump.log";
@@ -214,15 +218,34 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 		argv[n++] = "--leave-stopped";
 	if (o->file_locks)
 		argv[n++] = "--file-locks";
+	if (o->stream) {
+		sfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0)
+			return lc_err_set(err, errno, "cannot open image directory '%s'", o->imgdir);
+		argv[dir_arg] = (char *)stream_dir(o->imgdir, sfd, LC_STREAM_CAPTURE_SOCK, procdir,
+					     sizeof(procdir), keep, &nkeep);
+		argv[n++] = "--stream";
+		r = lc_streamer_start(&sm, false, sfd, &o->sopts, err);
+		if (r < 0)
+			return r;
+	}
 	argv[n] = NULL;
-	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", NULL, 0,
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, nkeep,
 		       (struct how){ .ns_init = o->ns_init, .own_group = true }, o->deadline,
 		       o->started, o->started_arg, &o->seconds, err);
+	if (o->stream) {
+		if (r == 0)
+			r = lc_streamer_finish(&sm, o->deadline, &o->sstats, err);
+		else
+			streamer_cause(&sm);
+		o->seconds = lc_now() - t0;
+	}
 	if (r < 0 && err->code == EPROTO) {
 		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
 						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (imgfd >= 0)
 			lc_log_excerpt(imgfd, "dump.log", "criu dump log");
+		explain_caps(o->workfd, o->imgdir, err);
 	}
 	return r;
 }
@@ -268,12 +291,14 @@ static void explain_bad_size(const char *log, struct lc_err *err)
 
 int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 {
-	char keys[LC_MAX_INHERIT][4200];
+	char keys[LC_MAX_INHERIT][4200], procdir[64];
 	char *argv[32 + 2 * LC_MAX_INHERIT];
-	int keep[LC_MAX_INHERIT];
+	int keep[LC_MAX_INHERIT + 1], nkeep;
+	struct lc_streamer sm = { .pid = -1, .res_fd = -1 };
+	struct lc_stream_opts sopts = { 0 };
 	_cleanup_free_ char *pidtxt = NULL;
-	_cleanup_close_ int imgfd = -1;
-	int n = 0, r;
+	_cleanup_close_ int imgfd = -1, sfd = -1;
+	int n = 0, dir_arg, r;
 	long pid;
 
 	argv[n++] = (char *)o->criu;
@@ -281,6 +306,7 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 	argv[n++] = "--no-default-config";
 	argv[n++] = "--unprivileged";
 	argv[n++] = "--images-dir";
+	dir_arg = n;
 	argv[n++] = (char *)o->imgdir;
 	argv[n++] = "--log-file";
 	argv[n++] = (char *)o->logname;
@@ -302,9 +328,29 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 		argv[n++] = keys[i];
 		keep[i] = o->inherit[i].fd;
 	}
+	nkeep = o->n_inherit;
+	sfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	o->streamed = sfd >= 0 && lc_stream_is_streamed(sfd);
+	if (o->streamed) {
+		argv[dir_arg] = (char *)stream_dir(o->imgdir, sfd, LC_STREAM_SERVE_SOCK, procdir,
+					     sizeof(procdir), keep, &nkeep);
+		argv[n++] = "--stream";
+		r = lc_streamer_start(&sm, true, sfd, &sopts, err);
+		if (r < 0)
+			return r;
+	}
 	argv[n] = NULL;
-	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, o->n_inherit,
+	r = run_logged(argv, o->workfd, o->imgdir, "criu.out", keep, nkeep,
 		       (struct how){ .ns_here = o->ns_here }, 0, NULL, NULL, &o->seconds, err);
+	if (o->streamed && r == 0) {
+		struct lc_err serr = { 0 };
+
+		/* criu has what it needs: a late streamer error is only worth a line. */
+		if (lc_streamer_finish(&sm, (long long)time(NULL) + 30, &o->sstats, &serr) < 0)
+			log_warn("image streamer after the restore: %s, ignoring", serr.msg);
+	} else if (o->streamed) {
+		streamer_cause(&sm);
+	}
 	if (r < 0) {
 		if (err->code == EPROTO) {
 			_cleanup_free_ char *log = read_log(o->workfd, o->imgdir, o->logname);

@@ -7,6 +7,9 @@
 #include "err.h"
 
 static int vset(struct lc_err *e, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static int vset(struct lc_err *e, int code, const char *fmt, va_list ap)
 {
 	if (code <= 0)
 		code = EIO;

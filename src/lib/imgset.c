@@ -120,10 +120,11 @@ int lc_imgset_quarantine(int dirfd, const char *name, char *ret_name, size_t siz
 
 	if ((size_t)snprintf(ret_name, size, "%s.failed", name) >= size)
 		return -ENAMETOOLONG;
-	(void)lc_rmtree_at(dirfd, ret_name); /* an older attempt of the same number */
-	if (renameat(dirfd, name, dirfd, ret_name) < 0)
-		return -errno;
-	fd = openat(dirfd, ret_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	/*
+	 * The images first, in place: on a full filesystem or quota even the
+	 * rename below needs room (btrfs wants metadata space for it).
+	 */
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || !(d = open_dir(fd)))
 		return -errno;
 	while ((de = readdir(d))) {
@@ -131,6 +132,10 @@ int lc_imgset_quarantine(int dirfd, const char *name, char *ret_name, size_t siz
 			continue;
 		(void)lc_rmtree_at(fd, de->d_name);
 	}
+	(void)syncfs(fd);
+	(void)lc_rmtree_at(dirfd, ret_name); /* an older attempt of the same number */
+	if (renameat(dirfd, name, dirfd, ret_name) < 0)
+		return -errno;
 	return 0;
 }
 

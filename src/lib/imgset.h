@@ -19,8 +19,9 @@ long lc_imgset_number(const char *name);
  */
 int lc_imgset_prune(int dirfd, const char *keep);
 /*
- * Renames a set that failed to <name>.failed and deletes its image data,
- * keeping its logs and records (*.log, *.out, *.json) for diagnosis.
+ * Deletes the image data of a set that failed, keeping its logs and records
+ * (*.log, *.out, *.json) for diagnosis, and renames it <name>.failed. The
+ * data goes first, so that even a full filesystem has room for the rename.
  */
 int lc_imgset_quarantine(int dirfd, const char *name, char *ret_name, size_t size);
 /* fsync()s every regular file of the set, then the set's directory. */

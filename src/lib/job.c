@@ -26,6 +26,16 @@
 #define RESTORER_NAME "lsf-criu-restore"
 #define STARTER_NAME  "lsf-criu-start"
 
+/* The effective uid of p, for messages (lc_proc_list reads no uids). */
+static unsigned euid_of(const struct lc_proc *p)
+{
+	struct lc_proc full;
+
+	if (p->uid_known)
+		return (unsigned)p->uid[1];
+	return lc_proc_read(p->pid, &full) == 0 ? (unsigned)full.uid[1] : (unsigned)-1;
+}
+
 static const struct lc_proc *find_pid(const struct lc_job_procs *j, pid_t pid)
 {
 	for (size_t i = 0; i < j->n_all; i++)
@@ -101,7 +111,7 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 					  (int)srec.init_pid);
 		if (!lc_proc_owned_by(init, uid))
 			return lc_err_set(err, EPERM, "namespace init %d runs as uid %u",
-					  (int)init->pid, (unsigned)init->uid[1]);
+					  (int)init->pid, euid_of(init));
 		j->ns_init = init->pid;
 		log_info("dump root: process %d (PID %d in the job's namespaces of init %d)",
 			 (int)root->pid, LC_NS_JOB_PID, (int)init->pid);
@@ -154,10 +164,11 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 
 		if (!p)
 			continue;
-		if (!lc_proc_owned_by(p, uid))
+		/* A process that ended since the listing (a short-lived child) is no longer ours to check. */
+		if (!lc_proc_owned_by(p, uid) && lc_proc_alive(p->pid, p->start_time))
 			return lc_err_set(err, EPERM, "process %d (%s) of the job runs as uid %u, "
 					  "not as the caller's uid %u", (int)p->pid, p->comm,
-					  (unsigned)p->uid[1], (unsigned)uid);
+					  euid_of(p), (unsigned)uid);
 		(void)lc_proc_exe(p->pid, exe, sizeof(exe));
 		if (!strcmp(exe, "criu") || !strcmp(p->comm, "criu"))
 			return lc_err_set(err, EBUSY, "criu (process %d) runs inside the job's tree",

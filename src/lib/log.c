@@ -42,6 +42,9 @@ int lc_log_fd(void)
 }
 
 static void vlog(enum lc_log_level lvl, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void vlog(enum lc_log_level lvl, const char *fmt, va_list ap)
 {
 	char msg[2048], line[2200], stamp[64];
 	struct timespec ts;

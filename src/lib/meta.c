@@ -64,10 +64,61 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 	json_object_set_new(o, "namespaces", json_boolean(m->ns));
 	json_object_set_new(o, "dump_seconds", json_real(m->dump_seconds));
 	json_object_set_new(o, "image_bytes", json_integer(m->image_bytes));
+	if (m->stream) {
+		json_object_set_new(o, "stream", json_true());
+		json_object_set_new(o, "raw_bytes", json_integer(m->raw_bytes));
+		json_object_set_new(o, "compression", json_string(m->compression));
+		json_object_set_new(o, "write_rate", json_real(m->write_rate));
+		json_object_set_new(o, "zstd_rate", json_real(m->zstd_rate));
+		json_object_set_new(o, "compression_decision", json_string(m->decision));
+	}
+	if (m->peak_rss_kib > 0)
+		json_object_set_new(o, "peak_rss_kib", json_integer(m->peak_rss_kib));
 	json_object_set_new(o, "pids", pids);
 	json_object_set_new(o, "stdio", stdio);
 	json_object_set_new(o, "files", files);
 	return lc_json_save(imgfd, META_FILE, o);
+}
+
+static int opt_real(json_t *o, const char *key, double max, double *ret, struct lc_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > max)
+		return lc_err_set(err, EINVAL, "field '%s' out of range", key);
+	*ret = json_number_value(v);
+	return 0;
+}
+
+/* The fields of streamed image sets; absent in older ones. */
+static int parse_optional(json_t *o, struct lc_meta *m, struct lc_err *err)
+{
+	json_t *v = json_object_get(o, "stream");
+	long long x;
+
+	if (v && !json_is_boolean(v))
+		return lc_err_set(err, EINVAL, "field 'stream' is not a boolean");
+	m->stream = json_is_true(v);
+	if (json_object_get(o, "raw_bytes") &&
+	    lc_json_int(o, "raw_bytes", 0, 1LL << 50, &m->raw_bytes, err) < 0)
+		return -EINVAL;
+	if (json_object_get(o, "compression") &&
+	    lc_json_str(o, "compression", m->compression, sizeof(m->compression), err) < 0)
+		return -EINVAL;
+	if (json_object_get(o, "compression_decision") &&
+	    lc_json_str(o, "compression_decision", m->decision, sizeof(m->decision), err) < 0)
+		return -EINVAL;
+	if (opt_real(o, "write_rate", 1e13, &m->write_rate, err) < 0 ||
+	    opt_real(o, "zstd_rate", 1e13, &m->zstd_rate, err) < 0)
+		return -EINVAL;
+	if (json_object_get(o, "peak_rss_kib")) {
+		if (lc_json_int(o, "peak_rss_kib", 0, 1LL << 40, &x, err) < 0)
+			return -EINVAL;
+		m->peak_rss_kib = (long)x;
+	}
+	return 0;
 }
 
 int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
@@ -116,6 +167,8 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	if (lc_json_str(o, "criu_version", m->criu_version, sizeof(m->criu_version), err) < 0)
 		goto out;
 
+	if (parse_optional(o, m, err) < 0)
+		goto out;
 	a = json_object_get(o, "pids");
 	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > LC_META_MAX_PIDS) {
 		lc_err_set(err, EINVAL, "field 'pids' missing, empty or too long");

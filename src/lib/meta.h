@@ -43,8 +43,16 @@ struct lc_meta {
 	bool killed;
 	bool ns;	/* dumped inside the job's own namespaces (lsf-criu-start) */
 	double dump_seconds;
-	long long image_bytes;
+	long long image_bytes;	/* size of the image set on disk */
 	char criu_version[32];
+	/* Optional (absent in image sets of older versions: false, 0, ""). */
+	bool stream;		/* images in images.lcs through our streamer */
+	long long raw_bytes;	/* criu's images before compression */
+	char compression[16];	/* "zstd-1", "none" */
+	double write_rate;	/* bytes/s the disk took while a write was in flight */
+	double zstd_rate;	/* bytes/s one CPU compressed the sample */
+	char decision[200];	/* why compressed or not, with the numbers */
+	long peak_rss_kib;	/* largest of echkpnt.criu and the streamer */
 	int n_pids;
 	pid_t pids[LC_META_MAX_PIDS];
 	int n_stdio;

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "compat.h"
 #include "json.h"
 #include "nsjob.h"
 #include "util.h"
@@ -110,6 +110,12 @@ int lc_ns_create(struct lc_err *err)
 	gid_t gid = getgid();
 	int r;
 
+	/* criu could not be given the capability to dump the job inside them. */
+	if (!lc_kernel_has_cap(CAP_CHECKPOINT_RESTORE)) {
+		lc_err_msg(err, ENOTSUP, "this kernel has no CAP_CHECKPOINT_RESTORE (Linux 5.9 or "
+			   "newer needed for jobs in their own namespaces)");
+		return -EAGAIN; /* nothing changed: the caller may go on without them */
+	}
 	if (unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) < 0) {
 		lc_err_set(err, errno, "cannot create user, PID and mount namespaces");
 		return -EAGAIN; /* nothing changed: the caller may go on without them */
@@ -235,7 +241,7 @@ void lc_ns_init(char **argv, int ready_fd, int status_fd)
 			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
 			(void)setsid();
-			close_range(3, ~0U, 0);
+			(void)lc_close_from(3);
 			execvp(argv[0], argv);
 			_exit(errno == ENOENT ? 127 : 126);
 		}
@@ -388,8 +394,9 @@ static int raise_ambient_checkpoint_restore(void)
 	d[CAP_CHECKPOINT_RESTORE / 32].inheritable |= 1U << (CAP_CHECKPOINT_RESTORE % 32);
 	if (syscall(SYS_capset, &h, d) < 0)
 		return -errno;
+	/* EINVAL: a kernel older than 5.9 does not know the capability. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_CHECKPOINT_RESTORE, 0, 0) < 0)
-		return -errno;
+		return errno == EINVAL ? -ENOTSUP : -errno;
 	return 0;
 }
 
@@ -459,10 +466,9 @@ pid_t lc_ns_spawn(pid_t init, bool setns_user_mnt, char *const argv[], const int
 			e = errno;
 			goto fail;
 		}
-		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-			e = errno;
+		e = -lc_cloexec_from(3);
+		if (e)
 			goto fail;
-		}
 		for (int i = 0; i < nkeep; i++) {
 			reopen_here(keep[i]);
 			if (fcntl(keep[i], F_SETFD, 0) < 0) {
@@ -489,6 +495,10 @@ fail:
 	if (read(pfd[0], &e, sizeof(e)) == sizeof(e)) {
 		close(pfd[0]);
 		waitpid(pid, NULL, 0);
+		if (e == ENOTSUP)
+			return lc_err_msg(err, e, "cannot run '%s' inside the job's namespaces: the "
+					  "kernel cannot give it CAP_CHECKPOINT_RESTORE (Linux 5.9 "
+					  "or newer needed)", argv[0]);
 		return lc_err_set(err, e, "cannot run '%s' inside the job's namespaces", argv[0]);
 	}
 	close(pfd[0]);

@@ -63,11 +63,10 @@ int lc_proc_parse_stat(const char *buf, struct lc_proc *ret)
 	return 0;
 }
 
-int lc_proc_read(pid_t pid, struct lc_proc *ret)
+static int read_stat(pid_t pid, struct lc_proc *ret)
 {
-	char path[64], *line;
+	char path[64];
 	_cleanup_free_ char *stat = NULL;
-	_cleanup_free_ char *status = NULL;
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -77,6 +76,17 @@ int lc_proc_read(pid_t pid, struct lc_proc *ret)
 	r = lc_proc_parse_stat(stat, ret);
 	if (r < 0)
 		return r;
+	memset(ret->uid, 0xff, sizeof(ret->uid));
+	ret->uid_known = false;
+	return 0;
+}
+
+static int read_uids(pid_t pid, uid_t uid[4])
+{
+	char path[64], *line;
+	_cleanup_free_ char *status = NULL;
+	int r;
+
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	r = lc_read_file_at(AT_FDCWD, path, 65536, (uid_t)-1, &status, NULL);
 	if (r < 0)
@@ -84,10 +94,20 @@ int lc_proc_read(pid_t pid, struct lc_proc *ret)
 	line = strstr(status, "\nUid:");
 	if (!line)
 		return -EINVAL;
-	if (sscanf(line + 5, "%u %u %u %u", &ret->uid[0], &ret->uid[1], &ret->uid[2],
-		   &ret->uid[3]) != 4)
+	if (sscanf(line + 5, "%u %u %u %u", &uid[0], &uid[1], &uid[2], &uid[3]) != 4)
 		return -EINVAL;
 	return 0;
+}
+
+int lc_proc_read(pid_t pid, struct lc_proc *ret)
+{
+	int r = read_stat(pid, ret);
+
+	if (r < 0)
+		return r;
+	r = read_uids(pid, ret->uid);
+	ret->uid_known = r == 0;
+	return r;
 }
 
 int lc_proc_list(struct lc_proc **ret, size_t *ret_n)
@@ -116,7 +136,7 @@ int lc_proc_list(struct lc_proc **ret, size_t *ret_n)
 			}
 			list = nl;
 		}
-		if (lc_proc_read((pid_t)pid, &list[n]) == 0)
+		if (read_stat((pid_t)pid, &list[n]) == 0)
 			n++;
 	}
 	*ret = list;
@@ -137,7 +157,16 @@ bool lc_proc_alive(pid_t pid, unsigned long long start_time)
 
 bool lc_proc_owned_by(const struct lc_proc *p, uid_t uid)
 {
-	return p->uid[0] == uid && p->uid[1] == uid && p->uid[2] == uid && p->uid[3] == uid;
+	uid_t u[4];
+	struct lc_proc again;
+
+	if (p->uid_known)
+		return p->uid[0] == uid && p->uid[1] == uid && p->uid[2] == uid && p->uid[3] == uid;
+	/* The uids of the process p was read from, not of a new one with its pid. */
+	if (read_uids(p->pid, u) < 0 || read_stat(p->pid, &again) < 0 ||
+	    again.start_time != p->start_time)
+		return false;
+	return u[0] == uid && u[1] == uid && u[2] == uid && u[3] == uid;
 }
 
 int lc_proc_fd_target(pid_t pid, int fd, char *buf, size_t size)

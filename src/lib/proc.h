@@ -12,6 +12,7 @@ struct lc_proc {
 	char state;
 	unsigned long long start_time; /* field 22, clock ticks since boot */
 	uid_t uid[4];		       /* real, effective, saved, filesystem */
+	bool uid_known;		       /* uid[] read (lc_proc_read); else read on demand */
 	char comm[32];
 };
 
@@ -19,11 +20,15 @@ struct lc_proc {
 int lc_proc_parse_stat(const char *buf, struct lc_proc *ret);
 /* Reads stat and the Uid line of status. -ENOENT when the process is gone. */
 int lc_proc_read(pid_t pid, struct lc_proc *ret);
-/* Every process on the host; the caller frees *ret. */
+/*
+ * Every process on the host; the caller frees *ret. Only stat is read for each
+ * (a host has hundreds of processes): lc_proc_owned_by() reads the uids of the
+ * few it is asked about.
+ */
 int lc_proc_list(struct lc_proc **ret, size_t *ret_n);
 /* True if the pid exists, is not a zombie and (start_time != 0) started then. */
 bool lc_proc_alive(pid_t pid, unsigned long long start_time);
-/* True if all four uids of p are uid. */
+/* True if all four uids of p are uid (read now if not known, for the same process). */
 bool lc_proc_owned_by(const struct lc_proc *p, uid_t uid);
 /* readlink of /proc/<pid>/fd/<fd>. */
 int lc_proc_fd_target(pid_t pid, int fd, char *buf, size_t size);

@@ -375,7 +375,7 @@ int main(int argc, char **argv)
 
 	lc_log_init("lsf-criu-postexec");
 	umask(077);
-	c = lc_cli_simple(argc, argv, "lsf-criu-postexec", usage);
+	c = lc_cli_operands(argc, argv, "lsf-criu-postexec", usage, 0, 0);
 	if (c >= 0)
 		return c;
 	jobid = getenv("LSB_JOBID");
@@ -438,5 +438,7 @@ int main(int argc, char **argv)
 			  err.msg[0] ? err.msg : "the chain is in no state to restart");
 		return LC_EXIT_FAILURE;
 	}
+	log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a process of "
+		 "its own", jobid, l.restarts, l.restart_limit);
 	return restart_detached(dirfd, chkdir, jobid);
 }

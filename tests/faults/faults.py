@@ -264,12 +264,18 @@ class Ctx:
                 found.append((int(d), b" ".join(argv).decode(errors="replace")[:120]))
         return found
 
-    def settle(self, timeout=150):
-        """Waits until no job of the chain is active and none of our programs runs."""
+    def settle(self, timeout=150, quiet=6):
+        """Waits until, for quiet seconds in a row, no job of the chain is active and none
+        of our programs runs (a post-exec starts a moment after its job ended)."""
         end = time.monotonic() + timeout
+        since = None
         while time.monotonic() < end:
             active = [j for j in self.jobs() if j["stat"] in ("PEND", "RUN", "SSUSP")]
-            if not active and not self.our_processes() and not self.job_processes():
+            if active or self.our_processes() or self.job_processes():
+                since = None
+            elif since is None:
+                since = time.monotonic()
+            elif time.monotonic() - since >= quiet:
                 return True
             time.sleep(0.5)
         return False
@@ -335,6 +341,14 @@ class Ctx:
                 os.killpg(p.pid, signal.SIGKILL)
             except OSError:
                 pass
+            # A namespaced restore's init and job lead sessions of their own.
+            for pid, _ in self.job_processes():
+                try:
+                    with open("/proc/%d/environ" % pid, "rb") as f:
+                        if b"LSB_JOBID=9999\0" in f.read():
+                            os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -364,8 +378,8 @@ class Ctx:
         explained = (led and led.get("end_reason")) or \
             re.search(r"terminating job|killing it|error: ", log)
         if not explained:
-            return "lost", "the job ended and nothing says why (ledger %s)" % (
-                led and led.get("state"))
+            return "lost", "the job ended and nothing says why (ledger %s, %d restore(s))" % (
+                led and led.get("state"), self.restores())
         why = led.get("end_reason") if led and led.get("end_reason") else \
             re.findall(r"error: (.*)", log)[-1:]
         return "ended", "%s; %s" % (why, self.verify_restorable())
@@ -487,7 +501,8 @@ def kill_postexec_at_start(x):
 
 @case("restored")
 def kill_postexec_at_brestart(x):
-    x.wrap("lsf-criu-postexec", r"running: .*brestart")
+    # Killed once it counted the restart: brestart runs in a process of its own.
+    x.wrap("lsf-criu-postexec", r"brestart runs in a process of its own")
     x.submit()
 
 
@@ -600,9 +615,10 @@ def checkpoint_dir_vanishes(x):
     os.rename(d, d + ".gone")
 
     def back():
+        x.settle()
         if os.path.exists(d + ".gone") and not os.path.exists(d):
             os.rename(d + ".gone", d)
-    x.before_verify = back
+    x.before_judge = back
 
 
 # the ledger at each step ---------------------------------------------------------------
@@ -664,7 +680,7 @@ def ledger_case(kind, step, expect):
 
 for _kind in LEDGER_DAMAGE:
     for _step, _expect in (("before-limit", "ended"), ("during-dump", "ended"),
-                           ("before-postexec", "ended"), ("before-restore", "restored")):
+                           ("before-postexec", "ended"), ("before-restore", "ended")):
         case(_expect, modes=("host",),
              subset=("host",) if (_kind, _step) == ("corrupt", "during-dump") else (),
              params={"LSFSIM_RESTART_DISPATCH_DELAY": "3"})(ledger_case(_kind, _step, _expect))

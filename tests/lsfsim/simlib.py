@@ -45,6 +45,7 @@ KNOBS = {
     "LSFSIM_BRESTART_UNCHECKPOINTED": "N",
     "LSFSIM_KILL_ORPHANS_AT_END": "N",
     "LSFSIM_JOB_CGROUP": "N",
+    "LSFSIM_JOB_CGROUP_VERSION": "2",  # 1: cgroup v1 hierarchies (cgroups.py)
     "LSFSIM_SWITCH_INTERVAL": "0",
     "LSFSIM_HOSTS": "",
     "LSFSIM_HOST_LOCAL": "",

@@ -16,12 +16,13 @@ import tempfile
 import unittest
 
 import test_overrun as overrun
-from cluster import BUILD, OTHER_USER, USER, ClusterTest, criu_path, ensure_users, wait_for
+from cluster import (BUILD, OTHER_USER, USER, ClusterTest, counts, criu_path, ensure_users,
+                     wait_for)
 
 ADMIN = os.path.join(BUILD, "lsf-criu")
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 PROGRAMS_INSTALLED = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
-       "lsf-criu-postexec", "lsf-criu-start", "lsf-criu")
+       "lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer", "lsf-criu")
 REQUIRED = ("criu-path", "criu-version", "criu-check", "criu-caps", "criu-mount")
 TRY = "Try 'lsf-criu --help' for more information."
 
@@ -193,7 +194,8 @@ class Check(AdminTest):
         self.assertIn("TCP", probes["criu-caps"]["finding"])
 
     def test_nosuid_mount(self):
-        mnt = os.path.join(self.tmp, "nosuid")
+        # A blank in the mount point: mountinfo escapes it (\\040); libmount undoes that.
+        mnt = os.path.join(self.tmp, "no suid")
         os.mkdir(mnt)
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,size=256m", "tmpfs", mnt],
                            capture_output=True, text=True)
@@ -206,6 +208,8 @@ class Check(AdminTest):
         self.assertEqual(probes["criu-mount"]["status"], "FAIL")
         self.assertIn("nosuid", probes["criu-mount"]["finding"])
         self.assertIn("remount,suid", probes["criu-mount"]["fix"])
+        self.assertIn("mounted at '%s'" % mnt, probes["criu-mount"]["finding"])
+        self.assertIn("tmpfs", probes["criu-mount"]["finding"])
         # The capabilities are there, but the kernel ignores them: criu check fails.
         self.assertEqual(probes["criu-caps"]["status"], "OK")
         self.assertEqual(probes["criu-check"]["status"], "FAIL")
@@ -279,6 +283,177 @@ class Check(AdminTest):
         self.assertIn("POST_EXEC    = /opt/lsf/etc/lsf-criu-postexec", p.stdout)
 
 
+GROUP = "lsf-criu"
+
+
+def ensure_group():
+    """The group that may run the capable criu (created once, like the test users)."""
+    if subprocess.run(["getent", "group", GROUP], capture_output=True).returncode != 0:
+        subprocess.run(["groupadd", "--system", GROUP], check=True)
+
+
+class InstallModes(AdminTest):
+    """capabilities (criu with file capabilities, executable by group lsf-criu only) and
+    starter-only (no file capability; only jobs under lsf-criu-start), and whether
+    lsb.queues agrees."""
+
+    def conf(self, text):
+        """The admin's configuration: lsf-criu.conf in a root-owned LSF_ENVDIR."""
+        envdir = os.path.join(self.tmp, "admin-conf")
+        os.makedirs(envdir, 0o755, exist_ok=True)
+        path = os.path.join(envdir, "lsf-criu.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+        return {"LSF_ENVDIR": envdir}
+
+    def queues(self, starter):
+        envdir = os.path.join(self.tmp, "conf-%s" % starter)
+        os.mkdir(envdir)
+        os.chmod(envdir, 0o755)
+        with open(os.path.join(envdir, "lsf.conf"), "w") as f:
+            f.write("LSF_SERVERDIR=/opt/lsf/etc\n")
+        with open(os.path.join(envdir, "lsb.queues"), "w") as f:
+            f.write("Begin Queue\nQUEUE_NAME = long\n"
+                    "JOB_CONTROLS = TERMINATE[/opt/lsf/etc/lsf-criu-terminate]\n"
+                    "POST_EXEC = /opt/lsf/etc/lsf-criu-postexec\n%sEnd Queue\n"
+                    % ("JOB_STARTER = /opt/lsf/etc/lsf-criu-start %USRCMD\n" if starter else ""))
+        return envdir
+
+    def probes(self, args, user=None, env=None):
+        p = run(["check", "--json"] + list(args), user=user, env=env)
+        sane(self, p)
+        return p, {pr["name"]: pr for pr in json.loads(p.stdout)["probes"]}
+
+    def test_capabilities_mode_exposure_and_its_fix(self):
+        ensure_group()
+        criu = self.copy_criu(caps="cap_checkpoint_restore,cap_setpcap=ep")
+        p, probes = self.probes(["--criu", criu])
+        self.assertEqual(probes["install-mode"]["status"], "WARN", probes["install-mode"])
+        self.assertIn("every local user may run it", probes["install-mode"]["finding"])
+        fix = probes["install-mode"]["fix"]
+        self.assertIn("chgrp lsf-criu %s && chmod 0750 %s && setcap "
+                      "cap_checkpoint_restore,cap_setpcap=ep %s" % (criu, criu, criu), fix)
+        # The fix, as printed (chgrp drops the capabilities; setcap comes last).
+        for cmd in fix.splitlines()[1].split(" && "):
+            subprocess.run(cmd.split(), check=True)
+        self.assertEqual(os.stat(criu).st_mode & 0o7777, 0o750)
+        p, probes = self.probes(["--criu", criu])
+        self.assertEqual(probes["install-mode"]["status"], "OK", probes["install-mode"])
+        self.assertIn("only root and group lsf-criu may run it",
+                      probes["install-mode"]["finding"])
+        self.assertEqual(probes["criu-caps"]["status"], "OK")
+        # Someone outside the group cannot run it: the check says so and fails.
+        p, probes = self.probes(["--criu", criu], user=OTHER_USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(probes["criu-path"]["status"], "FAIL")
+        self.assertIn("not executable for uid", probes["criu-path"]["finding"])
+        # A member can (runuser -g: the group without changing the test user).
+        p = subprocess.run(["runuser", "-u", USER, "-g", GROUP, "--", ADMIN, "check",
+                            "--json", "--criu", criu], capture_output=True, text=True,
+                           timeout=120, cwd="/",
+                           env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+        doc = {pr["name"]: pr for pr in json.loads(p.stdout)["probes"]}
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(doc["criu-check"]["status"], "OK", doc["criu-check"])
+
+    def test_starter_only_mode(self):
+        plain = self.copy_criu()  # no file capability at all
+        env = self.conf("install_mode = starter-only\ncriu = %s\n" % plain)
+        p, probes = self.probes([], env=env)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(probes["criu-caps"]["status"], "OK", probes["criu-caps"])
+        self.assertIn("no file capabilities, as a starter-only host needs",
+                      probes["criu-caps"]["finding"])
+        self.assertEqual(probes["install-mode"]["status"], "OK")
+        self.assertIn("starter-only", probes["install-mode"]["finding"])
+        self.assertIn("only jobs started by lsf-criu-start", probes["install-mode"]["finding"])
+        # As a job owner criu check cannot pass without a capability: said, not hidden.
+        p, probes = self.probes([], user=USER, env=env)
+        self.assertEqual(probes["criu-check"]["status"], "WARN", probes["criu-check"])
+        self.assertIn("starter-only", probes["criu-check"]["finding"])
+        # lsb.queues must agree: every checkpointing queue under the starter.
+        p, probes = self.probes(["--lsf-envdir", self.queues(False), "--probe", "lsb-queues"],
+                                env=env)
+        self.assertEqual(probes["lsb-queues"]["status"], "WARN")
+        self.assertIn("'long' checkpoints jobs without JOB_STARTER",
+                      probes["lsb-queues"]["finding"])
+        self.assertIn("JOB_STARTER = /opt/lsf/etc/lsf-criu-start %USRCMD",
+                      probes["lsb-queues"]["fix"])
+        p, probes = self.probes(["--lsf-envdir", self.queues(True), "--probe", "lsb-queues"],
+                                env=env)
+        self.assertEqual(probes["lsb-queues"]["status"], "OK", probes["lsb-queues"])
+        self.assertIn("as this starter-only host needs", probes["lsb-queues"]["finding"])
+        # Capabilities left on a starter-only host: needless exposure.
+        subprocess.run(["setcap", "cap_checkpoint_restore,cap_setpcap=ep", plain], check=True)
+        p, probes = self.probes(["--probe", "criu-caps"], env=env)
+        self.assertEqual(probes["criu-caps"]["status"], "WARN")
+        self.assertEqual(probes["criu-caps"]["fix"], "setcap -r %s" % plain)
+
+    def test_capabilities_mode_notes_when_every_queue_has_the_starter(self):
+        p, probes = self.probes(["--criu", criu_path(), "--lsf-envdir", self.queues(True),
+                                 "--probe", "lsb-queues"])
+        self.assertEqual(probes["lsb-queues"]["status"], "OK")
+        self.assertIn("could do without criu's file capabilities",
+                      probes["lsb-queues"]["finding"])
+
+    def test_bad_install_mode_is_ignored_with_a_warning(self):
+        env = self.conf("install_mode = sometimes\n")
+        p, probes = self.probes(["--probe", "install-mode", "--criu", criu_path()], env=env)
+        self.assertIn("install_mode 'sometimes'", p.stderr)
+        self.assertIn("capabilities", probes["install-mode"]["finding"])
+
+
+class StarterOnlyHost(ClusterTest):
+    """A criu without any file capability checkpoints and restarts jobs under
+    lsf-criu-start; a job without the starter fails to checkpoint, clearly, and runs on."""
+
+    def setUp(self):
+        super().setUp()
+        d = tempfile.mkdtemp(prefix="lsfcriu-plain-", dir="/var/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        self.plain = os.path.join(d, "criu")
+        shutil.copy(criu_path(), self.plain)  # the copy has no capability
+        os.chmod(self.plain, 0o755)
+        r = subprocess.run(["getcap", self.plain], capture_output=True, text=True)
+        self.assertEqual(r.stdout.strip(), "")
+        self.c.lsf_criu_conf("install_mode = starter-only\ncriu = %s\n" % self.plain)
+
+    def spool(self, jid):
+        return counts(self.c.job(jid).get("spool_out") or "")
+
+    def test_namespaced_job_without_file_capabilities(self):
+        jid, out = self.c.chk_bsub([os.path.join(self.c.serverdir, "lsf-criu-start"),
+                                    "/bin/sh", overrun.COUNTER, "60", "0.05", "0"])
+        self.c.wait_state(jid, ("RUN",))
+        wait_for(lambda: len(self.spool(jid)) >= 5, 60, 0.1, "counting")
+        p = self.c.bchkpnt(jid, kill=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.c.wait_state(jid)
+        self.assertIn("checkpoint of job %s done" % jid, self.c.log_text(jid))
+        new, p = self.c.brestart(jid)
+        self.assertIsNotNone(new, p.stdout + p.stderr)
+        rec = self.c.wait_state(new, timeout=120)
+        self.assertEqual(rec["stat"], "DONE", self.c.log_text(new))
+        nums = counts(out)
+        self.assertEqual(nums, list(range(1, 61)))
+
+    def test_plain_job_is_not_checkpointed_and_keeps_running(self):
+        jid, out = self.c.chk_bsub(["/bin/sh", overrun.COUNTER, "100000", "0.05", "0"])
+        self.c.wait_state(jid, ("RUN",))
+        wait_for(lambda: len(self.spool(jid)) >= 3, 60, 0.1, "counting")
+        p = self.c.bchkpnt(jid, kill=True)
+        log = wait_for(lambda: "keeps running" in self.c.log_text(jid) and
+                       self.c.log_text(jid), 60, 0.2, "the checkpoint to fail")
+        self.assertIn("CAP_CHECKPOINT_RESTORE", log)
+        n = len(self.spool(jid))
+        wait_for(lambda: len(self.spool(jid)) > n + 3, 30, 0.1, "the job to count on")
+        self.assertEqual(self.c.job(jid)["stat"], "RUN")
+        self.c.bkill(jid)
+        self.c.wait_state(jid)
+
+
 class CommandLine(AdminTest):
     def test_help_and_version(self):
         p = run(["--help"])
@@ -306,6 +481,47 @@ class CommandLine(AdminTest):
             self.assertEqual(p.returncode, 2, args)
             self.assertIn(TRY, p.stderr, args)
             self.assertEqual(p.stdout, "", args)
+
+
+class Conventions(AdminTest):
+    """--help and misuse of every program, the way util-linux tools behave."""
+    PROGRAMS = ("echkpnt.criu", "erestart.criu", "lsf-criu-restore", "lsf-criu-terminate",
+                "lsf-criu-postexec", "lsf-criu-start", "lsf-criu")
+
+    def test_help_columns_aligned(self):
+        # In each --help, every option line's description starts in the same column.
+        for prog in self.PROGRAMS + ("lsf-criu check", "lsf-criu status", "lsf-criu install"):
+            p = subprocess.run([os.path.join(BUILD, prog.split()[0])] + prog.split()[1:]
+                               + ["--help"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, prog)
+            cols = set()
+            for line in p.stdout.splitlines():
+                m = re.match(r"^  (-\S.*?)  +(\S)", line)
+                if m:
+                    cols.add(m.start(2))
+            self.assertTrue(cols, "%s --help lists no options" % prog)
+            self.assertEqual(len(cols), 1, "%s --help: descriptions start in columns %s:\n%s"
+                             % (prog, sorted(cols), p.stdout))
+            self.assertTrue(all(len(l) <= 80 for l in p.stdout.splitlines()), prog)
+
+    def test_install_help_names_every_program(self):
+        p = run(["install", "--help"])
+        self.assertEqual(p.returncode, 0)
+        for name in PROGRAMS_INSTALLED:
+            self.assertRegex(p.stdout, r"(?<![\w.-])%s(?![\w.-])" % re.escape(name), name)
+
+    def test_postexec_takes_no_argument(self):
+        post = os.path.join(BUILD, "lsf-criu-postexec")
+        for args in (["extra"], ["--", "extra"], ["a", "b"]):
+            p = subprocess.run([post] + args, capture_output=True, text=True, timeout=30,
+                               env={"PATH": "/usr/bin:/bin"})
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn("Try 'lsf-criu-postexec --help'", p.stderr)
+            self.assertEqual(p.stdout, "")
+        # Without arguments and without a checkpointable job it does nothing, successfully.
+        p = subprocess.run([post], capture_output=True, text=True, timeout=30,
+                           env={"PATH": "/usr/bin:/bin"})
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 class StatusErrors(AdminTest):
@@ -471,6 +687,42 @@ class Install(AdminTest):
         self.assertRegex(p.stdout, r"(?m)^  echkpnt.criu +unchanged$")
         self.assertEqual(os.stat(os.path.join(sd, "lsf-criu-postexec")).st_mode & 0o7777,
                          0o755)
+
+    def test_link_and_remove(self):
+        sd = os.path.join(self.tmp, "serverdir")
+        os.mkdir(sd, 0o755)
+        p = run(["install", "--serverdir", sd, "--link"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for name in PROGRAMS_INSTALLED:
+            path = os.path.join(sd, name)
+            self.assertTrue(os.path.islink(path), name)
+            self.assertEqual(os.readlink(path), os.path.join(os.path.realpath(BUILD), name))
+            self.assertRegex(p.stdout, r"(?m)^  %s +installed$" % re.escape(name))
+        self.assertEqual(sorted(os.listdir(sd)), sorted(PROGRAMS_INSTALLED))
+        p = run(["install", "--serverdir", sd, "--link"])
+        self.assertIn("all programs unchanged", p.stdout)
+        # A copy replaces a link (and the other way round), atomically.
+        p = run(["install", "--serverdir", sd])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.islink(os.path.join(sd, "echkpnt.criu")))
+        # --remove takes out only its own programs: a foreign file of the same name stays.
+        with open(os.path.join(sd, "lsf-criu-start"), "w") as f:
+            f.write("#!/bin/sh\n# the site's own starter\n")
+        with open(os.path.join(sd, "other-method"), "w") as f:
+            f.write("x")
+        p = run(["install", "--serverdir", sd, "--remove", "--dry-run"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^  echkpnt.criu +would remove$")
+        self.assertEqual(len(os.listdir(sd)), len(PROGRAMS_INSTALLED) + 1)
+        p = run(["install", "--serverdir", sd, "--remove"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^  echkpnt.criu +removed$")
+        self.assertRegex(p.stdout, r"(?m)^  lsf-criu-start +kept: not this lsf-criu's program$")
+        self.assertEqual(sorted(os.listdir(sd)), ["lsf-criu-start", "other-method"])
+        p = run(["install", "--serverdir", sd, "--remove"])
+        self.assertRegex(p.stdout, r"(?m)^  echkpnt.criu +not there$")
+        p = run(["install", "--serverdir", sd, "--remove", "--link"])
+        self.assertEqual(p.returncode, 2)
 
     def test_dry_run_writes_nothing(self):
         sd = os.path.join(self.tmp, "serverdir")

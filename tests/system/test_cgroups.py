@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """A restored job lives in the NEW job's cgroup, never in the old one's, and
-dies when that cgroup is killed.
+dies when that cgroup is killed; with cgroup v2 and with cgroup v1 (RHEL 8's
+default), where the job's cgroup spans the memory, cpuacct, freezer and pids
+hierarchies and is killed by freezing it and SIGKILLing its members.
 
 The double runs with LSFSIM_JOB_CGROUP=Y: every job, first run or restarted,
 has its own cgroup v2 (`<cgroup2 mount>/lsfsim-<tree>/job.<jobid>`), entered
@@ -22,6 +24,7 @@ from cluster import ClusterTest, TOP, WORKLOADS, counts, wait_for
 
 # The /proc and cgroup2 readers of the test double serve the test too.
 sys.path.insert(0, os.path.join(TOP, "tests", "lsfsim"))
+import cgroups  # noqa: E402
 from cgroups import mount as cgroup2_mount, proc_cgroup, procs as cgroup_members, rel  # noqa: E402
 from simlib import proc_environ  # noqa: E402
 
@@ -148,9 +151,9 @@ class Cgroups(ClusterTest):
                      if proc_stat(p) and proc_stat(p)[0] != "Z"]
         self.assertEqual(strangers, [])
 
+        self.check_every_hierarchy(restored, old_cg, new_cg)
         # Killing the new job's cgroup ends the job.
-        with open(os.path.join(new_cg, "cgroup.kill"), "w") as f:
-            f.write("1")
+        self.kill_cgroup(new_cg)
         end = self.c.wait_state(new, timeout=60)
         self.assertEqual(end["stat"], "EXIT", end)
         self.assertEqual(end["term_signal"], 9, end)
@@ -164,6 +167,13 @@ class Cgroups(ClusterTest):
         self.assertNotIn("finished at", open(out).read())
         return jid, new
 
+    def kill_cgroup(self, path):
+        with open(os.path.join(path, "cgroup.kill"), "w") as f:
+            f.write("1")
+
+    def check_every_hierarchy(self, restored, old_cg, new_cg):
+        """v2 has one hierarchy: checked above."""
+
     def test_plain_job(self):
         self.cycle_and_kill(["/bin/sh", COUNTER, "100000", "0.05", "0"])
 
@@ -175,6 +185,34 @@ class Cgroups(ClusterTest):
         with open(os.path.join(d, "lsf-criu.current")) as f:
             with open(os.path.join(d, f.read().strip(), "meta.json")) as m:
                 self.assertTrue(json.load(m)["namespaces"])
+
+
+class CgroupsV1(Cgroups):
+    """The same on cgroup v1 hierarchies (the double's LSFSIM_JOB_CGROUP_VERSION=1)."""
+    params = {"LSFSIM_JOB_CGROUP": "Y", "LSFSIM_JOB_CGROUP_VERSION": "1"}
+
+    def setUp(self):
+        if not cgroups.v1_available():
+            self.skipTest("no cgroup v1 hierarchies of %s on this host"
+                          % ", ".join(cgroups.V1_CONTROLLERS))
+        ClusterTest.setUp(self)
+
+    def kill_cgroup(self, path):
+        # v1 has no cgroup.kill: freeze, SIGKILL every member, thaw (as LSF does).
+        cgroups.kill_all(path)
+
+    def check_every_hierarchy(self, restored, old_cg, new_cg):
+        self.assertTrue(rel(new_cg).startswith("memory:/"), rel(new_cg))
+        for c in cgroups.V1_CONTROLLERS:
+            want = rel(cgroups.v1_siblings(new_cg)[0]).split(":", 1)[1]
+            for p in restored:
+                self.assertEqual(cgroups.proc_cgroups(p).get(c), want, (c, p))
+        old_path = rel(old_cg).split(":", 1)[1]
+        for d in cgroups.v1_siblings(old_cg):
+            self.assertFalse(os.path.exists(d), d)
+        in_old = [p for p in live_pids()
+                  if old_path in cgroups.proc_cgroups(p).values()]
+        self.assertEqual(in_old, [])
 
 
 if __name__ == "__main__":

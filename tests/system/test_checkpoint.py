@@ -63,7 +63,10 @@ class CheckpointRestart(ClusterTest):
         d = self.c.chkdir(jid)
         with open(os.path.join(d, "lsf-criu.current")) as f:
             imgset = f.read().strip()
-        st = os.stat(os.path.join(d, imgset, "inventory.img"))
+        # Streamed image sets keep criu's images in one container (images.lcs).
+        names = os.listdir(os.path.join(d, imgset))
+        st = os.stat(os.path.join(d, imgset, "images.lcs" if "images.lcs" in names
+                                  else "inventory.img"))
         self.assertGreater(st.st_size, 0)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(d, imgset)).st_mode), 0o700)
         self.assertEqual(st.st_uid, self.c.pw.pw_uid)

@@ -299,9 +299,11 @@ static int load_system_file(void)
 				    "pid_wait_seconds = 30\nkill_wait_seconds = 2\n"
 				    "max_timeout_seconds = 600\nmax_restart_limit = 3\n"
 				    "terminate_interval = 4\ncheckpoint_timeout_seconds = 90\n"
-				    "space_margin_mb = 0\n");
+				    "space_margin_mb = 0\nimage_streaming = no\ncompression = on\n");
 	CHECK(path);
 	lc_cfg_load_files(&cfg, path, NULL);
+	CHECK(!cfg.image_streaming);
+	CHECK_INT(cfg.compression, ==, 2);
 	CHECK_STR(cfg.criu, "/conf/criu");
 	CHECK_INT(cfg.missing, ==, LC_MISSING_RERUN);
 	CHECK_INT(cfg.pid_wait_seconds, ==, 30);
@@ -314,8 +316,11 @@ static int load_system_file(void)
 	CHECK_STR(cfg.path, path);
 	/* Out of range: ignored. */
 	path = put("bad.conf", "max_restart_limit = 61\nmax_timeout_seconds = 0\n"
-			       "allow_user_overrides = maybe\n");
+			       "allow_user_overrides = maybe\nimage_streaming = perhaps\n"
+			       "compression = max\n");
 	lc_cfg_load_files(&cfg, path, NULL);
+	CHECK(cfg.image_streaming);
+	CHECK_INT(cfg.compression, ==, 0);
 	CHECK_INT(cfg.max_restart_limit, ==, 60);
 	CHECK_INT(cfg.max_timeout_seconds, ==, 3600);
 	CHECK(!cfg.allow_user_overrides);

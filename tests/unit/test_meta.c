@@ -951,8 +951,48 @@ static int current_hostile(void)
 	return TAP_PASS;
 }
 
+/* The fields of a streamed image set: saved, loaded; absent means an older image set. */
+static int meta_stream_fields(void)
+{
+	struct lc_meta *m = meta_new(), *back = meta_new();
+	struct lc_err err = { 0 };
+	char *bad;
+
+	CHECK(m && back);
+	CHECK_INT(lc_meta_parse(valid_meta, m, &err), ==, 0);
+	CHECK(!m->stream && m->raw_bytes == 0 && !m->compression[0] && m->peak_rss_kib == 0);
+	m->stream = true;
+	m->raw_bytes = 4LL << 30;
+	snprintf(m->compression, sizeof(m->compression), "zstd-1");
+	m->write_rate = 8e8;
+	m->zstd_rate = 2.5e9;
+	snprintf(m->decision, sizeof(m->decision), "zstd: ratio 0.12");
+	m->peak_rss_kib = 40000;
+	CHECK_INT(lc_meta_save(tap_dirfd, m), ==, 0);
+	CHECK_INT(lc_meta_load(tap_dirfd, getuid(), back, &err), ==, 0);
+	CHECK(back->stream);
+	CHECK_INT(back->raw_bytes, ==, 4LL << 30);
+	CHECK_STR(back->compression, "zstd-1");
+	CHECK(back->write_rate == 8e8 && back->zstd_rate == 2.5e9);
+	CHECK_STR(back->decision, "zstd: ratio 0.12");
+	CHECK_INT(back->peak_rss_kib, ==, 40000);
+	bad = replace(valid_meta, "\"pids\"", "\"stream\": 1, \"pids\"");
+	CHECK(meta_parse(bad) < 0);
+	free(bad);
+	bad = replace(valid_meta, "\"pids\"", "\"write_rate\": -1, \"pids\"");
+	CHECK(meta_parse(bad) < 0);
+	free(bad);
+	bad = replace(valid_meta, "\"pids\"", "\"raw_bytes\": \"big\", \"pids\"");
+	CHECK(meta_parse(bad) < 0);
+	free(bad);
+	free(m);
+	free(back);
+	return TAP_PASS;
+}
+
 TAP_MAIN(
 	TAP_CASE(meta_valid),
+	TAP_CASE(meta_stream_fields),
 	TAP_CASE(meta_round_trip),
 	TAP_CASE(meta_save_non_utf8),
 	TAP_CASE(meta_hostile_text),

@@ -336,8 +336,15 @@ static int list_has_self(void)
 	CHECK(n >= 2);
 	for (size_t i = 0; i < n; i++) {
 		CHECK(list[i].pid > 0);
-		if (list[i].pid == getpid())
-			self = list[i].ppid == getppid();
+		if (list[i].pid == getpid()) {
+			/* Listing reads no uids; asking reads them for that very process. */
+			self = list[i].ppid == getppid() && !list[i].uid_known &&
+			       lc_proc_owned_by(&list[i], getuid()) == (getuid() == geteuid()) &&
+			       !lc_proc_owned_by(&list[i], getuid() + 1);
+			/* Another process under the same pid is not the one listed. */
+			list[i].start_time++;
+			self = self && !lc_proc_owned_by(&list[i], getuid());
+		}
 		if (list[i].pid == getppid())
 			parent = true;
 	}

@@ -316,7 +316,7 @@ void lc_probe_ckpt_space(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 
 struct queue_conf {
 	char name[128];
-	bool terminate, postexec;
+	bool terminate, postexec, starter;
 };
 
 /* The lsb.queues of envdir: <envdir>/lsb.queues or <envdir>/lsbatch/<cluster>/configdir/. */
@@ -444,6 +444,8 @@ static int parse_queues(char *txt, struct queue_conf *q, int max)
 			q[n - 1].terminate = terminate_is_ours(val);
 		else if (!strcasecmp(key, "POST_EXEC"))
 			q[n - 1].postexec = strstr(val, "lsf-criu-postexec") != NULL;
+		else if (!strcasecmp(key, "JOB_STARTER"))
+			q[n - 1].starter = strstr(val, "lsf-criu-start") != NULL;
 	}
 	return n;
 }
@@ -461,15 +463,23 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 {
 	_cleanup_free_ struct queue_conf *q = NULL;
 	_cleanup_free_ char *txt = NULL;
-	char path[PATH_MAX], sd[PATH_MAX], both[512] = "", half[512] = "";
-	int n, rc, n_both = 0, n_half = 0;
+	char path[PATH_MAX], sd[PATH_MAX], both[512] = "", half[512] = "", bare[512] = "";
+	int n, rc, n_both = 0, n_half = 0, n_bare = 0;
 
 	lsf_serverdir(c->envdir, sd, sizeof(sd));
-	lc_chk_fix(r,
-		   "add to each queue in lsb.queues whose jobs may be checkpointed at their run "
-		   "limit:\nJOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]\n"
-		   "POST_EXEC    = %s/lsf-criu-postexec\nthen run: badmin reconfig",
-		   sd, sd);
+	if (!c->starter_only)
+		lc_chk_fix(r,
+			   "add to each queue in lsb.queues whose jobs may be checkpointed at "
+			   "their run limit:\nJOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]\n"
+			   "POST_EXEC    = %s/lsf-criu-postexec\nthen run: badmin reconfig",
+			   sd, sd);
+	else
+		lc_chk_fix(r,
+			   "add to each queue in lsb.queues whose jobs may be checkpointed at "
+			   "their run limit:\nJOB_CONTROLS = TERMINATE[%s/lsf-criu-terminate]\n"
+			   "POST_EXEC    = %s/lsf-criu-postexec\nJOB_STARTER  = %s/lsf-criu-start "
+			   "%%USRCMD\nthen run: badmin reconfig",
+			   sd, sd, sd);
 	if (find_lsb_queues(c->envdir, path, sizeof(path)) < 0) {
 		lc_chk_finding(r, LC_CHK_WARN, "no lsb.queues in '%s' or '%s/lsbatch/*/configdir'",
 			       c->envdir, c->envdir);
@@ -490,6 +500,10 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		if (q[i].terminate && q[i].postexec) {
 			add_name(both, sizeof(both), q[i].name);
 			n_both++;
+			if (!q[i].starter) {
+				add_name(bare, sizeof(bare), q[i].name);
+				n_bare++;
+			}
 		} else if (q[i].terminate || q[i].postexec) {
 			add_name(half, sizeof(half), q[i].name);
 			n_half++;
@@ -509,8 +523,26 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 			       n, path);
 		return;
 	}
+	/* Consistency with the install mode (see the install-mode probe). */
+	if (c->starter_only && n_bare) {
+		lc_chk_finding(r, LC_CHK_WARN,
+			       "in '%s', queue%s %s checkpoint%s jobs without JOB_STARTER = "
+			       "lsf-criu-start, but this host is starter-only (criu has no file "
+			       "capabilities): their checkpoints fail",
+			       path, n_bare > 1 ? "s" : "", bare, n_bare > 1 ? "" : "s");
+		lc_chk_fix(r, "add to %s: JOB_STARTER = %s/lsf-criu-start %%USRCMD\nthen run: "
+			      "badmin reconfig (or install_mode = capabilities in %s, with criu's "
+			      "file capabilities)",
+			   bare, sd, c->conf);
+		return;
+	}
 	r->fix[0] = '\0';
 	lc_chk_finding(r, LC_CHK_OK,
-		       "in '%s', queue%s %s use%s lsf-criu's TERMINATE action and POST_EXEC", path,
-		       n_both > 1 ? "s" : "", both, n_both > 1 ? "" : "s");
+		       "in '%s', queue%s %s use%s lsf-criu's TERMINATE action and POST_EXEC%s", path,
+		       n_both > 1 ? "s" : "", both, n_both > 1 ? "" : "s",
+		       c->starter_only ? ", all under lsf-criu-start, as this starter-only host "
+					 "needs"
+		       : n_bare ? ""
+				: ", all under lsf-criu-start: this host could do without criu's "
+				  "file capabilities (install_mode = starter-only)");
 }
