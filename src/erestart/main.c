@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 			  "fail)", err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	r = lc_preflight(dirfd, imgset, m, cfg.criu, cfg.pid_wait_seconds, &err);
+	r = lc_preflight(dirfd, imgset, m, cfg.criu, cfg.pid_wait_seconds, getuid(), &err);
 	if (r < 0) {
 		char host[256] = "?";
 

@@ -94,7 +94,8 @@ static bool pipe_read_in_tree(const struct lc_job_procs *j, const char *target)
 			int flags;
 
 			if (lc_parse_long(de->d_name, 0, 1 << 20, &fd) < 0 ||
-			    lc_proc_fd_target(j->tree[k], (int)fd, t, sizeof(t)) < 0 || strcmp(t, target))
+			    lc_proc_fd_target(j->tree[k], (int)fd, t, sizeof(t)) < 0 ||
+			    strcmp(t, target))
 				continue;
 			if (lc_proc_fdinfo(j->tree[k], (int)fd, &pos, &flags) == 0 &&
 			    (flags & O_ACCMODE) == O_RDONLY)
@@ -163,8 +164,8 @@ static void judge(const struct lc_job_procs *j, const struct known *k, struct lc
 {
 	if (r->kind == LC_OUT_PIPE) {
 		r->lsf = !pipe_read_in_tree(j, r->path);
-		snprintf(r->why, sizeof(r->why), "%s", r->lsf ? "a pipe read outside the job" :
-			 "a pipe read inside the job");
+		snprintf(r->why, sizeof(r->why), "%s",
+			 r->lsf ? "a pipe read outside the job" : "a pipe read inside the job");
 		return;
 	}
 	if (r->kind != LC_OUT_FILE)
@@ -247,7 +248,8 @@ void lc_output_classify(const struct lc_job_procs *j, int dirfd, const char *job
 			long fd;
 
 			if (lc_parse_long(de->d_name, 0, 1 << 20, &fd) < 0 ||
-			    (j->tree[t] == j->root.pid && fd <= 2) || !read_fd(j->tree[t], (int)fd, r))
+			    (j->tree[t] == j->root.pid && fd <= 2) ||
+			    !read_fd(j->tree[t], (int)fd, r))
 				continue;
 			if (r->kind == LC_OUT_OTHER || (r->kind == LC_OUT_PIPE && fd > 2) ||
 			    recorded(out, r->path) || !writable(j->tree[t], (int)fd))
@@ -267,12 +269,12 @@ int lc_output_save(int imgfd, const struct lc_output *o)
 	for (int i = 0; !bad && i < o->n; i++) {
 		const struct lc_out_fd *r = &o->fds[i];
 
-		bad |= json_array_append_new(fds, json_pack("{s:i,s:s,s:s,s:I,s:I,s:b,s:s}", "fd",
-							    r->fd, "kind", kind_names[r->kind],
-							    "path", r->path, "dev",
-							    (json_int_t)r->dev, "ino",
-							    (json_int_t)r->ino, "lsf", r->lsf,
-							    "why", r->why)) < 0;
+		bad |= json_array_append_new(fds,
+					     json_pack("{s:i,s:s,s:s,s:I,s:I,s:b,s:s}", "fd", r->fd,
+						       "kind", kind_names[r->kind], "path", r->path,
+						       "dev", (json_int_t)r->dev, "ino",
+						       (json_int_t)r->ino, "lsf", r->lsf, "why",
+						       r->why)) < 0;
 	}
 	if (bad) {
 		/* jansson refuses a path that is not UTF-8: fail, never drop an fd. */
@@ -305,7 +307,7 @@ int lc_output_parse(const char *text, struct lc_output *o, struct lc_err *err)
 			   LC_OUTPUT_MAX);
 		goto out;
 	}
-	json_array_foreach(fds, i, v) {
+	json_array_foreach (fds, i, v) {
 		struct lc_out_fd *f = &o->fds[o->n];
 		char kind[16];
 		long long x;
@@ -404,7 +406,7 @@ int lc_given_parse(const char *text, struct lc_given *g, struct lc_err *err)
 		lc_err_set(err, EINVAL, "field 'fds' missing or holds more than 2 entries");
 		goto out;
 	}
-	json_array_foreach(fds, i, v) {
+	json_array_foreach (fds, i, v) {
 		long long x;
 
 		if (!json_is_object(v) || lc_json_int(v, "fd", 1, 2, &x, err) < 0)
@@ -448,8 +450,8 @@ static bool delivered(const char *path, const char *tail, size_t n, struct stat 
 	off_t from;
 	ssize_t got;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || same_id(&st, spool->st_dev,
-									       spool->st_ino))
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    same_id(&st, spool->st_dev, spool->st_ino))
 		return false;
 	want = n + DEDUPE_SLACK;
 	if ((off_t)want > st.st_size)
@@ -464,8 +466,8 @@ static bool delivered(const char *path, const char *tail, size_t n, struct stat 
 	return memmem(buf, (size_t)got, tail, n) != NULL;
 }
 
-void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long ino,
-			    const char *var, const char *jobid)
+void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long ino, const char *var,
+			    const char *jobid)
 {
 	char path[PATH_MAX], tail[DEDUPE_TAIL], self[64], spool[PATH_MAX] = "";
 	_cleanup_close_ int rfd = -1;
@@ -490,8 +492,8 @@ void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long i
 	if (r < 0) {
 		log_warn("LSF gives job %s the same output file as its last run ('%s', %lld bytes), "
 			 "and there is no %s to check that those bytes were delivered; keeping "
-			 "them (they may be delivered again)", jobid, spool, (long long)st.st_size,
-			 var);
+			 "them (they may be delivered again)",
+			 jobid, spool, (long long)st.st_size, var);
 		return;
 	}
 	n = st.st_size < DEDUPE_TAIL ? (size_t)st.st_size : DEDUPE_TAIL;
@@ -503,15 +505,18 @@ void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long i
 	    !delivered(path, tail, n, &st)) {
 		log_warn("LSF gives job %s the same spool file as its last run ('%s', %lld bytes), "
 			 "but its end is not in '%s'; keeping it (its lines may be delivered "
-			 "again)", jobid, spool, (long long)st.st_size, path);
+			 "again)",
+			 jobid, spool, (long long)st.st_size, path);
 		return;
 	}
 	if (ftruncate(fd, 0) < 0) {
 		log_warn("cannot empty the reused spool file '%s': %s; the earlier runs' lines "
-			 "will be delivered again", spool, strerror(errno));
+			 "will be delivered again",
+			 spool, strerror(errno));
 		return;
 	}
 	log_info("LSF gives job %s the same spool file as its last run ('%s'); its %lld bytes "
 		 "were already delivered to '%s', so it was emptied: each line reaches the "
-		 "output file once", jobid, spool, (long long)st.st_size, path);
+		 "output file once",
+		 jobid, spool, (long long)st.st_size, path);
 }

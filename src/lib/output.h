@@ -36,17 +36,18 @@
 enum lc_out_kind { LC_OUT_FILE, LC_OUT_PIPE, LC_OUT_OTHER };
 
 struct lc_out_fd {
-	int fd;			   /* root's fd 0-2; for LSF's output: which fd of the new job */
+	int fd; /* root's fd 0-2; for LSF's output: which fd of the new job */
 	enum lc_out_kind kind;
-	char path[4096];	   /* readlink of /proc/<root>/fd/<fd> at dump time */
+	char path[4096]; /* readlink of /proc/<root>/fd/<fd> at dump time */
 	unsigned long long dev, ino;
-	bool lsf;		   /* the output LSF gave the job */
-	char why[128];		   /* how that was decided, for the log */
+	bool lsf;      /* the output LSF gave the job */
+	char why[128]; /* how that was decided, for the log */
 };
 
 struct lc_output {
 	int n;
-	struct lc_out_fd fds[LC_OUTPUT_MAX];	/* the root's fds 0-2, then LSF's output held elsewhere */
+	struct lc_out_fd
+		fds[LC_OUTPUT_MAX]; /* the root's fds 0-2, then LSF's output held elsewhere */
 };
 
 /*
@@ -95,7 +96,7 @@ int lc_lsf_outfile(const char *var, const char *jobid, bool dir_file, char *buf,
  * the -o/-e file itself, and everything in it already reached the -o/-e file
  * named by var, empties it. Logs what it did and why.
  */
-void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long ino,
-			    const char *var, const char *jobid);
+void lc_output_reused_spool(int fd, unsigned long long dev, unsigned long long ino, const char *var,
+			    const char *jobid);
 
 #endif

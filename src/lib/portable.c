@@ -47,16 +47,19 @@
  * must test anyway (an aborted transaction is not a fault).
  */
 static const char *const ins_flags[] = {
-	"fpu", "tsc", "cx8", "sep", "cmov", "clflush", "mmx", "fxsr", "sse", "sse2",
-	"syscall", "mmxext", "rdtscp", "3dnowext", "3dnow", "pni", "pclmulqdq", "monitor",
-	"ssse3", "fma", "cx16", "sse4_1", "sse4_2", "movbe", "popcnt", "aes", "xsave",
-	"osxsave", "avx", "f16c", "rdrand", "abm", "sse4a", "misalignsse", "3dnowprefetch",
-	"xop", "fma4", "tbm", "fsgsbase", "bmi1", "avx2", "bmi2", "erms",
-	"avx512f", "avx512dq", "rdseed", "adx", "clflushopt", "clwb", "avx512pf", "avx512er",
-	"avx512cd", "sha_ni", "avx512bw", "avx512vl", "xsaveopt", "xsavec", "xgetbv1",
-	"avx512vbmi", "avx512_vbmi2", "gfni", "vaes", "vpclmulqdq", "avx512_vnni",
-	"avx512_bitalg", "avx512_vpopcntdq", "rdpid", "clzero", "avx_vnni", "avx512_bf16",
-	"avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "movdiri", "movdir64b",
+	"fpu",	    "tsc",	"cx8",	      "sep",	     "cmov",	      "clflush",
+	"mmx",	    "fxsr",	"sse",	      "sse2",	     "syscall",	      "mmxext",
+	"rdtscp",   "3dnowext", "3dnow",      "pni",	     "pclmulqdq",     "monitor",
+	"ssse3",    "fma",	"cx16",	      "sse4_1",	     "sse4_2",	      "movbe",
+	"popcnt",   "aes",	"xsave",      "osxsave",     "avx",	      "f16c",
+	"rdrand",   "abm",	"sse4a",      "misalignsse", "3dnowprefetch", "xop",
+	"fma4",	    "tbm",	"fsgsbase",   "bmi1",	     "avx2",	      "bmi2",
+	"erms",	    "avx512f",	"avx512dq",   "rdseed",	     "adx",	      "clflushopt",
+	"clwb",	    "avx512pf", "avx512er",   "avx512cd",    "sha_ni",	      "avx512bw",
+	"avx512vl", "xsaveopt", "xsavec",     "xgetbv1",     "avx512vbmi",    "avx512_vbmi2",
+	"gfni",	    "vaes",	"vpclmulqdq", "avx512_vnni", "avx512_bitalg", "avx512_vpopcntdq",
+	"rdpid",    "clzero",	"avx_vnni",   "avx512_bf16", "avx512_fp16",   "amx_tile",
+	"amx_bf16", "amx_int8", "movdiri",    "movdir64b",
 };
 
 static const char *const type_names[] = {
@@ -135,9 +138,11 @@ void lc_cpu_read(struct lc_cpu *c)
 
 			if (strncmp(line, "flags", 5) || !(colon = strchr(line, ':')))
 				continue;
-			for (tok = strtok_r(colon + 1, " \t", &s2); tok; tok = strtok_r(NULL, " \t", &s2))
+			for (tok = strtok_r(colon + 1, " \t", &s2); tok;
+			     tok = strtok_r(NULL, " \t", &s2))
 				if (known_flag(tok) && c->n_flags < LC_CPU_MAX_FLAGS)
-					snprintf(c->flags[c->n_flags++], sizeof(c->flags[0]), "%s", tok);
+					snprintf(c->flags[c->n_flags++], sizeof(c->flags[0]), "%s",
+						 tok);
 			break; /* the first processor stands for all */
 		}
 	}
@@ -177,7 +182,8 @@ static void elf_build_id(int fd, char *buf)
 		size_t off = 0, len;
 
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof(ph))) !=
-		    sizeof(ph) || ph.p_type != PT_NOTE || ph.p_offset > (Elf64_Off)st.st_size)
+			    sizeof(ph) ||
+		    ph.p_type != PT_NOTE || ph.p_offset > (Elf64_Off)st.st_size)
 			continue;
 		len = ph.p_filesz < sizeof(notes) ? (size_t)ph.p_filesz : sizeof(notes);
 		if (pread(fd, notes, len, (off_t)ph.p_offset) != (ssize_t)len)
@@ -214,10 +220,10 @@ static void path_build_id(const char *path, char *buf)
 
 struct collect {
 	struct lc_needs *n;
-	char chkdir[PATH_MAX];	/* realpath of the checkpoint directory, with a trailing '/' */
+	char chkdir[PATH_MAX]; /* realpath of the checkpoint directory, with a trailing '/' */
 	const struct lc_meta *m;
 	const struct lc_output *out;
-	bool stopped;		/* the job cannot write any more: its file sizes are final */
+	bool stopped; /* the job cannot write any more: its file sizes are final */
 	struct lc_err *err;
 };
 
@@ -260,7 +266,8 @@ static void add_need(struct collect *c, const char *path, enum lc_need_type type
 	if (n->n >= LC_NEEDS_MAX) {
 		if (n->n == LC_NEEDS_MAX)
 			log_warn("the job uses more than %d files; only the first are checked before "
-				 "a restore", LC_NEEDS_MAX);
+				 "a restore",
+				 LC_NEEDS_MAX);
 		return;
 	}
 	e = &n->v[n->n++];
@@ -296,8 +303,7 @@ static void collect_fds(struct collect *c, pid_t pid, const char *comm)
 		if (stat(link, &st) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			add_need(c, target, LC_NEED_DIR, -1, "a directory open in",
-				 pid, comm);
+			add_need(c, target, LC_NEED_DIR, -1, "a directory open in", pid, comm);
 		} else if (S_ISREG(st.st_mode)) {
 			/*
 			 * criu checks the size of every file but one opened only for
@@ -306,15 +312,15 @@ static void collect_fds(struct collect *c, pid_t pid, const char *comm)
 			 * grow, and its size is left to criu's own check at restore.
 			 */
 			bool known = lc_proc_fdinfo(pid, (int)fd, &pos, &flags) == 0;
-			bool checked = known && ((flags & O_ACCMODE) == O_RDONLY ||
-						 (c->stopped && !((flags & O_APPEND) &&
-								  (flags & O_ACCMODE) == O_WRONLY)));
+			bool checked = known &&
+				       ((flags & O_ACCMODE) == O_RDONLY ||
+					(c->stopped &&
+					 !((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)));
 
 			add_need(c, target, LC_NEED_FILE, checked ? (long long)st.st_size : -1,
 				 "a file open in", pid, comm);
 		} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-			add_need(c, target, LC_NEED_DEV, -1, "a device open in", pid,
-				 comm);
+			add_need(c, target, LC_NEED_DEV, -1, "a device open in", pid, comm);
 		}
 	}
 }
@@ -341,7 +347,8 @@ static void collect_maps(struct collect *c, pid_t pid, const char *comm)
 		if (file[0] != '/' || stat(file, &st) < 0 || !S_ISREG(st.st_mode) ||
 		    (unsigned long long)st.st_ino != ino)
 			continue; /* replaced since it was mapped: criu carries it or fails on it */
-		add_need(c, file, LC_NEED_FILE, (long long)st.st_size, "a file mapped by", pid, comm);
+		add_need(c, file, LC_NEED_FILE, (long long)st.st_size, "a file mapped by", pid,
+			 comm);
 	}
 }
 
@@ -428,7 +435,8 @@ int lc_portable_record(int imgfd, int dirfd, const char *chkdir, const struct lc
 		len = readlink(path, target, sizeof(target) - 1);
 		if (len > 0) {
 			target[len] = '\0';
-			add_need(&c, target, LC_NEED_DIR, -1, "the working directory of", pid, comm);
+			add_need(&c, target, LC_NEED_DIR, -1, "the working directory of", pid,
+				 comm);
 		}
 		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 		len = readlink(path, target, sizeof(target) - 1);
@@ -451,7 +459,8 @@ int lc_portable_record(int imgfd, int dirfd, const char *chkdir, const struct lc
 			return lc_err_set(err, -r, "cannot write '%s'", LC_NEEDS_FILE);
 	}
 	log_info("recorded what the image needs from a host: %d path(s), %d CPU feature(s), "
-		 "criu %s, kernel %s", n.n, n.cpu.n_flags, n.criu_version, n.kernel);
+		 "criu %s, kernel %s",
+		 n.n, n.cpu.n_flags, n.criu_version, n.kernel);
 	return 0;
 }
 
@@ -506,7 +515,7 @@ int lc_needs_parse(const char *text, struct lc_needs *n, struct lc_err *err)
 			   LC_CPU_MAX_FLAGS);
 		goto out;
 	}
-	json_array_foreach(flags, i, v) {
+	json_array_foreach (flags, i, v) {
 		if (!json_is_string(v) || json_string_length(v) >= sizeof(n->cpu.flags[0]) ||
 		    strlen(json_string_value(v)) != json_string_length(v)) {
 			lc_err_set(err, EINVAL, "a CPU flag is not a short string");
@@ -529,7 +538,7 @@ int lc_needs_parse(const char *text, struct lc_needs *n, struct lc_err *err)
 	{
 		json_t *e;
 
-		json_array_foreach(v, i, e) {
+		json_array_foreach (v, i, e) {
 			struct lc_need *d = &n->v[n->n];
 			char type[16];
 
@@ -606,16 +615,19 @@ int lc_needs_check(const struct lc_needs *n, struct lc_err *err)
 				  here.arch, n->cpu.arch);
 	for (int i = 0; i < n->cpu.n_flags; i++)
 		if (!has_flag(&here, n->cpu.flags[i]))
-			return lc_err_msg(err, ENOTSUP, "the CPU of host %s lacks the feature '%s' "
-					  "that the CPU of host %s offered the job", host,
-					  n->cpu.flags[i], n->host);
+			return lc_err_msg(err, ENOTSUP,
+					  "the CPU of host %s lacks the feature '%s' "
+					  "that the CPU of host %s offered the job",
+					  host, n->cpu.flags[i], n->host);
 	if (n->cpu.xfeatures & ~here.xfeatures)
-		return lc_err_msg(err, ENOTSUP, "the CPU of host %s lacks XSAVE state components "
-				  "%#llx that the CPU of host %s offered the job", host,
-				  n->cpu.xfeatures & ~here.xfeatures, n->host);
+		return lc_err_msg(err, ENOTSUP,
+				  "the CPU of host %s lacks XSAVE state components "
+				  "%#llx that the CPU of host %s offered the job",
+				  host, n->cpu.xfeatures & ~here.xfeatures, n->host);
 	if (n->cpu.xsave_size && here.xsave_size && n->cpu.xsave_size != here.xsave_size)
 		log_warn("the XSAVE area of host %s is %u bytes, %u on host %s; programs that size "
-			 "it once may misbehave", host, here.xsave_size, n->cpu.xsave_size, n->host);
+			 "it once may misbehave",
+			 host, here.xsave_size, n->cpu.xsave_size, n->host);
 	if (n->kernel[0] && strcmp(n->kernel, u.release))
 		log_info("host %s runs kernel %s, the image was made under %s", host, u.release,
 			 n->kernel);
@@ -629,28 +641,32 @@ int lc_needs_check(const struct lc_needs *n, struct lc_err *err)
 
 			return lc_err_msg(err, e2 == ENOENT || e2 == ENOTDIR ? ENOENT : e2,
 					  "'%s' (%s) %s on host %s", e->path, e->why,
-					  e2 == ENOENT || e2 == ENOTDIR ? "is missing" :
-					  e2 == EACCES ? "is not accessible" : "cannot be checked",
+					  e2 == ENOENT || e2 == ENOTDIR ? "is missing"
+					  : e2 == EACCES		? "is not accessible"
+									: "cannot be checked",
 					  host);
 		}
-		ok = e->type == LC_NEED_DIR ? S_ISDIR(st.st_mode) :
-		     e->type == LC_NEED_FILE ? S_ISREG(st.st_mode) :
-		     (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+		ok = e->type == LC_NEED_DIR    ? S_ISDIR(st.st_mode)
+		     : e->type == LC_NEED_FILE ? S_ISREG(st.st_mode)
+					       : (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
 		if (!ok)
 			return lc_err_msg(err, ESTALE, "'%s' (%s) is not a %s on host %s", e->path,
 					  e->why, type_names[e->type], host);
 		if (e->type == LC_NEED_FILE && e->size >= 0 && st.st_size != e->size)
-			return lc_err_msg(err, ESTALE, "'%s' (%s) is %lld bytes on host %s, %lld when "
-					  "the job was checkpointed; criu would refuse it", e->path,
-					  e->why, (long long)st.st_size, host, e->size);
+			return lc_err_msg(err, ESTALE,
+					  "'%s' (%s) is %lld bytes on host %s, %lld when "
+					  "the job was checkpointed; criu would refuse it",
+					  e->path, e->why, (long long)st.st_size, host, e->size);
 		if (e->type == LC_NEED_FILE && e->build_id[0]) {
 			char id[41];
 
 			path_build_id(e->path, id);
 			if (strcmp(id, e->build_id))
-				return lc_err_msg(err, ESTALE, "'%s' (%s) on host %s is not the file "
+				return lc_err_msg(err, ESTALE,
+						  "'%s' (%s) on host %s is not the file "
 						  "of host %s (build-id %s, not %s); criu would "
-						  "refuse it", e->path, e->why, host, n->host,
+						  "refuse it",
+						  e->path, e->why, host, n->host,
 						  id[0] ? id : "none", e->build_id);
 		}
 	}
@@ -686,8 +702,10 @@ static int pids_free(const struct lc_meta *m, long seconds, struct lc_err *err)
 		if (!taken)
 			return 0;
 		if (lc_now() >= end)
-			return lc_err_msg(err, EEXIST, "PID %d, which the image needs, is held by a "
-					  "live process (%s) after %ld s", (int)taken, comm, seconds);
+			return lc_err_msg(err, EEXIST,
+					  "PID %d, which the image needs, is held by a "
+					  "live process (%s) after %ld s",
+					  (int)taken, comm, seconds);
 		if (!logged) {
 			log_info("waiting up to %ld s for PID %d of the image (now %s) to be free",
 				 seconds, (int)taken, comm);
@@ -710,7 +728,8 @@ static int can_unshare(struct lc_err *err)
 		_exit(lc_ns_create(&cerr) < 0 ? 1 : 0);
 	st = lc_wait_status(pid);
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return lc_err_msg(err, EPERM, "the image was taken in the job's own namespaces, and "
+		return lc_err_msg(err, EPERM,
+				  "the image was taken in the job's own namespaces, and "
 				  "this host does not let the job owner create user namespaces "
 				  "(user.max_user_namespaces)");
 	return 0;
@@ -733,14 +752,16 @@ static int criu_works(const char *criu, struct lc_err *err)
 		for (nl = out; *nl; nl++)
 			if (*nl == '\n')
 				*nl = ' ';
-		return lc_err_msg(err, ENOTSUP, "'%s check --no-default-config --unprivileged' "
-				  "fails for the job owner: %.300s", criu, lc_trim(out));
+		return lc_err_msg(err, ENOTSUP,
+				  "'%s check --no-default-config --unprivileged' "
+				  "fails for the job owner: %.300s",
+				  criu, lc_trim(out));
 	}
 	return 0;
 }
 
 int lc_preflight(int dirfd, const char *imgset, const struct lc_meta *m, const char *criu,
-		 long pid_wait_seconds, struct lc_err *err)
+		 long pid_wait_seconds, uid_t owner, struct lc_err *err)
 {
 	_cleanup_close_ int imgfd = -1;
 	struct lc_needs needs;
@@ -750,15 +771,18 @@ int lc_preflight(int dirfd, const char *imgset, const struct lc_meta *m, const c
 	if (lc_criu_check(criu, version, sizeof(version), err) < 0)
 		return lc_err_wrap(err, "criu is not usable");
 	if (m->criu_version[0] && lc_criu_version_cmp(version, m->criu_version) < 0)
-		return lc_err_msg(err, ENOTSUP, "criu here is version %s, older than the criu %s "
-				  "that made the image", version, m->criu_version);
+		return lc_err_msg(err, ENOTSUP,
+				  "criu here is version %s, older than the criu %s "
+				  "that made the image",
+				  version, m->criu_version);
 	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (imgfd < 0)
 		return lc_err_set(err, errno, "cannot open image set '%s'", imgset);
-	r = lc_needs_load(imgfd, getuid(), &needs, err);
+	r = lc_needs_load(imgfd, owner, &needs, err);
 	if (r == -ENOENT) {
 		log_info("image set '%s' records no host needs (made by an older lsf-criu); its "
-			 "files are checked by criu only", imgset);
+			 "files are checked by criu only",
+			 imgset);
 	} else if (r < 0) {
 		log_warn("%s; its files are checked by criu only", err->msg);
 	} else {

@@ -27,25 +27,25 @@
 #include "meta.h"
 #include "output.h"
 
-#define LC_NEEDS_FILE	  "host-needs.json"
-#define LC_NEEDS_MAX	  4096
-#define LC_CPU_MAX_FLAGS  96
+#define LC_NEEDS_FILE	 "host-needs.json"
+#define LC_NEEDS_MAX	 4096
+#define LC_CPU_MAX_FLAGS 96
 
 enum lc_need_type { LC_NEED_DIR, LC_NEED_FILE, LC_NEED_DEV };
 
 struct lc_need {
 	char path[4096];
 	enum lc_need_type type;
-	long long size;		/* -1: not checked here (a file the job writes may grow until the dump) */
-	char build_id[41];	/* hex GNU build-id of an ELF file, "" if none (criu checks it) */
-	char why[96];		/* "cwd of process 123 (sh)" */
+	long long size; /* -1: not checked here (a file the job writes may grow until the dump) */
+	char build_id[41]; /* hex GNU build-id of an ELF file, "" if none (criu checks it) */
+	char why[96];	   /* "cwd of process 123 (sh)" */
 };
 
 struct lc_cpu {
 	char arch[32];
 	int n_flags;
-	char flags[LC_CPU_MAX_FLAGS][24];	/* instruction-set flags of /proc/cpuinfo */
-	unsigned long long xfeatures;		/* XSAVE state components in use */
+	char flags[LC_CPU_MAX_FLAGS][24]; /* instruction-set flags of /proc/cpuinfo */
+	unsigned long long xfeatures;	  /* XSAVE state components in use */
 	unsigned xsave_size, xsave_size_max;
 };
 
@@ -57,7 +57,7 @@ struct lc_needs {
 	bool ns;
 	struct lc_cpu cpu;
 	int n;
-	struct lc_need *v;	/* heap, n entries */
+	struct lc_need *v; /* heap, n entries */
 };
 
 /*
@@ -94,11 +94,13 @@ int lc_needs_check(const struct lc_needs *n, struct lc_err *err);
  * criu usable and not older than the image's; the host needs above; for a
  * host-PID image "criu check --unprivileged" and every PID free (a zombie
  * counts as free; a live holder is waited for up to pid_wait_seconds); for
- * a namespaced image that user namespaces can be created. Returns 0 or a
- * negative errno with err naming the first problem in one line.
+ * a namespaced image that user namespaces can be created. owner: the
+ * image's owner (its records must belong to it). Returns 0 or a negative
+ * errno with err naming the first problem in one line: -EEXIST for a PID
+ * held by a live process (which may go), another errno for what stays.
  */
 int lc_preflight(int dirfd, const char *imgset, const struct lc_meta *m, const char *criu,
-		 long pid_wait_seconds, struct lc_err *err);
+		 long pid_wait_seconds, uid_t owner, struct lc_err *err);
 
 /* This host's CPU features, as recorded in host-needs.json. */
 void lc_cpu_read(struct lc_cpu *c);

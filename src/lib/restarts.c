@@ -70,7 +70,7 @@ int lc_restarts_start(int dirfd, const char *jobid)
 	return lc_restarts_publish(dirfd, jobid, 0);
 }
 
-int lc_restarts_read(int dirfd, const char *chain_id, long *ret)
+int lc_restarts_read(int dirfd, const char *chain_id, uid_t owner, long *ret)
 {
 	_cleanup_close_ int base = -1;
 	_cleanup_free_ char *txt = NULL;
@@ -83,7 +83,7 @@ int lc_restarts_read(int dirfd, const char *chain_id, long *ret)
 	base = open_base(dirfd);
 	if (base < 0)
 		return -errno;
-	r = lc_read_file_at(base, name, 64, getuid(), &txt, NULL);
+	r = lc_read_file_at(base, name, 64, owner, &txt, NULL);
 	if (r < 0)
 		return r;
 	txt[strcspn(txt, "\n")] = '\0';

@@ -18,6 +18,8 @@
 #ifndef LC_RESTARTS_H
 #define LC_RESTARTS_H
 
+#include <sys/types.h>
+
 #define LC_RESTARTS_FILE   "lsf-criu.restarts"
 #define LC_RESTARTS_SUFFIX ".restarts"
 
@@ -32,7 +34,7 @@ int lc_restarts_publish(int dirfd, const char *chain_id, long restarts);
  * publishes 0 unless a count is there already. Returns 0 or a negative errno.
  */
 int lc_restarts_start(int dirfd, const char *jobid);
-/* Reads the count published for chain_id beside dirfd; -ENOENT if none. */
-int lc_restarts_read(int dirfd, const char *chain_id, long *ret);
+/* Reads the count published for chain_id beside dirfd (a file of owner); -ENOENT if none. */
+int lc_restarts_read(int dirfd, const char *chain_id, uid_t owner, long *ret);
 
 #endif

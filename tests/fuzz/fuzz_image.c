@@ -34,7 +34,8 @@ static void check_needs(const struct lc_needs *n)
 	for (int i = 0; i < n->n; i++) {
 		FUZZ_CHECK(STR_OK(n->v[i].path) && n->v[i].path[0] == '/');
 		FUZZ_CHECK(STR_OK(n->v[i].why) && STR_OK(n->v[i].build_id));
-		FUZZ_CHECK(strspn(n->v[i].build_id, "0123456789abcdef") == strlen(n->v[i].build_id));
+		FUZZ_CHECK(strspn(n->v[i].build_id, "0123456789abcdef") ==
+			   strlen(n->v[i].build_id));
 		FUZZ_CHECK(n->v[i].size >= -1);
 		FUZZ_CHECK(n->v[i].type == LC_NEED_DIR || n->v[i].type == LC_NEED_FILE ||
 			   n->v[i].type == LC_NEED_DEV);

@@ -11,7 +11,7 @@ import os
 import re
 import unittest
 
-from cluster import ClusterTest, WORKLOADS, assert_continuous, counts, wait_for
+from cluster import BUILD, ClusterTest, WORKLOADS, assert_continuous, counts, wait_for
 
 RESTARTS = os.path.join(WORKLOADS, "restarts.sh")
 COUNTER = os.path.join(WORKLOADS, "counter.sh")
@@ -80,6 +80,13 @@ class RestartCount(ChainCase):
         # ... but the count lives beside it, where the job's LSB_CHKPNT_DIR points.
         with open(self.c.chkdir(jid) + ".restarts") as f:
             self.assertEqual(f.read(), "3\n")
+        # lsf-criu status shows it too.
+        p = self.c.run([os.path.join(BUILD, "lsf-criu"), "status", "--json", self.c.base,
+                        led["runs"][-1]["jobid"]])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["published_restarts"], 3)
+        p = self.c.run([os.path.join(BUILD, "lsf-criu"), "status", self.chain_dir(jid)])
+        self.assertIn("for the job:  3, in $LSB_CHKPNT_DIR.restarts of its first run", p.stdout)
         return jid, [r for _, r in seen]
 
     def runs_of(self, values):

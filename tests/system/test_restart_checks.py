@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import unittest
 
-from cluster import ClusterTest, WORKLOADS, assert_continuous, counts, wait_for
+from cluster import BUILD, ClusterTest, WORKLOADS, assert_continuous, counts, wait_for
 
 COUNTER = os.path.join(WORKLOADS, "counter.sh")
 
@@ -61,6 +61,12 @@ class RestartChecks(ClusterTest):
         assert_continuous(self, counts(out), 1, last)
         return new
 
+    def check_dir(self, d):
+        """lsf-criu check --dir d, as the job owner: the process and the ckpt-restore probe."""
+        p = self.c.run([os.path.join(BUILD, "lsf-criu"), "check", "--json", "--dir", d])
+        probes = {pr["name"]: pr for pr in json.loads(p.stdout)["probes"]}
+        return p, probes["ckpt-restore"]
+
     def submit_script(self, script):
         """A job given as a script on stdin (the job-file shell runs its lines)."""
         out = os.path.join(self.c.home, "script.out")
@@ -88,11 +94,21 @@ class RestartChecks(ClusterTest):
         self.checkpoint_kill(jid)
         # This host lacks the job's working directory ...
         os.rename(wd, wd + ".away")
+        # (lsf-criu check --dir tells beforehand, as the job owner)
+        p, probe = self.check_dir(self.c.chkdir(jid))
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(probe["status"], "FAIL", probe)
+        self.assertIn("would not restore on this host: '%s' (the working directory of process"
+                      % wd, probe["finding"])
         line = self.failed_restart(jid)
         self.assertIn("'%s' (the working directory of process" % wd, line)
         self.assertIn("is missing on host", line)
         self.assertIn("'brestart -m <another host> %s %s'" % (self.c.base, jid), line)
         os.rename(wd + ".away", wd)
+        p, probe = self.check_dir(self.c.chkdir(jid))
+        self.assertEqual(probe["status"], "OK", probe)
+        self.assertIn("of job %s (host PIDs, criu " % jid, probe["finding"])
+        self.assertIn("would restore on this host", probe["finding"])
         # ... then its script ...
         os.rename(app, app + ".away")
         line = self.failed_restart(jid)

@@ -68,7 +68,10 @@ static int output_round_trip(void)
 static int output_hostile(void)
 {
 	static const char *const bad[] = {
-		"", "[]", "{\"version\": 2, \"fds\": []}", "{\"version\": 1}",
+		"",
+		"[]",
+		"{\"version\": 2, \"fds\": []}",
+		"{\"version\": 1}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 3, \"kind\": \"file\", \"path\": \"/x\","
 		" \"dev\": 1, \"ino\": 1, \"lsf\": true, \"build_id\": \"\", \"why\": \"\"}]}",
 		"{\"version\": 1, \"fds\": [{\"fd\": 1, \"kind\": \"socket\", \"path\": \"/x\","
@@ -95,9 +98,12 @@ static int output_hostile(void)
 	{
 		struct lc_err err = { 0 };
 
-		CHECK_INT(lc_output_parse("{\"version\": 1, \"fds\": [{\"fd\": 0, \"kind\": \"file\","
-					  " \"path\": \"/x\", \"dev\": 1, \"ino\": 1, \"lsf\": true,"
-					  " \"build_id\": \"\", \"why\": \"\"}]}", &o, &err), ==, 0);
+		CHECK_INT(
+			lc_output_parse("{\"version\": 1, \"fds\": [{\"fd\": 0, \"kind\": \"file\","
+					" \"path\": \"/x\", \"dev\": 1, \"ino\": 1, \"lsf\": true,"
+					" \"build_id\": \"\", \"why\": \"\"}]}",
+					&o, &err),
+			==, 0);
 		CHECK(!o.fds[0].lsf);
 	}
 	return TAP_PASS;
@@ -116,9 +122,11 @@ static int given_round_trip(void)
 	CHECK(fstat(1, &st) == 0);
 	CHECK(g.fds[0].fd == 1 && g.fds[0].ino == (unsigned long long)st.st_ino);
 	CHECK(lc_given_parse("{\"version\": 1, \"jobid\": \"1\", \"fds\": [{\"fd\": 0, \"dev\": 1,"
-			     " \"ino\": 1}]}", &g, &err) < 0);
+			     " \"ino\": 1}]}",
+			     &g, &err) < 0);
 	CHECK(lc_given_parse("{\"version\": 1, \"jobid\": \"1\", \"fds\": [{\"fd\": 1, \"dev\": 1,"
-			     " \"ino\": 0}]}", &g, &err) < 0);
+			     " \"ino\": 0}]}",
+			     &g, &err) < 0);
 	return TAP_PASS;
 }
 
@@ -191,7 +199,8 @@ static int reused_spool_emptied_once_delivered(void)
 	int fd = make_spool("count 1\ncount 2\n", "report\ncount 1\ncount 2\ntrailer\n", &img);
 
 	CHECK(fd >= 0);
-	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE",
+			       "5");
 	CHECK_INT(fd_size(fd), ==, 0);
 	close(fd);
 	return TAP_PASS;
@@ -217,13 +226,15 @@ static int reused_spool_kept_when_not_delivered(void)
 	int fd = make_spool("count 1\ncount 2\n", "report\ncount 1\n", &img);
 
 	CHECK(fd >= 0);
-	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE",
+			       "5");
 	CHECK_INT(fd_size(fd), ==, 16);
 	close(fd);
 	/* no -o at all: nothing to check against, nothing removed */
 	fd = make_spool("", NULL, &img);
 	unsetenv("LSB_OUTPUTFILE");
-	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE",
+			       "5");
 	CHECK_INT(fd_size(fd), ==, 16);
 	close(fd);
 	return TAP_PASS;
@@ -237,17 +248,20 @@ static int reused_spool_other_files_untouched(void)
 	CHECK(fd >= 0);
 	/* a new spool (another file than the image's): nothing to do */
 	img.ino++;
-	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE",
+			       "5");
 	CHECK_INT(fd_size(fd), ==, 8);
 	img.ino--;
 	/* the job's own file is never touched */
 	img.lsf = false;
-	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE",
+			       "5");
 	CHECK_INT(fd_size(fd), ==, 8);
 	img.lsf = true;
 	/* direct mode: the spool is the -o file itself */
 	setenv("LSB_OUTPUTFILE", "spool", 1);
-	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE", "5");
+	lc_output_reused_spool(fd, img.lsf ? img.dev : 0, img.lsf ? img.ino : 0, "LSB_OUTPUTFILE",
+			       "5");
 	CHECK_INT(fd_size(fd), ==, 8);
 	close(fd);
 	return TAP_PASS;
@@ -272,10 +286,11 @@ static char *host_cpu(void)
 	char *t = NULL;
 
 	lc_cpu_read(&c);
-	if (asprintf(&t, "{\"arch\": \"%s\", \"flags\": [%s%s%s], \"xfeatures\": %llu,"
-		     " \"xsave_size\": %u, \"xsave_size_max\": %u}", c.arch,
-		     c.n_flags ? "\"" : "", c.n_flags ? c.flags[0] : "", c.n_flags ? "\"" : "",
-		     c.xfeatures, c.xsave_size, c.xsave_size_max) < 0)
+	if (asprintf(&t,
+		     "{\"arch\": \"%s\", \"flags\": [%s%s%s], \"xfeatures\": %llu,"
+		     " \"xsave_size\": %u, \"xsave_size_max\": %u}",
+		     c.arch, c.n_flags ? "\"" : "", c.n_flags ? c.flags[0] : "",
+		     c.n_flags ? "\"" : "", c.xfeatures, c.xsave_size, c.xsave_size_max) < 0)
 		abort();
 	return t;
 }
@@ -298,45 +313,55 @@ static int check_text(const char *text, struct lc_err *err)
 static int needs_check_paths(void)
 {
 	_cleanup_free_ char *cpu = host_cpu(), *ok = NULL, *missing = NULL, *size = NULL,
-			     *type = NULL, *append = NULL;
+			    *type = NULL, *append = NULL;
 	char *entry = NULL;
 	struct lc_err err = { 0 };
 
 	CHECK(write_text(tap_dirfd, "data", "12345") == 0);
 	CHECK(mkdirat(tap_dirfd, "wd", 0700) == 0);
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 5, \"build_id\": \"\", \"why\": "
-		       "\"a file open in process 1 (sh)\"}, {\"path\": \"%s/wd\", \"type\": \"dir\","
-		       " \"size\": -1, \"build_id\": \"\", \"why\": \"the working directory of process 1 (sh)\"},"
-		       " {\"path\": \"/dev/null\", \"type\": \"device\", \"size\": -1, \"build_id\": \"\", \"why\": \"x\"}",
-		       tap_dir, tap_dir) > 0);
+	CHECK(asprintf(
+		      &entry,
+		      "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 5, \"build_id\": \"\", \"why\": "
+		      "\"a file open in process 1 (sh)\"}, {\"path\": \"%s/wd\", \"type\": \"dir\","
+		      " \"size\": -1, \"build_id\": \"\", \"why\": \"the working directory of process 1 (sh)\"},"
+		      " {\"path\": \"/dev/null\", \"type\": \"device\", \"size\": -1, \"build_id\": \"\", \"why\": \"x\"}",
+		      tap_dir, tap_dir) > 0);
 	ok = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(ok, &err), ==, 0);
 
-	CHECK(asprintf(&entry, "{\"path\": \"%s/gone/x\", \"type\": \"file\", \"size\": 5, "
-		       "\"build_id\": \"\", \"why\": \"the executable of process 7 (app)\"}", tap_dir) > 0);
+	CHECK(asprintf(&entry,
+		       "{\"path\": \"%s/gone/x\", \"type\": \"file\", \"size\": 5, "
+		       "\"build_id\": \"\", \"why\": \"the executable of process 7 (app)\"}",
+		       tap_dir) > 0);
 	missing = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(missing, &err), ==, -ENOENT);
 	CHECK(strstr(err.msg, "/gone/x' (the executable of process 7 (app)) is missing on host"));
 
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 4, \"build_id\": \"\", \"why\": "
-		       "\"w\"}", tap_dir) > 0);
+	CHECK(asprintf(&entry,
+		       "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": 4, \"build_id\": \"\", \"why\": "
+		       "\"w\"}",
+		       tap_dir) > 0);
 	size = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(size, &err), ==, -ESTALE);
 	CHECK(strstr(err.msg, "is 5 bytes on host") && strstr(err.msg, "4 when the job was"));
 
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"dir\", \"size\": -1, \"build_id\": \"\", \"why\": "
-		       "\"w\"}", tap_dir) > 0);
+	CHECK(asprintf(&entry,
+		       "{\"path\": \"%s/data\", \"type\": \"dir\", \"size\": -1, \"build_id\": \"\", \"why\": "
+		       "\"w\"}",
+		       tap_dir) > 0);
 	type = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(type, &err), ==, -ESTALE);
 	CHECK(strstr(err.msg, "is not a dir on host"));
 
 	/* a file opened for appending: its size is not checked */
-	CHECK(asprintf(&entry, "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": -1, \"build_id\": \"\", \"why\": "
-		       "\"w\"}", tap_dir) > 0);
+	CHECK(asprintf(&entry,
+		       "{\"path\": \"%s/data\", \"type\": \"file\", \"size\": -1, \"build_id\": \"\", \"why\": "
+		       "\"w\"}",
+		       tap_dir) > 0);
 	append = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(append, &err), ==, 0);
@@ -352,7 +377,8 @@ static int needs_check_build_id(void)
 
 	CHECK(stat("/usr/bin/dash", &st) == 0);
 	/* the same size, another build: criu would refuse it */
-	CHECK(asprintf(&entry, "{\"path\": \"/usr/bin/dash\", \"type\": \"file\", \"size\": %lld,"
+	CHECK(asprintf(&entry,
+		       "{\"path\": \"/usr/bin/dash\", \"type\": \"file\", \"size\": %lld,"
 		       " \"build_id\": \"00ff\", \"why\": \"the executable of process 1 (sh)\"}",
 		       (long long)st.st_size) > 0);
 	bad = needs_text(cpu, entry);
@@ -360,17 +386,20 @@ static int needs_check_build_id(void)
 	CHECK_INT(check_text(bad, &err), ==, -ESTALE);
 	CHECK(strstr(err.msg, "is not the file of host node1 (build-id ") &&
 	      strstr(err.msg, ", not 00ff)"));
-	CHECK(asprintf(&entry, "{\"path\": \"/usr/bin/dash\", \"type\": \"file\", \"size\": %lld,"
-		       " \"build_id\": \"\", \"why\": \"x\"}", (long long)st.st_size) > 0);
+	CHECK(asprintf(&entry,
+		       "{\"path\": \"/usr/bin/dash\", \"type\": \"file\", \"size\": %lld,"
+		       " \"build_id\": \"\", \"why\": \"x\"}",
+		       (long long)st.st_size) > 0);
 	none = needs_text(cpu, entry);
 	free(entry);
 	CHECK_INT(check_text(none, &err), ==, 0);
-	CHECK(lc_needs_parse("{\"version\": 1, \"jobid\": \"9\", \"host\": \"h\", \"kernel\": \"k\","
-			     " \"criu_version\": \"4.2\", \"namespaced\": false, \"cpu\": {\"arch\":"
-			     " \"x\", \"flags\": [], \"xfeatures\": 0, \"xsave_size\": 0,"
-			     " \"xsave_size_max\": 0}, \"needs\": [{\"path\": \"/x\", \"type\": \"file\","
-			     " \"size\": 1, \"build_id\": \"../..\", \"why\": \"w\"}]}", &(struct lc_needs){ 0 },
-			     &err) < 0);
+	CHECK(lc_needs_parse(
+		      "{\"version\": 1, \"jobid\": \"9\", \"host\": \"h\", \"kernel\": \"k\","
+		      " \"criu_version\": \"4.2\", \"namespaced\": false, \"cpu\": {\"arch\":"
+		      " \"x\", \"flags\": [], \"xfeatures\": 0, \"xsave_size\": 0,"
+		      " \"xsave_size_max\": 0}, \"needs\": [{\"path\": \"/x\", \"type\": \"file\","
+		      " \"size\": 1, \"build_id\": \"../..\", \"why\": \"w\"}]}",
+		      &(struct lc_needs){ 0 }, &err) < 0);
 	return TAP_PASS;
 }
 
@@ -381,22 +410,27 @@ static int needs_check_cpu(void)
 	char *cpu = NULL, *text;
 
 	lc_cpu_read(&c);
-	CHECK(asprintf(&cpu, "{\"arch\": \"%s\", \"flags\": [\"not_a_real_flag\"], \"xfeatures\": 0,"
-		       " \"xsave_size\": 0, \"xsave_size_max\": 0}", c.arch) > 0);
+	CHECK(asprintf(&cpu,
+		       "{\"arch\": \"%s\", \"flags\": [\"not_a_real_flag\"], \"xfeatures\": 0,"
+		       " \"xsave_size\": 0, \"xsave_size_max\": 0}",
+		       c.arch) > 0);
 	text = needs_text(cpu, "");
 	CHECK_INT(check_text(text, &err), ==, -ENOTSUP);
 	CHECK(strstr(err.msg, "lacks the feature 'not_a_real_flag' that the CPU of host node1"));
 	free(text);
 	free(cpu);
-	CHECK(asprintf(&cpu, "{\"arch\": \"s390x-not-%s\", \"flags\": [], \"xfeatures\": 0,"
-		       " \"xsave_size\": 0, \"xsave_size_max\": 0}", c.arch) > 0);
+	CHECK(asprintf(&cpu,
+		       "{\"arch\": \"s390x-not-%s\", \"flags\": [], \"xfeatures\": 0,"
+		       " \"xsave_size\": 0, \"xsave_size_max\": 0}",
+		       c.arch) > 0);
 	text = needs_text(cpu, "");
 	CHECK_INT(check_text(text, &err), ==, -ENOTSUP);
 	free(text);
 	free(cpu);
-	CHECK(asprintf(&cpu, "{\"arch\": \"%s\", \"flags\": [], \"xfeatures\": %llu,"
-		       " \"xsave_size\": 0, \"xsave_size_max\": 0}", c.arch,
-		       (~c.xfeatures) & ((1ULL << 40) - 1)) > 0);
+	CHECK(asprintf(&cpu,
+		       "{\"arch\": \"%s\", \"flags\": [], \"xfeatures\": %llu,"
+		       " \"xsave_size\": 0, \"xsave_size_max\": 0}",
+		       c.arch, (~c.xfeatures) & ((1ULL << 40) - 1)) > 0);
 	text = needs_text(cpu, "");
 	CHECK_INT(check_text(text, &err), ==, -ENOTSUP);
 	CHECK(strstr(err.msg, "XSAVE state components"));
@@ -412,11 +446,15 @@ static int needs_hostile(void)
 	struct lc_err err = { 0 };
 
 	rel = needs_text(cpu, "{\"path\": \"relative\", \"type\": \"file\", \"size\": 1, "
-			 "\"build_id\": \"\", \"why\": \"w\"}");
+			      "\"build_id\": \"\", \"why\": \"w\"}");
 	CHECK(lc_needs_parse(rel, &n, &err) < 0);
-	type = needs_text(cpu, "{\"path\": \"/x\", \"type\": \"fifo\", \"size\": 1, \"build_id\": \"\", \"why\": \"w\"}");
+	type = needs_text(
+		cpu,
+		"{\"path\": \"/x\", \"type\": \"fifo\", \"size\": 1, \"build_id\": \"\", \"why\": \"w\"}");
 	CHECK(lc_needs_parse(type, &n, &err) < 0);
-	size = needs_text(cpu, "{\"path\": \"/x\", \"type\": \"file\", \"size\": -2, \"build_id\": \"\", \"why\": \"w\"}");
+	size = needs_text(
+		cpu,
+		"{\"path\": \"/x\", \"type\": \"file\", \"size\": -2, \"build_id\": \"\", \"why\": \"w\"}");
 	CHECK(lc_needs_parse(size, &n, &err) < 0);
 	CHECK(lc_needs_parse("{\"version\": 1}", &n, &err) < 0);
 	CHECK(lc_needs_parse("{\"version\": 9}", &n, &err) < 0);
@@ -443,9 +481,9 @@ static int restarts_published_beside_the_directory(void)
 	CHECK(mkdirat(tap_dirfd, "123", 0700) == 0);
 	dirfd = openat(tap_dirfd, "123", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CHECK(dirfd >= 0);
-	CHECK_INT(lc_restarts_read(dirfd, "123", &n), ==, -ENOENT);
+	CHECK_INT(lc_restarts_read(dirfd, "123", getuid(), &n), ==, -ENOENT);
 	CHECK_INT(lc_restarts_start(dirfd, "123"), ==, 0);
-	CHECK_INT(lc_restarts_read(dirfd, "123", &n), ==, 0);
+	CHECK_INT(lc_restarts_read(dirfd, "123", getuid(), &n), ==, 0);
 	CHECK_INT(n, ==, 0);
 	/* LSF renames the directory on brestart: the count stays where the job looks. */
 	CHECK(renameat(tap_dirfd, "123", tap_dirfd, "456") == 0);
@@ -458,7 +496,7 @@ static int restarts_published_beside_the_directory(void)
 	CHECK_STR(txt, "2\n");
 	/* once a count exists, a start does not reset it */
 	CHECK_INT(lc_restarts_start(dirfd, "123"), ==, 0);
-	CHECK_INT(lc_restarts_read(dirfd, "123", &n), ==, 0);
+	CHECK_INT(lc_restarts_read(dirfd, "123", getuid(), &n), ==, 0);
 	CHECK_INT(n, ==, 2);
 	/* a planted symlink is replaced, never followed */
 	CHECK(symlinkat("/etc/passwd", tap_dirfd, "9.restarts") == 0);
@@ -475,20 +513,10 @@ static int restarts_published_beside_the_directory(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(output_valid),
-	TAP_CASE(output_round_trip),
-	TAP_CASE(output_hostile),
-	TAP_CASE(given_round_trip),
-	TAP_CASE(outfile_resolution),
-	TAP_CASE(reused_spool_emptied_once_delivered),
-	TAP_CASE(reused_spool_on_stderr_without_e),
-	TAP_CASE(reused_spool_kept_when_not_delivered),
-	TAP_CASE(reused_spool_other_files_untouched),
-	TAP_CASE(needs_check_paths),
-	TAP_CASE(needs_check_build_id),
-	TAP_CASE(needs_check_cpu),
-	TAP_CASE(needs_hostile),
-	TAP_CASE(criu_versions),
-	TAP_CASE(restarts_published_beside_the_directory),
-)
+TAP_MAIN(TAP_CASE(output_valid), TAP_CASE(output_round_trip), TAP_CASE(output_hostile),
+	 TAP_CASE(given_round_trip), TAP_CASE(outfile_resolution),
+	 TAP_CASE(reused_spool_emptied_once_delivered), TAP_CASE(reused_spool_on_stderr_without_e),
+	 TAP_CASE(reused_spool_kept_when_not_delivered),
+	 TAP_CASE(reused_spool_other_files_untouched), TAP_CASE(needs_check_paths),
+	 TAP_CASE(needs_check_build_id), TAP_CASE(needs_check_cpu), TAP_CASE(needs_hostile),
+	 TAP_CASE(criu_versions), TAP_CASE(restarts_published_beside_the_directory), )
