@@ -143,6 +143,14 @@ class CloneChain(RestartCount):
         self.assertNotIn("LSB_JOBEXIT_INFO", [k for e in self.c.events()
                                                if e.get("type") == "post_exec"
                                                for k in e.get("env", {})])
+        # the old-ID link is absolute; the spool, in the checkpoint directory, was reused
+        last = str(max(int(r["jobid"]) for r in led["runs"]))
+        links = [os.path.join(self.c.base, d) for d in os.listdir(self.c.base)
+                 if os.path.islink(os.path.join(self.c.base, d))]
+        self.assertTrue(links and all(os.readlink(ln).startswith("/") for ln in links), links)
+        self.assertRegex(self.c.log_text(last), r"LSF gives job %s the same spool file as its "
+                         r"last run \('%s/\d+/[^']+\.out'\); its \d+ bytes were already "
+                         r"delivered" % (last, re.escape(self.c.base)))
         summary = os.path.join(self.c.home, "overrun-summary-%s.txt" % jid)
         wait_for(lambda: os.path.exists(summary), 30, 0.2, "the summary beside chain.out")
         self.assertIn("runs: 3, restarts: 2 of 2 allowed", open(summary).read())
