@@ -205,10 +205,11 @@ static int wait_gone(const struct lc_job_procs *j, double seconds)
 {
 	double end = lc_now() + seconds;
 
-	while (lc_job_tree_alive(j)) {
+	/* A killed stopped process is gone within a millisecond or two: look often first. */
+	for (long ms = 1; lc_job_tree_alive(j); ms = ms < 32 ? 2 * ms : 32) {
 		if (lc_now() >= end)
 			return -ETIMEDOUT;
-		lc_msleep(20);
+		lc_msleep(ms);
 	}
 	return 0;
 }

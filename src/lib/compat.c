@@ -162,6 +162,26 @@ int lc_close_from(int first)
 	return fds_from(first, FD_OP_CLOSE);
 }
 
+int lc_close_range(unsigned int lo, unsigned int hi)
+{
+	struct rlimit rl;
+	unsigned long max = 65536;
+
+	if (lo > hi)
+		return -EINVAL;
+#ifndef LC_COMPAT_FORCE_FALLBACK
+	if (syscall(__NR_close_range, lo, hi, 0U) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EPERM)
+		return -errno;
+#endif
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = (unsigned long)rl.rlim_cur;
+	for (unsigned long fd = lo; fd <= hi && fd < max; fd++)
+		(void)close((int)fd);
+	return 0;
+}
+
 const char *lc_signame(int sig)
 {
 	static const struct {

@@ -10,6 +10,7 @@
  *   instead of                          use
  *   close_range(first, ~0U, CLOEXEC)    lc_cloexec_from(first)   glibc 2.34, Linux 5.11
  *   close_range(first, ~0U, 0)          lc_close_from(first)     glibc 2.34, Linux 5.9
+ *   close_range(lo, hi, 0)              lc_close_range(lo, hi)   glibc 2.34, Linux 5.9
  *   sigabbrev_np(sig)                   lc_signame(sig)          glibc 2.32
  *
  * Kernel features without a fallback are detected and named in the error:
@@ -35,6 +36,12 @@ int lc_cloexec_from(int first);
 
 /* Closes every file descriptor >= first now; same fallbacks and guarantees. */
 int lc_close_from(int first);
+
+/*
+ * Closes the file descriptors lo..hi: close_range() (Linux 5.9), else one by
+ * one up to RLIMIT_NOFILE. Allocates nothing; async-signal-safe.
+ */
+int lc_close_range(unsigned int lo, unsigned int hi);
 
 /* "SIGINT" for SIGINT; "SIG<n>" (in a static buffer) for a number it does not know. */
 const char *lc_signame(int sig);

@@ -149,7 +149,12 @@ int lc_imgset_sync(int imgfd)
 	while ((de = readdir(d))) {
 		_cleanup_close_ int fd = -1;
 		struct stat st;
+		size_t n = strlen(de->d_name);
 
+		/* criu's logs are for people, not for the restore. */
+		if ((n > 4 && !strcmp(de->d_name + n - 4, ".log")) ||
+		    (n > 4 && !strcmp(de->d_name + n - 4, ".out")))
+			continue;
 		if (fstatat(imgfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		fd = openat(imgfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -24,7 +24,7 @@ int lc_imgset_prune(int dirfd, const char *keep);
  * data goes first, so that even a full filesystem has room for the rename.
  */
 int lc_imgset_quarantine(int dirfd, const char *name, char *ret_name, size_t size);
-/* fsync()s every regular file of the set, then the set's directory. */
+/* fsync()s every regular file of the set but criu's logs, then the set's directory. */
 int lc_imgset_sync(int imgfd);
 
 #endif

@@ -103,8 +103,10 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 		if (!outer || outer->pgid != pgid)
 			return lc_err_set(err, EPERM, "the namespace init %d is not started from the "
 					  "job's group %d", (int)srec.init_pid, (int)pgid);
+		/* The job leads its own session; the init's other child, its sentinel, does not. */
 		for (size_t i = 0; i < j->n_all && !root; i++)
-			if (j->all[i].ppid == init->pid && j->all[i].state != 'Z')
+			if (j->all[i].ppid == init->pid && j->all[i].sid == j->all[i].pid &&
+			    j->all[i].state != 'Z')
 				root = &j->all[i];
 		if (!root)
 			return lc_err_set(err, ESRCH, "the job in the namespace of init %d is gone",
@@ -174,11 +176,16 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 			return lc_err_set(err, EBUSY, "criu (process %d) runs inside the job's tree",
 					  (int)p->pid);
 	}
+	const struct lc_proc *ns_init = j->ns_init ? find_pid(j, j->ns_init) : NULL;
+
 	for (size_t i = 0; i < j->n_all; i++) {
 		const struct lc_proc *p = &j->all[i];
 		bool in_tree = false;
 
 		if (p->pgid != pgid || p->pid == pgid || p->state == 'Z')
+			continue;
+		/* lsf-criu-start (or -restore) and the init's sentinel: recreated at restore */
+		if (ns_init && (p->pid == ns_init->ppid || p->ppid == ns_init->pid))
 			continue;
 		for (size_t k = 0; k < j->n_tree; k++)
 			in_tree |= j->tree[k] == p->pid;

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Strict JSON helpers; see json.h. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "json.h"
 #include "util.h"
@@ -160,6 +158,11 @@ int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_e
 
 int lc_json_save(int dirfd, const char *name, json_t *o)
 {
+	return lc_json_save_flags(dirfd, name, o, 0);
+}
+
+int lc_json_save_flags(int dirfd, const char *name, json_t *o, int flags)
+{
 	char *txt;
 	int r;
 
@@ -169,45 +172,7 @@ int lc_json_save(int dirfd, const char *name, json_t *o)
 	json_decref(o);
 	if (!txt)
 		return -ENOMEM;
-	r = lc_write_atomic_at(dirfd, name, txt, strlen(txt), 0600);
-	free(txt);
-	return r;
-}
-
-int lc_json_write_new(int dirfd, const char *name, json_t *o)
-{
-	char *txt;
-	size_t len, off = 0;
-	int fd, r = 0;
-
-	if (!o)
-		return -ENOMEM;
-	txt = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
-	if (!txt)
-		return -ENOMEM;
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		free(txt);
-		return r;
-	}
-	len = strlen(txt);
-	while (off < len) {
-		ssize_t n = write(fd, txt + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlinkat(dirfd, name, 0);
+	r = lc_write_file_at(dirfd, name, txt, strlen(txt), 0600, flags);
 	free(txt);
 	return r;
 }

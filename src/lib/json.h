@@ -35,11 +35,7 @@ int lc_json_set_path(json_t *o, const char *key, const char *path);
 int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_err *err);
 /* Writes o (reference stolen; NULL means out of memory) atomically as name, mode 0600. */
 int lc_json_save(int dirfd, const char *name, json_t *o);
-/*
- * Writes o (reference stolen) as a new file name (O_EXCL, mode 0600) without
- * fsync: for a file of an image set being made, which is flushed as a whole
- * (syncfs) before it is recorded as current.
- */
-int lc_json_write_new(int dirfd, const char *name, json_t *o);
+/* The same with lc_write_file_at() flags (LC_WRITE_NOSYNC). */
+int lc_json_save_flags(int dirfd, const char *name, json_t *o, int flags);
 
 #endif

@@ -77,7 +77,8 @@ int lc_meta_save(int imgfd, const struct lc_meta *m)
 	json_object_set_new(o, "pids", pids);
 	json_object_set_new(o, "stdio", stdio);
 	json_object_set_new(o, "files", files);
-	return lc_json_save(imgfd, META_FILE, o);
+	/* Inside a new image set, made durable as a whole (lc_imgset_sync) before it counts. */
+	return lc_json_save_flags(imgfd, META_FILE, o, LC_WRITE_NOSYNC);
 }
 
 static int opt_real(json_t *o, const char *key, double max, double *ret, struct lc_err *err)

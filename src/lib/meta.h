@@ -61,6 +61,7 @@ struct lc_meta {
 	struct lc_meta_file files[LC_META_MAX_FILES];
 };
 
+/* Writes meta.json into a new image set, without fsync: lc_imgset_sync() follows. */
 int lc_meta_save(int imgfd, const struct lc_meta *m);
 int lc_meta_load(int imgfd, uid_t owner, struct lc_meta *m, struct lc_err *err);
 /* Parses meta.json text (exposed for tests and fuzzing). */

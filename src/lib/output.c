@@ -284,7 +284,7 @@ int lc_output_save(int imgfd, const struct lc_output *o)
 	}
 	json_object_set_new(root, "version", json_integer(OUTPUT_VERSION));
 	json_object_set_new(root, "fds", fds);
-	return lc_json_write_new(imgfd, LC_OUTPUT_FILE, root);
+	return lc_json_save_flags(imgfd, LC_OUTPUT_FILE, root, LC_WRITE_NOSYNC);
 }
 
 #define ID_MAX ((long long)1 << 62)

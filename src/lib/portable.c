@@ -454,7 +454,7 @@ int lc_portable_record(int imgfd, int dirfd, const char *chkdir, const struct lc
 		free(n.v);
 		if (!o)
 			return lc_err_set(err, ENOMEM, "host needs");
-		r = lc_json_write_new(imgfd, LC_NEEDS_FILE, o);
+		r = lc_json_save_flags(imgfd, LC_NEEDS_FILE, o, LC_WRITE_NOSYNC);
 		if (r < 0)
 			return lc_err_set(err, -r, "cannot write '%s'", LC_NEEDS_FILE);
 	}

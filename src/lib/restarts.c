@@ -42,14 +42,15 @@ int lc_restarts_publish(int dirfd, const char *chain_id, long restarts)
 	int r, r2;
 
 	snprintf(num, sizeof(num), "%ld\n", restarts);
-	r = lc_write_atomic_at(dirfd, LC_RESTARTS_FILE, num, strlen(num), 0600);
+	/* For the job to read; the ledger is the record that must survive a crash. */
+	r = lc_write_file_at(dirfd, LC_RESTARTS_FILE, num, strlen(num), 0600, LC_WRITE_NOSYNC);
 	r2 = name_of(chain_id, name, sizeof(name));
 	if (r2 < 0)
 		return r2;
 	base = open_base(dirfd);
 	if (base < 0)
 		return -errno;
-	r2 = lc_write_atomic_at(base, name, num, strlen(num), 0600);
+	r2 = lc_write_file_at(base, name, num, strlen(num), 0600, LC_WRITE_NOSYNC);
 	return r2 < 0 ? r2 : r;
 }
 

@@ -108,6 +108,12 @@ static int write_all(int fd, const void *buf, size_t len)
 
 int lc_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
 {
+	return lc_write_file_at(dirfd, name, buf, len, mode, 0);
+}
+
+int lc_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+		     int flags)
+{
 	char tmp[NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
 	int r;
@@ -122,11 +128,12 @@ int lc_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len,
 	r = write_all(fd, buf, len);
 	if (r < 0)
 		goto fail;
-	if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+	if ((!(flags & LC_WRITE_NOSYNC) && fsync(fd) < 0) || renameat(dirfd, tmp, dirfd, name) < 0) {
 		r = -errno;
 		goto fail;
 	}
-	(void)fsync(dirfd);
+	if (!(flags & LC_WRITE_NOSYNC))
+		(void)fsync(dirfd);
 	return 0;
 fail:
 	(void)unlinkat(dirfd, tmp, 0);

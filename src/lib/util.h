@@ -29,6 +29,14 @@ int lc_read_file_at(int dirfd, const char *name, size_t max, uid_t owner, char *
 
 /* Writes name atomically: temporary file, fsync, rename, fsync of the directory. */
 int lc_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode);
+/*
+ * The same; with LC_WRITE_NOSYNC, without the two fsyncs, for a file made
+ * durable later with the rest of its directory, or that need not survive a
+ * crash.
+ */
+#define LC_WRITE_NOSYNC 1
+int lc_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+		     int flags);
 
 /*
  * Opens a directory the caller may trust: no symlink as the last component,

@@ -309,7 +309,7 @@ static int do_restart(int dirfd, const char *chkdir, const char *jobid)
 }
 
 /* do_restart() in a child of its own session; waits for it unless we are killed. */
-static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
+static int restart_detached(int dirfd, const char *chkdir, const char *jobid, long n, long of)
 {
 	pid_t pid = fork();
 	int st;
@@ -322,6 +322,8 @@ static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
 		(void)setsid();
 		_exit(do_restart(dirfd, chkdir, jobid));
 	}
+	log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a process of "
+		 "its own", jobid, n, of);
 	st = lc_wait_status(pid);
 	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : LC_EXIT_FAILURE;
 }
@@ -438,7 +440,5 @@ int main(int argc, char **argv)
 			  err.msg[0] ? err.msg : "the chain is in no state to restart");
 		return LC_EXIT_FAILURE;
 	}
-	log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a process of "
-		 "its own", jobid, l.restarts, l.restart_limit);
-	return restart_detached(dirfd, chkdir, jobid);
+	return restart_detached(dirfd, chkdir, jobid, l.restarts, l.restart_limit);
 }

@@ -452,8 +452,8 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	struct lc_pump pumps[4];
 	int npumps = 0;
 	_cleanup_close_ int procfd = -1;
-	char real[PATH_MAX], abs[PATH_MAX], byte;
-	int ready[2], status[2], r, st;
+	char real[PATH_MAX], abs[PATH_MAX];
+	int status_fd = -1, r, st;
 	sigset_t set;
 	pid_t init;
 
@@ -463,7 +463,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		return restore_failed(jobid);
 	}
 	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* Signals are forwarded to the init from now on, not ignored. */
+	/* From now on LSF's signals reach the job through the init's sentinel. */
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++)
 		sigaddset(&set, ignored_signals[i]);
@@ -475,25 +475,11 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 			  "namespaces, and %s", jobid, err.msg);
 		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
-	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
-		return lc_log_errno(errno, "pipe"), hand_back(dirfd, dir, jobid, imgset, "pipe");
-	lc_ns_block_signals();
-	init = fork();
-	if (init < 0)
-		return lc_log_errno(errno, "fork"), hand_back(dirfd, dir, jobid, imgset, "fork");
-	if (init == 0) {
-		close(ready[0]);
-		close(status[0]);
-		lc_log_attach_fd(-1);
-		lc_ns_init(NULL, ready[1], status[1]);
+	init = lc_ns_start_init(NULL, &status_fd, &err);
+	if (init < 0) {
+		log_error("restore of job %s failed: %s", jobid, err.msg);
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
-	close(ready[1]);
-	close(status[1]);
-	if (read(ready[0], &byte, 1) != 1) {
-		log_error("restore of job %s failed: the namespace's init did not start", jobid);
-		return hand_back(dirfd, dir, jobid, imgset, "the namespace's init did not start");
-	}
-	close(ready[0]);
 	/* The job wrote into pipes read outside: give it new ones, pumped into our stdio. */
 	for (int i = 0; i < ro->n_inherit && npumps < 4; i++) {
 		int pfd[2];
@@ -531,7 +517,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	log_info("job %s restored in its own namespaces in %.2f s: init %d, job PID %d inside; "
 		 "waiting for it", jobid, ro->seconds, (int)init, LC_NS_JOB_PID);
 	note_run(dirfd, jobid);
-	st = lc_ns_supervise(init, status[0], pumps, npumps);
+	st = lc_ns_supervise(init, status_fd, pumps, npumps);
 	if (st == -1) {
 		log_error("restored job %s: its namespace's init ended without a status", jobid);
 		return LC_EXIT_RESTORE_FAILED;

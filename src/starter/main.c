@@ -11,13 +11,25 @@
  * the user namespace maps only the owner's own uid and gid, so the job keeps
  * its real ids and holds no capability.
  *
- * This process stays in LSF's process group, forwards every catchable signal
- * LSF sends to the namespace's init, which forwards it to the job's process
- * group, and exits with the job's status (or dies of the same signal). It
- * records the init in $LSB_CHKPNT_DIR/lsf-criu.starter so that echkpnt.criu
- * dumps the job (PID 1001 inside) rather than LSF's job-file shell. When no
- * namespace can be created (user namespaces disabled), it logs that and runs
- * the job directly with host PIDs.
+ * This process stays in LSF's process group, copies the job's output into
+ * the files LSF gave it, and exits with the job's status (or dies of the
+ * same signal). The namespace's init dies with it, taking the whole namespace
+ * along, so the job cannot outlive a SIGKILL of this process or of LSF's
+ * group. LSF's signals reach the job through the init's sentinel, which
+ * stays in LSF's process group (see nsinit.c): catchable ones are relayed
+ * once, SIGSTOP/SIGTSTP stop the job, SIGCONT continues it, SIGKILL kills it.
+ * This process forwards nothing itself.
+ *
+ * It records the init in $LSB_CHKPNT_DIR/lsf-criu.starter so that
+ * echkpnt.criu dumps the job (PID 1001 inside) rather than LSF's job-file
+ * shell. When no namespace can be created (user namespaces disabled), it logs
+ * that and runs the job directly with host PIDs.
+ *
+ * Exit status: the job's own, or death by the job's signal. If the init is
+ * killed from outside (SIGKILL, its cgroup killed) the kernel kills the job
+ * with it, and this process dies of that signal too. 1 if the job could not
+ * be started in its namespaces (logged); 126/127 if the command cannot be
+ * run at all.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,8 +74,7 @@ int main(int argc, char **argv)
 	const char *jobid, *chkdir;
 	char **rargv = NULL;
 	struct lc_pump pumps[2];
-	int ready[2], status[2], c, r, st, npumps;
-	char byte;
+	int status_fd = -1, c, r, st, npumps;
 	pid_t init;
 
 	lc_log_init("lsf-criu-start");
@@ -123,36 +134,15 @@ int main(int argc, char **argv)
 		log_error("job %s: %s", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	/* Before the fork: a job that ends at once must not leave SIGCHLD unseen. */
-	lc_ns_block_signals();
 	/* The host's /proc, kept open: the init mounts its own over /proc. */
 	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
-		return lc_log_errno(errno, "pipe"), LC_EXIT_FAILURE;
-	init = fork();
-	if (init < 0)
-		return lc_log_errno(errno, "fork"), LC_EXIT_FAILURE;
-	if (init == 0) {
-		close(ready[0]);
-		close(status[0]);
-		lc_log_attach_fd(-1);
-		close(dirfd);
-		close(procfd);
-		for (int i = 0; i < npumps; i++) {
-			close(pumps[i].from);
-			close(pumps[i].to);
-		}
-		lc_ns_init(argv + optind, ready[1], status[1]);
-	}
-	close(ready[1]);
-	close(status[1]);
+	init = lc_ns_start_init(argv + optind, &status_fd, &err);
 	/* Only the init and the job may hold the pipes' write ends, or they never close. */
 	lc_ns_unpump_self(pumps, npumps);
-	if (read(ready[0], &byte, 1) != 1) {
-		log_error("the namespace's init of job %s failed to start", jobid);
+	if (init < 0) {
+		log_error("job %s cannot run: %s", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	close(ready[0]);
 	snprintf(rec.jobid, sizeof(rec.jobid), "%s", jobid);
 	rec.init_pid = init;
 	rec.init_start = lc_proc_start_time_at(procfd, init);
@@ -161,8 +151,11 @@ int main(int argc, char **argv)
 	log_info("job %s runs in its own namespaces: init %d, job PID %d inside", jobid, (int)init,
 		 LC_NS_JOB_PID);
 	lc_log_attach_fd(-1);
-	st = lc_ns_supervise(init, status[0], pumps, npumps);
-	if (st == -1)
+	st = lc_ns_supervise(init, status_fd, pumps, npumps);
+	if (st == -1) {
+		log_error("job %s: the namespace's init ended without the job's status; the job "
+			  "could not be started", jobid);
 		return LC_EXIT_FAILURE;
+	}
 	return lc_exit_like(st);
 }

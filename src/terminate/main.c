@@ -297,15 +297,28 @@ static int after_job(struct action *a)
 		_cleanup_close_ int lock = -1;
 		struct lc_ledger l;
 		struct lc_err err = { 0 };
-		bool waiting;
+		bool waiting, stuck;
 
 		lock = lc_chain_open(a->dirfd, a->jobid, false, 30, &l, &err);
 		if (lock < 0)
 			return LC_EXIT_OK;
-		waiting = l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, a->jobid) &&
-			  !strcmp(l.req_jobid, a->jobid);
+		/* Counted but never submitted: the post-exec died between the two. */
+		stuck = l.state == LC_CHAIN_RESTARTING && l.n_runs > 0 &&
+			!strcmp(l.runs[l.n_runs - 1].jobid, a->jobid);
+		waiting = stuck || (l.state == LC_CHAIN_CHECKPOINTED &&
+				    !strcmp(l.ckpt_jobid, a->jobid) && !strcmp(l.req_jobid, a->jobid));
 		if (!waiting)
 			return LC_EXIT_OK;
+		if (lc_now() >= end && stuck) {
+			/* Whether brestart ran is unknown: a second one could run the job twice. */
+			lc_chain_restart_failed(&l, a->jobid, "the post-exec died before it recorded "
+						"brestart's answer");
+			(void)lc_chain_close(a->dirfd, &lock, &l, &err);
+			log_error("watchdog: the post-exec of job %s counted a restart but died before "
+				  "recording brestart's answer; if no restarted job runs, 'brestart' by "
+				  "hand continues the chain from '%s'", a->jobid, l.ckpt_imgset);
+			return LC_EXIT_FAILURE;
+		}
 		if (lc_now() >= end)
 			break;
 		close(lock);
