@@ -11,6 +11,7 @@
  *                 file capabilities, its mount)
  *   probe_host.c  the probes of the host: kernel settings, the checkpoint
  *                 directory (--dir), the LSF configuration (--lsf-envdir)
+ *   probe_image.c the probe of a checkpoint (--dir): would it restore here
  *   status.c      "status": a chain's ledger and newest checkpoint
  *   install.c     "install": the programs into LSF_SERVERDIR
  *
@@ -144,5 +145,8 @@ void lc_probe_pid_max(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 void lc_probe_ckpt_dir(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 void lc_probe_ckpt_space(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r);
+
+/* probe_image.c */
+void lc_probe_ckpt_restore(const struct lc_chk_ctx *c, struct lc_chk_result *r);
 
 #endif

@@ -73,6 +73,8 @@ static const struct probe probes[] = {
 	  "is the caller's, not writable by group or others" },
 	{ "ckpt-space", false, NEEDS_DIR, lc_probe_ckpt_space,
 	  "has 1 GiB free; its filesystem type" },
+	{ "ckpt-restore", true, NEEDS_DIR, lc_probe_ckpt_restore,
+	  "its checkpoint would restore on this host" },
 	{ "lsb-queues", false, NEEDS_ENVDIR, lc_probe_lsb_queues,
 	  "queues have our actions (and starter)" },
 };

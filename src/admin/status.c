@@ -30,6 +30,7 @@
 #include "log.h"
 #include "lsfenv.h"
 #include "meta.h"
+#include "restarts.h"
 #include "util.h"
 
 static void status_usage(FILE *out)
@@ -187,7 +188,16 @@ static double mib(long long bytes)
 	return (double)bytes / 1048576.0;
 }
 
-static void print_status(const char *path, const struct lc_ledger *l, const struct ckpt_view *v)
+/* What the job reads as its restart count (restarts.h): the count, or -1 when none is there. */
+static long published_restarts(int dirfd, const struct lc_ledger *l, uid_t owner)
+{
+	long n;
+
+	return lc_restarts_read(dirfd, l->chain_id, owner, &n) == 0 ? n : -1;
+}
+
+static void print_status(const char *path, const struct lc_ledger *l, const struct ckpt_view *v,
+			 long published)
 {
 	char t1[32], t2[32], d[32];
 	long long total = 0;
@@ -201,6 +211,16 @@ static void print_status(const char *path, const struct lc_ledger *l, const stru
 		printf("restarts:     %ld (no limit fixed yet: the chain has not reached its run "
 		       "limit)\n",
 		       l->restarts);
+	if (l->manual_restarts > 0)
+		printf("by hand:      %ld restart%s with brestart\n", l->manual_restarts,
+		       l->manual_restarts == 1 ? "" : "s");
+	if (published >= 0)
+		printf("for the job:  %ld, in $LSB_CHKPNT_DIR.restarts of its first run (%s.restarts "
+		       "beside this directory)\n",
+		       published, l->chain_id);
+	else
+		printf("for the job:  none published yet (the job reads a missing "
+		       "$LSB_CHKPNT_DIR.restarts as 0)\n");
 	if (l->state == LC_CHAIN_OVERRUN) {
 		lc_fmt_time(l->req_time, t1, sizeof(t1));
 		lc_fmt_time(l->req_deadline, t2, sizeof(t2));
@@ -254,7 +274,8 @@ static json_t *jstr(const char *s)
 	return j ? j : json_null();
 }
 
-static int print_status_json(const char *path, const struct lc_ledger *l, const struct ckpt_view *v)
+static int print_status_json(const char *path, const struct lc_ledger *l, const struct ckpt_view *v,
+			     long published)
 {
 	json_t *o = json_object(), *runs = json_array(), *c = NULL, *req = json_null();
 	long long total = 0;
@@ -296,6 +317,9 @@ static int print_status_json(const char *path, const struct lc_ledger *l, const 
 	json_object_set_new(o, "state", json_string(lc_chain_state_name(l->state)));
 	json_object_set_new(o, "restart_limit", json_integer(l->restart_limit));
 	json_object_set_new(o, "restarts", json_integer(l->restarts));
+	json_object_set_new(o, "manual_restarts", json_integer(l->manual_restarts));
+	json_object_set_new(o, "published_restarts",
+			    published >= 0 ? json_integer(published) : json_null());
 	json_object_set_new(o, "request", req ? req : json_null());
 	json_object_set_new(o, "runs", runs);
 	json_object_set_new(o, "total_run_seconds", json_integer(total));
@@ -324,6 +348,7 @@ int lc_admin_status(int argc, char **argv)
 	const char *what;
 	bool json = false;
 	uid_t owner;
+	long published;
 	ssize_t n;
 	int c, r;
 
@@ -379,11 +404,12 @@ int lc_admin_status(int argc, char **argv)
 		return LC_EXIT_FAILURE;
 	}
 	load_ckpt(dirfd, owner, l, &v);
+	published = published_restarts(dirfd, l, owner);
 	if (!json) {
-		print_status(path, l, &v);
+		print_status(path, l, &v, published);
 		return LC_EXIT_OK;
 	}
-	if (print_status_json(path, l, &v) < 0) {
+	if (print_status_json(path, l, &v, published) < 0) {
 		log_error("cannot print the JSON status");
 		return LC_EXIT_FAILURE;
 	}

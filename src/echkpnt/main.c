@@ -61,6 +61,7 @@
 #include "lsfenv.h"
 #include "meta.h"
 #include "plan.h"
+#include "portable.h"
 #include "space.h"
 #include "util.h"
 #include "version.h"
@@ -753,7 +754,16 @@ static int dump(struct ckpt *c, struct lc_err *err)
 	c->m->dump_seconds = d.seconds;
 	if (d.stream)
 		note_stream(c, &d.sstats);
-	return verify_images(c->imgfd, c->job.dump_pid, err);
+	r = verify_images(c->imgfd, c->job.dump_pid, err);
+	if (r == 0) {
+		struct lc_err perr = { 0 };
+
+		/* output.json and host-needs.json: what a restore rebinds and needs from a host */
+		if (lc_portable_record(c->imgfd, c->dirfd, c->chkdir, &c->job, c->m,
+				       d.leave_stopped, &perr) < 0)
+			log_warn("%s; a restore will check less before it starts", perr.msg);
+	}
+	return r;
 }
 
 /* True while path still names the directory open as fd. */

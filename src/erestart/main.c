@@ -10,7 +10,15 @@
  * Expected identity: the job owner.
  *
  * It does not run the job. It checks that the directory holds a verified
- * image set, then writes .restart_cmd with one line,
+ * image set and that this host can restore it (before LSF commits the
+ * restart, so that a failure leaves the checkpoint restartable elsewhere:
+ * LSF renames the directory back): criu usable and not older than the criu
+ * that made the image; every path the image needs (host-needs.json: cwds,
+ * executables, mapped and open files) present with the size criu will
+ * check; the CPU features the job may use; for a host-PID image every PID of
+ * the image free (waiting for zombies and dying processes), for a namespaced
+ * one user namespaces allowed. Any problem: one log line naming the path,
+ * PID or feature, exit 6. Then it writes .restart_cmd with one line,
  *     LSB_RESTART_CMD=exec '<dir of this program>/lsf-criu-restore' '<dir>' 'ckpt.<N>'
  * which LSF substitutes for the job's command, so the restorer becomes the
  * job and exits with the restored job's status. Missing or invalid images:
@@ -36,6 +44,7 @@
 #include "log.h"
 #include "imgstream.h"
 #include "meta.h"
+#include "portable.h"
 #include "util.h"
 #include "version.h"
 
@@ -56,14 +65,12 @@ static void usage(FILE *out)
 		"See erestart.criu(8).\n");
 }
 
-static int check_images(int dirfd, char *imgset, size_t size, struct lc_err *err)
+static int check_images(int dirfd, char *imgset, size_t size, struct lc_meta *m,
+			struct lc_err *err)
 {
 	_cleanup_close_ int imgfd = -1;
-	_cleanup_free_ struct lc_meta *m = calloc(1, sizeof(*m));
 	struct stat st;
 
-	if (!m)
-		return lc_err_set(err, ENOMEM, "meta");
 	if (lc_current_load(dirfd, getuid(), imgset, size, err) < 0)
 		return -err->code;
 	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -110,6 +117,19 @@ static int restorer_path(char *buf, size_t size)
 	return access(buf, X_OK) < 0 ? -errno : 0;
 }
 
+/* The base directory: the parent of the job checkpoint directory (static buffer). */
+static const char *base_of(const char *dir)
+{
+	static char base[PATH_MAX];
+	char *slash;
+
+	snprintf(base, sizeof(base), "%s", dir);
+	slash = strrchr(base, '/');
+	if (slash && slash != base)
+		*slash = '\0';
+	return base;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -119,6 +139,7 @@ int main(int argc, char **argv)
 	};
 	struct lc_err err = { 0 };
 	struct lc_cfg cfg;
+	_cleanup_free_ struct lc_meta *m = calloc(1, sizeof(*m));
 	_cleanup_close_ int dirfd = -1;
 	_cleanup_free_ char *qr = NULL, *qd = NULL, *qi = NULL, *line = NULL;
 	char imgset[64], restorer[PATH_MAX], dir[PATH_MAX];
@@ -166,7 +187,9 @@ int main(int argc, char **argv)
 	}
 	log_info("restart of job %s (was job %s) requested in '%s'", jobid ? jobid : "?",
 		 old ? old : "?", dir);
-	r = check_images(dirfd, imgset, sizeof(imgset), &err);
+	if (!m)
+		return lc_log_errno(ENOMEM, "restart failed"), LC_EXIT_FAILURE;
+	r = check_images(dirfd, imgset, sizeof(imgset), m, &err);
 	if (r < 0) {
 		if (cfg.missing == LC_MISSING_RERUN) {
 			log_warn("no usable checkpoint: %s; writing no restart command, so LSF runs "
@@ -177,6 +200,16 @@ int main(int argc, char **argv)
 		log_error("restart failed: no usable checkpoint: %s (restore_missing_images = "
 			  "fail)", err.msg);
 		return LC_EXIT_FAILURE;
+	}
+	r = lc_preflight(dirfd, imgset, m, cfg.criu, cfg.pid_wait_seconds, getuid(), &err);
+	if (r < 0) {
+		char host[256] = "?";
+
+		(void)gethostname(host, sizeof(host) - 1);
+		log_error("restart of job %s refused on host %s: %s; LSF keeps the checkpoint of job "
+			  "%s: 'brestart -m <another host> %s %s' restarts it elsewhere",
+			  jobid ? jobid : "?", host, err.msg, m->jobid, base_of(dir), m->jobid);
+		return LC_EXIT_HOST;
 	}
 	r = restorer_path(restorer, sizeof(restorer));
 	if (r < 0 || strchr(restorer, '\n')) {

@@ -19,6 +19,7 @@
 #include "cleanup.h"
 #include "json.h"
 #include "ledger.h"
+#include "restarts.h"
 #include "util.h"
 
 static const char *const state_names[LC_CHAIN_STATE_COUNT] = {
@@ -228,7 +229,6 @@ int lc_ledger_load(int dirfd, uid_t owner, struct lc_ledger *l, struct lc_err *e
 int lc_ledger_save(int dirfd, const struct lc_ledger *l)
 {
 	json_t *o = json_object(), *runs = json_array(), *ckpts = json_array();
-	char num[32];
 	int r;
 
 	if (!o || !runs || !ckpts) {
@@ -272,7 +272,7 @@ int lc_ledger_save(int dirfd, const struct lc_ledger *l)
 	r = lc_json_save(dirfd, LC_LEDGER_FILE, o);
 	if (r < 0)
 		return r;
-	snprintf(num, sizeof(num), "%ld\n", l->restarts);
-	/* For the job to read; the ledger above is the record that must survive a crash. */
-	return lc_write_file_at(dirfd, LC_RESTARTS_FILE, num, strlen(num), 0600, LC_WRITE_NOSYNC);
+	/* For the job itself, beside the directory LSF renames; best effort. */
+	(void)lc_restarts_publish(dirfd, l->chain_id, l->restarts + l->manual_restarts);
+	return 0;
 }

@@ -20,7 +20,6 @@
 #define LC_LEDGER_MAX_CKPTS 16
 #define LC_LEDGER_FILE	   "lsf-criu.ledger.json"
 #define LC_LEDGER_LOCK	   "lsf-criu.ledger.lock"
-#define LC_RESTARTS_FILE   "lsf-criu.restarts"
 
 /*
  * The states of a chain. Only chain.c changes them, along the transitions
@@ -82,7 +81,7 @@ int lc_ledger_lock(int dirfd, int timeout, struct lc_err *err);
 /* -ENOENT when there is no ledger yet; other errors for an unusable one. */
 int lc_ledger_load(int dirfd, uid_t owner, struct lc_ledger *l, struct lc_err *err);
 int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err);
-/* Saves atomically, and the restart count for the job in lsf-criu.restarts. */
+/* Saves atomically, and publishes the restart count for the job (restarts.h). */
 int lc_ledger_save(int dirfd, const struct lc_ledger *l);
 /* Initialises a new ledger for the chain starting with jobid. */
 void lc_ledger_init(struct lc_ledger *l, const char *jobid, uid_t uid);

@@ -23,5 +23,8 @@ int lc_wait_status(pid_t pid);
  * to size), killing it after timeout seconds (-ETIMEDOUT).
  */
 int lc_run_capture(char *const argv[], long timeout, char *out, size_t size, int *ret_status);
+/* The same with the environment envp (NULL: ours). */
+int lc_run_capture_env(char *const argv[], char *const envp[], long timeout, char *out,
+		       size_t size, int *ret_status);
 
 #endif

@@ -44,6 +44,7 @@
 #include "log.h"
 #include "lsfenv.h"
 #include "meta.h"
+#include "output.h"
 #include "spawn.h"
 #include "util.h"
 #include "version.h"
@@ -64,13 +65,61 @@ static void usage(FILE *out)
 		"See lsf-criu-postexec(8).\n");
 }
 
+/*
+ * The directory of the job's -o file, for the summary: LSB_OUTPUTFILE as LSF
+ * passes it (possibly as typed, relative to the submission directory
+ * LS_SUBCWD: POST_EXEC runs in /tmp), the directory itself when -o names
+ * one. -1 (and a log line) when there is none or it is not the user's own.
+ */
+static int output_dir(const char *jobid)
+{
+	char path[PATH_MAX], copy[PATH_MAX];
+	const char *dir;
+	struct lc_err err;
+	struct stat st;
+	int r, fd;
+
+	r = lc_lsf_outfile("LSB_OUTPUTFILE", jobid, false, path, sizeof(path));
+	if (r == -ENOENT)
+		return -1;
+	if (r < 0) {
+		log_info("not writing the summary beside the output file: LSB_OUTPUTFILE='%s' "
+			 "cannot be resolved (LS_SUBCWD='%s')", getenv("LSB_OUTPUTFILE"),
+			 getenv("LS_SUBCWD") ? getenv("LS_SUBCWD") : "");
+		return -1;
+	}
+	snprintf(copy, sizeof(copy), "%s", path);
+	dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : dirname(copy);
+	fd = lc_open_dir_verified(AT_FDCWD, dir, &err);
+	if (fd < 0)
+		log_info("not writing the summary beside the output file: %s", err.msg);
+	return fd;
+}
+
+/*
+ * How the chain ended, for the summary. When LSF passes on only an exit code
+ * for a restarted job, a job killed by a signal looks as if it exited: the
+ * restorer recorded the signal in the run, and that is what is reported.
+ */
+static void chain_end_text(const struct lc_ledger *l, char *buf, size_t size)
+{
+	const struct lc_run *last = l->n_runs ? &l->runs[l->n_runs - 1] : NULL;
+	const char *end = l->end_reason[0] ? l->end_reason : "unknown";
+
+	if (last && !strncmp(last->end_reason, "killed by signal", 16) &&
+	    !strstr(end, "signal") && strstr(end, "exited"))
+		snprintf(buf, size, "job %s was %s (LSF reported: %s)", last->jobid,
+			 last->end_reason, end);
+	else
+		snprintf(buf, size, "%s", end);
+}
+
 /* The summary file: beside the -o file when that directory is ours, else in the checkpoint dir. */
 static void write_summary(int dirfd, const struct lc_ledger *l)
 {
-	char name[96], line[512], t1[32], t2[32], d[32];
+	char name[96], line[512], t1[32], t2[32], d[32], end[256];
 	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int outdir = -1;
-	const char *out = getenv("LSB_OUTPUTFILE");
 	size_t len = 0, cap = 8192;
 	long long total = 0;
 	int r, target = dirfd;
@@ -101,30 +150,24 @@ static void write_summary(int dirfd, const struct lc_ledger *l)
 	}
 	lc_fmt_duration(total, d, sizeof(d));
 	lc_fmt_time((long long)time(NULL), t2, sizeof(t2));
+	chain_end_text(l, end, sizeof(end));
 	ADD("\nruns: %d, restarts: %ld", l->n_runs, l->restarts);
 	if (l->restart_limit >= 0)
 		ADD(" of %ld allowed", l->restart_limit);
-	ADD(", total run time: %s\nchain ended: %s\nwritten: %s\n", d,
-	    l->end_reason[0] ? l->end_reason : "unknown", t2);
+	ADD(", total run time: %s\nchain ended: %s\nwritten: %s\n", d, end, t2);
 #undef ADD
 	snprintf(name, sizeof(name), "overrun-summary-%s.txt", l->chain_id);
-	if (out && out[0] == '/' && strlen(out) < PATH_MAX) {
-		char copy[PATH_MAX];
-		struct lc_err err;
-
-		snprintf(copy, sizeof(copy), "%s", out);
-		outdir = lc_open_dir_verified(AT_FDCWD, dirname(copy), &err);
-		if (outdir >= 0)
-			target = outdir;
-		else
-			log_info("not writing the summary beside the output file: %s", err.msg);
-	}
+	outdir = output_dir(l->n_runs ? l->runs[l->n_runs - 1].jobid : l->chain_id);
+	if (outdir >= 0)
+		target = outdir;
 	r = lc_write_atomic_at(target, name, text, len, 0600);
 	if (r < 0)
 		log_warn("cannot write the summary '%s': %s", name, strerror(-r));
 	else
 		log_info("wrote the summary '%s' %s", name,
 			 target == dirfd ? "into the checkpoint directory" : "beside the output file");
+	if (strcmp(end, l->end_reason[0] ? l->end_reason : "unknown"))
+		log_info("chain of job %s: %s", l->chain_id, end);
 }
 
 /* LSF queue names: letters, digits, '_', '-' and '.', not starting with '-'. */

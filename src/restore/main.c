@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -53,6 +52,7 @@
 #include "lsfenv.h"
 #include "meta.h"
 #include "nsjob.h"
+#include "output.h"
 #include "proc.h"
 #include "treeguard.h"
 #include "util.h"
@@ -74,6 +74,26 @@ static void usage(FILE *out)
 		"  -V, --version  show the version\n"
 		"\n"
 		"See lsf-criu-restore(8).\n");
+}
+
+/* True when we run as the job inside the namespaces of lsf-criu-start. */
+static bool inside_starter(void)
+{
+	char comm[64] = "";
+	int fd;
+	ssize_t n;
+
+	if (getpid() != LC_NS_JOB_PID || getppid() != 1)
+		return false;
+	fd = open("/proc/1/comm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	comm[n] = '\0';
+	return !strcmp(comm, "lsf-criu-start\n");
 }
 
 static bool pid_taken(pid_t pid)
@@ -145,60 +165,113 @@ static void add_inherit(struct lc_restore_opts *ro, int fd, const char *target, 
 }
 
 /*
- * Whether the file the job had as stdout or stderr was the output LSF gave
- * it (to be replaced by the output LSF gives this job) rather than a file
- * the job's script opened itself ("> file", ">> file"), which must be
- * reopened as it was. LSF's output is the -o/-e file when LSF writes it
- * directly, or a spool file: gone by now (LSF deletes it after delivering
- * it), or in the same directory as the spool file this job got.
+ * For an image set made before output.json existed: a pipe, a file that is
+ * gone, the -o/-e file or the very file LSF gives this job is LSF's output;
+ * anything else is reopened as it was.
  */
-static bool is_lsf_output(const char *target, int fd)
+static void legacy_output(const struct lc_meta *m, const char *jobid, struct lc_output *o)
 {
-	const char *out = getenv(fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE");
-	char link[64], mine[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
-	struct stat st;
-	ssize_t n;
+	memset(o, 0, sizeof(*o));
+	for (int i = 0; i < m->n_stdio && o->n < 3; i++) {
+		const struct lc_meta_stdio *s = &m->stdio[i];
+		struct lc_out_fd *f = &o->fds[o->n++];
+		char path[PATH_MAX];
+		struct stat st, cmp;
 
-	if (target[0] != '/')
-		return true; /* a pipe: its reader is gone with the old job */
-	if (out && !strcmp(out, target))
-		return true;
-	if (stat(target, &st) < 0)
-		return true;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, mine, sizeof(mine) - 1);
-	if (n <= 0)
-		return false;
-	mine[n] = '\0';
-	snprintf(a, sizeof(a), "%s", target);
-	snprintf(b, sizeof(b), "%s", mine);
-	return !strcmp(dirname(a), dirname(b));
+		f->fd = s->fd;
+		snprintf(f->path, sizeof(f->path), "%s", s->target);
+		f->kind = !strncmp(s->target, "pipe:[", 6) ? LC_OUT_PIPE :
+			  s->target[0] == '/' ? LC_OUT_FILE : LC_OUT_OTHER;
+		if (f->fd == 0 || f->kind == LC_OUT_OTHER)
+			continue;
+		if (f->kind == LC_OUT_PIPE || stat(s->target, &st) < 0) {
+			f->lsf = true;
+			continue;
+		}
+		f->dev = (unsigned long long)st.st_dev;
+		f->ino = (unsigned long long)st.st_ino;
+		f->lsf = (fstat(s->fd, &cmp) == 0 && cmp.st_dev == st.st_dev &&
+			  cmp.st_ino == st.st_ino) ||
+			 (lc_lsf_outfile(s->fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE", jobid, true,
+					 path, sizeof(path)) == 0 &&
+			  stat(path, &cmp) == 0 && cmp.st_dev == st.st_dev && cmp.st_ino == st.st_ino);
+		snprintf(f->why, sizeof(f->why), "%s", f->lsf ? "the output LSF gives this job" :
+			 "a file the job opened itself");
+	}
 }
 
-static int prepare_inherit(const struct lc_meta *m, int imgfd, struct lc_restore_opts *ro)
+/*
+ * The output LSF had given the job (recorded by identity at checkpoint time,
+ * see output.h) is replaced by the output LSF gives this job: our own fd 1
+ * or 2, passed to criu with --inherit-fd. Every other file, the job's own
+ * ("> file", ">> file", "exec > file", in any directory), is reopened by criu
+ * as it was, so it keeps receiving the job's lines.
+ */
+/*
+ * The identity of the output LSF gave the run the image comes from, for fd
+ * (1 or 2): the image's record of that file, or, when the job wrote into a
+ * pipe (lsf-criu-start's pumps), what that run recorded in lsf-criu.stdio.
+ */
+static void previous_output(const struct lc_out_fd *f, const struct lc_given *prev,
+			    const struct lc_meta *m, unsigned long long *dev, unsigned long long *ino)
 {
-	for (int i = 0; i < m->n_stdio; i++) {
-		const struct lc_meta_stdio *s = &m->stdio[i];
-		char what[64];
+	*dev = *ino = 0;
+	if (f->kind == LC_OUT_FILE) {
+		*dev = f->dev;
+		*ino = f->ino;
+		return;
+	}
+	if (!prev || strcmp(prev->jobid, m->jobid))
+		return;
+	for (int i = 0; i < prev->n; i++) {
+		if (prev->fds[i].fd == f->fd) {
+			*dev = prev->fds[i].dev;
+			*ino = prev->fds[i].ino;
+		}
+	}
+}
+
+static int prepare_inherit(const struct lc_meta *m, int imgfd, const char *jobid,
+			   const struct lc_given *prev, struct lc_restore_opts *ro)
+{
+	struct lc_output o;
+	struct lc_err err = { 0 };
+	int r;
+
+	r = lc_output_load(imgfd, getuid(), &o, &err);
+	if (r < 0) {
+		if (r != -ENOENT)
+			log_warn("%s; deciding from the files as they are now", err.msg);
+		legacy_output(m, jobid, &o);
+	}
+	for (int i = 0; i < o.n; i++) {
+		const struct lc_out_fd *f = &o.fds[i];
+		unsigned long long dev, ino;
+		char what[96];
 		int fd;
 
-		if (!key_usable(s->target) || key_seen(ro, s->target[0] == '/' ? s->target + 1
-									   : s->target))
-			continue;
-		if (!is_lsf_output(s->target, s->fd)) {
-			log_info("the job's fd %d '%s' is a file of the job's own; it is reopened as it "
-				 "was", s->fd, s->target);
+		if (!f->lsf) {
+			if (f->kind == LC_OUT_FILE)
+				log_info("the job's fd %d '%s' is %s; it is reopened as it was", f->fd,
+					 f->path, f->why[0] ? f->why : "a file of the job's own");
 			continue;
 		}
-		if (fcntl(s->fd, F_GETFD) < 0) {
-			log_warn("this job has no fd %d to give the restored job, ignoring", s->fd);
+		if (!key_usable(f->path) ||
+		    key_seen(ro, f->path[0] == '/' ? f->path + 1 : f->path))
+			continue;
+		if (fcntl(f->fd, F_GETFD) < 0) {
+			log_warn("this job has no fd %d to give the restored job, ignoring", f->fd);
 			continue;
 		}
-		fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 10);
+		previous_output(f, prev, m, &dev, &ino);
+		lc_output_reused_spool(f->fd, dev, ino, f->fd == 2 ? "LSB_ERRORFILE" :
+				       "LSB_OUTPUTFILE", jobid);
+		fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 10);
 		if (fd < 0)
-			return lc_log_errno(errno, "dup of fd %d", s->fd);
-		snprintf(what, sizeof(what), "this job's fd %d", s->fd);
-		add_inherit(ro, fd, s->target, what);
+			return lc_log_errno(errno, "dup of fd %d", f->fd);
+		snprintf(what, sizeof(what), "this job's fd %d (it was %s)", f->fd,
+			 f->why[0] ? f->why : "LSF's output");
+		add_inherit(ro, fd, f->path, what);
 	}
 	for (int i = 0; i < m->n_files && ro->n_inherit < LC_MAX_INHERIT; i++) {
 		const struct lc_meta_file *f = &m->files[i];
@@ -243,6 +316,38 @@ static void note_run(int dirfd, const char *jobid)
 		log_info("job %s of the chain of job %s is running", jobid, l.chain_id);
 }
 
+/* Where the image came from, for the recovery hint of a failed restore. */
+static struct {
+	char dir[PATH_MAX];	/* the checkpoint directory, as LSF renamed it for this job */
+	char oldid[32];		/* the job whose checkpoint it is */
+} hint;
+
+/*
+ * The restore failed after LSF committed the restart: the directory carries
+ * the new job's ID and brestart of the old one is refused. criu does not
+ * touch the images, so the checkpoint is still good: say how to restart it
+ * again, here once the cause is fixed or on another host.
+ */
+static int restore_failed(const char *jobid)
+{
+	char base[PATH_MAX], *slash;
+
+	if (!hint.dir[0] || !hint.oldid[0] || !strcmp(hint.oldid, jobid))
+		return LC_EXIT_RESTORE_FAILED;
+	snprintf(base, sizeof(base), "%s", hint.dir);
+	slash = strrchr(base, '/');
+	if (!slash || slash == base)
+		return LC_EXIT_RESTORE_FAILED;
+	*slash = '\0';
+	log_error("the checkpoint of job %s is unchanged in '%s'; to restart it again (on this "
+		  "host once the cause above is fixed, or on another with 'brestart -m host'): "
+		  "brestart '%s' %s; where LSF refuses that (this job made no checkpoint of its "
+		  "own), as its owner: rm '%s/%s' && mv '%s' '%s/%s' && brestart '%s' %s",
+		  hint.oldid, hint.dir, base, jobid, base, hint.oldid, hint.dir, base, hint.oldid,
+		  base, hint.oldid);
+	return LC_EXIT_RESTORE_FAILED;
+}
+
 /*
  * The restore failed on this host, after LSF committed the restart: LSF
  * would refuse to brestart either job ID now. So the checkpoint is handed
@@ -259,16 +364,15 @@ static int hand_back(int dirfd, const char *dir, const char *jobid, const char *
 	char real[PATH_MAX], *slash;
 
 	if (!lc_jobid_ok(jobid) || !realpath(dir, real))
-		return LC_EXIT_RESTORE_FAILED;
+		return restore_failed(jobid);
 	snprintf(h.jobid, sizeof(h.jobid), "%s", jobid);
 	snprintf(h.imgset, sizeof(h.imgset), "%s", imgset);
 	snprintf(h.why, sizeof(h.why), "the restore of job %s failed: %.100s", jobid, why);
 	if (lc_handover_save(dirfd, &h) < 0 || lc_lsf_bchkpnt_kill(jobid, &err) < 0) {
 		(void)unlinkat(dirfd, LC_HANDOVER_FILE, 0);
-		log_error("the checkpoint '%s' cannot be handed back to LSF (%s); only "
-			  "'lsf-criu-restore %s %s' run by hand can restore it now", imgset,
-			  err.msg[0] ? err.msg : "cannot write the hand-over record", real, imgset);
-		return LC_EXIT_RESTORE_FAILED;
+		log_error("the checkpoint '%s' cannot be handed back to LSF (%s)", imgset,
+			  err.msg[0] ? err.msg : "cannot write the hand-over record");
+		return restore_failed(jobid);
 	}
 	slash = strrchr(real, '/');
 	if (slash)
@@ -286,17 +390,56 @@ static int hand_back(int dirfd, const char *dir, const char *jobid, const char *
 	return LC_EXIT_RESTORE_FAILED;
 }
 
-/* Logs how the restored job ended and ends the same way. */
-static int report_exit(const char *jobid, int st)
+/*
+ * A restarted job that dies of a signal: LSF's generic erestart may pass on
+ * only an exit code (the job then looks DONE), so the signal is recorded in
+ * the run's entry of the ledger, for the log and the summary. Returns false
+ * when a checkpoint of this run ended it (its kill is no news).
+ */
+static bool note_signal(int dirfd, const char *jobid, int sig)
 {
-	if (WIFEXITED(st))
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+	struct lc_err err = { 0 };
+	struct lc_run *run;
+
+	lock = lc_chain_open(dirfd, jobid, false, 10, &l, &err);
+	if (lock < 0)
+		return true;
+	if ((l.state == LC_CHAIN_CHECKPOINTED || l.state == LC_CHAIN_HELD) &&
+	    !strcmp(l.ckpt_jobid, jobid))
+		return false; /* a checkpoint with -k of this run: it was killed on purpose */
+	run = lc_ledger_run(&l, jobid, 0);
+	if (!run)
+		return true;
+	/* Only the run's own record: how the chain goes on is the post-exec's business. */
+	snprintf(run->end_reason, sizeof(run->end_reason), "killed by signal %d (%s)", sig,
+		 strsignal(sig));
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
+		log_warn("cannot record the signal in the ledger: %s, ignoring", err.msg);
+	return true;
+}
+
+/* Logs how the restored job ended and ends the same way. */
+static int report_exit(int dirfd, const char *jobid, int st)
+{
+	if (WIFEXITED(st)) {
 		log_info("restored job %s exited with status %d", jobid, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		log_info("restored job %s was killed by signal %d (%s)", jobid, WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
+	} else if (WIFSIGNALED(st)) {
+		int sig = WTERMSIG(st);
+
+		if (note_signal(dirfd, jobid, sig))
+			log_info("restored job %s was killed by signal %d (%s); LSF may report only "
+				 "an exit code for a restarted job: the ledger keeps the signal",
+				 jobid, sig, strsignal(sig));
+		else
+			log_info("restored job %s was killed by signal %d (%s) after its checkpoint",
+				 jobid, sig, strsignal(sig));
+	}
 	lc_log_attach_fd(-1);
 	return lc_exit_like(st);
 }
+
 
 /*
  * Restores an image dumped inside a job's own namespaces: new user, PID and
@@ -320,7 +463,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	if (!realpath(dir, real) || snprintf(abs, sizeof(abs), "%s/%s", real, imgset) >=
 					    (int)sizeof(abs)) {
 		log_error("restore of job %s failed: cannot resolve '%s'", jobid, dir);
-		return LC_EXIT_RESTORE_FAILED;
+		return restore_failed(jobid);
 	}
 	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* From now on LSF's signals reach the job through the init's sentinel. */
@@ -338,7 +481,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	init = lc_ns_start_init(NULL, &status_fd, &err);
 	if (init < 0) {
 		log_error("restore of job %s failed: %s", jobid, err.msg);
-		return LC_EXIT_RESTORE_FAILED;
+		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	/* The job wrote into pipes read outside: give it new ones, pumped into our stdio. */
 	for (int i = 0; i < ro->n_inherit && npumps < 4; i++) {
@@ -347,7 +490,8 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		if (strncmp(ro->inherit[i].key, "pipe:[", 6))
 			continue;
 		if (pipe2(pfd, O_CLOEXEC) < 0)
-			return lc_log_errno(errno, "pipe"), LC_EXIT_RESTORE_FAILED;
+			return lc_log_errno(errno, "pipe"),
+			       hand_back(dirfd, dir, jobid, imgset, "pipe");
 		pumps[npumps].from = pfd[0];
 		pumps[npumps].to = ro->inherit[i].fd; /* our dup of fd 1 or 2 */
 		npumps++;
@@ -381,7 +525,7 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		log_error("restored job %s: its namespace's init ended without a status", jobid);
 		return LC_EXIT_RESTORE_FAILED;
 	}
-	return report_exit(jobid, st);
+	return report_exit(dirfd, jobid, st);
 }
 
 int main(int argc, char **argv)
@@ -390,6 +534,8 @@ int main(int argc, char **argv)
 	struct lc_cfg cfg;
 	struct lc_restore_opts ro = { 0 };
 	struct lc_root_rec rec = { 0 };
+	struct lc_given prev;
+	bool have_prev;
 	struct lc_proc rp;
 	_cleanup_free_ struct lc_meta *m = NULL;
 	_cleanup_close_ int dirfd = -1, imgfd = -1;
@@ -445,13 +591,34 @@ int main(int argc, char **argv)
 	}
 	log_info("restore of job %s from '%s' (checkpoint of job %s, %d process(es)) started",
 		 jobid, imgset, m->jobid, m->n_pids);
+	if (realpath(argv[optind], hint.dir))
+		snprintf(hint.oldid, sizeof(hint.oldid), "%s", m->jobid);
+	if (inside_starter()) {
+		/*
+		 * A job starter ran lsf-criu-start around us in a way it did not
+		 * recognise: we are the job in its namespaces, where criu has no
+		 * privilege and the image's PIDs are not ours to give.
+		 */
+		log_error("restore of job %s refused: lsf-criu-restore runs as the job inside the "
+			  "namespaces of lsf-criu-start, which ran it through another program (a "
+			  "JOB_STARTER such as 'lsf-criu-start /bin/sh -c \"%%USRCMD\"'); with "
+			  "'<dir>/lsf-criu-start %%USRCMD' it runs the restore as it is", jobid);
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 "lsf-criu-restore ran inside lsf-criu-start's namespaces");
+	}
+	/* What LSF gave the run the image comes from, then what it gives this one. */
+	have_prev = lc_given_load(dirfd, getuid(), &prev, &err) == 0;
+	memset(&err, 0, sizeof(err));
+	if (lc_given_record(dirfd, jobid) < 0)
+		log_warn("cannot record the output LSF gives job %s, ignoring", jobid);
 	lc_cfg_load(&cfg);
 	if (lc_criu_check(cfg.criu, version, sizeof(version), &err) < 0) {
 		log_error("restore of job %s failed: criu is not usable: %s", jobid, err.msg);
 		return hand_back(dirfd, argv[optind], jobid, imgset, err.msg);
 	}
-	if (prepare_inherit(m, imgfd, &ro) < 0)
-		return LC_EXIT_RESTORE_FAILED;
+	if (prepare_inherit(m, imgfd, jobid, have_prev ? &prev : NULL, &ro) < 0)
+		return hand_back(dirfd, argv[optind], jobid, imgset,
+				 "the job's files could not be prepared");
 	snprintf(logname, sizeof(logname), "restore.%s.log", jobid);
 	ro.logname = logname;
 	ro.workfd = dirfd;
@@ -523,5 +690,5 @@ int main(int argc, char **argv)
 			break;
 	}
 	lc_tree_guard_stop(guard);
-	return report_exit(jobid, st);
+	return report_exit(dirfd, jobid, st);
 }

@@ -46,6 +46,7 @@
 #include "log.h"
 #include "lsfenv.h"
 #include "nsjob.h"
+#include "portable.h"
 #include "proc.h"
 #include "util.h"
 #include "version.h"
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 	struct lc_starter_rec rec = { 0 };
 	_cleanup_close_ int dirfd = -1, procfd = -1;
 	const char *jobid, *chkdir;
+	char **rargv = NULL;
 	struct lc_pump pumps[2];
 	int status_fd = -1, c, r, st, npumps;
 	pid_t init;
@@ -86,6 +88,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Try 'lsf-criu-start --help' for more information.\n");
 		return LC_EXIT_USAGE;
 	}
+	/*
+	 * A queue's JOB_STARTER may wrap a restarted job's restore command too.
+	 * lsf-criu-restore creates what its image needs itself (its own
+	 * namespaces for a namespaced image, host PIDs otherwise): run it as it is.
+	 */
+	if (lc_is_restore_command(argv + optind, &rargv)) {
+		log_info("job %s is a restart: running '%s' without namespaces of ours; it "
+			 "creates those its image needs", getenv("LSB_JOBID") ? getenv("LSB_JOBID")
+			 : "?", rargv[0]);
+		execv(rargv[0], rargv);
+		log_error("cannot run '%s': %s", rargv[0], strerror(errno));
+		return errno == ENOENT ? 127 : 126;
+	}
 	jobid = getenv("LSB_JOBID");
 	chkdir = getenv("LSB_CHKPNT_DIR");
 	if (chkdir && *chkdir) {
@@ -99,6 +114,8 @@ int main(int argc, char **argv)
 		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
 		return errno == ENOENT ? 127 : 126;
 	}
+	/* What LSF gave this run, and the restart count the job can read (portable.h). */
+	lc_portable_run_started(dirfd, jobid, lc_env_flag("LSB_RESTART"));
 	r = lc_ns_create(&err);
 	if (r == -EAGAIN) {
 		log_warn("%s; running job %s with host PIDs (its restore will need the same PIDs "

@@ -225,7 +225,11 @@ class OtherUsersJob(SecurityTest):
                           cwd=self.c.base)
             self.assert_refused(r, EXIT_REFUSED, "directory '%s' belongs to uid %d, not to "
                                 "uid %d" % (re.escape(self.c.base), self.a_uid, self.b.pw_uid))
-        self.assertEqual(os.listdir(self.c.base), [self.jid])
+        # Nothing of B's: the job's directory and A's own published restart count only.
+        self.assertEqual(sorted(os.listdir(self.c.base)),
+                         sorted([self.jid, self.jid + ".restarts"]))
+        st = os.stat(os.path.join(self.c.base, self.jid + ".restarts"))
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (self.a_uid, 0o600))
         self.assert_a_unharmed()
 
     def test_erestart_on_other_users_dir(self):
