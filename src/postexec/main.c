@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <limits.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,10 +266,39 @@ static void chain_ended(int dirfd, const char *jobid, const struct lc_ledger *l)
 }
 
 /*
- * Runs brestart and records its answer. Called in a process of its own
- * session, so that the restart completes even if LSF kills the post-exec
- * (JOB_POSTPROC_TIMEOUT) meanwhile.
+ * Counts the restart in the ledger. Done by the process that runs brestart,
+ * so that whoever is killed before this point leaves the chain checkpointed
+ * (the watchdog's post-exec carries it on), and a restart once counted is
+ * never submitted twice. 0 when counted, 1 when another post-exec did, -1
+ * on failure.
  */
+static int count_restart(int dirfd, const char *jobid, long *n, long *of)
+{
+	struct lc_err err = { 0 };
+	_cleanup_close_ int lock = -1;
+	struct lc_ledger l;
+
+	lock = lc_chain_open(dirfd, jobid, true, 60, &l, &err);
+	if (lock >= 0 && l.state == LC_CHAIN_RESTARTING) {
+		log_info("post-exec of job %s: another post-exec counted restart %ld and runs "
+			 "brestart; nothing to do", jobid, l.restarts);
+		return 1;
+	}
+	if (lock < 0 || lc_chain_restart_begin(&l, jobid) < 0 ||
+	    lc_chain_close(dirfd, &lock, &l, &err) < 0) {
+		if (lock >= 0 && !err.msg[0])
+			lc_err_set(&err, EINVAL, "the chain is in no state to restart (%s)",
+				   lc_chain_state_name(l.state));
+		log_error("post-exec of job %s: cannot record the restart: %s; no restart", jobid,
+			  err.msg);
+		return -1;
+	}
+	*n = l.restarts;
+	*of = l.restart_limit;
+	return 0;
+}
+
+/* Runs brestart for a counted restart and records its answer. */
 static int do_restart(int dirfd, const char *chkdir, const char *jobid)
 {
 	struct lc_err err = { 0 };
@@ -308,22 +338,52 @@ static int do_restart(int dirfd, const char *chkdir, const char *jobid)
 	return LC_EXIT_OK;
 }
 
-/* do_restart() in a child of its own session; waits for it unless we are killed. */
-static int restart_detached(int dirfd, const char *chkdir, const char *jobid, long n, long of)
+/*
+ * Counts the restart and runs brestart in a child of its own session, so
+ * that the restart completes even if LSF kills the post-exec
+ * (JOB_POSTPROC_TIMEOUT) meanwhile; waits for it unless we are killed.
+ */
+static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
 {
-	pid_t pid = fork();
-	int st;
+	int p[2] = { -1, -1 }, st, r;
+	long counted[2];
+	ssize_t n;
+	pid_t pid;
 
+	pid = pipe2(p, O_CLOEXEC) < 0 ? -1 : fork();
 	if (pid < 0) {
-		log_warn("cannot fork: %s; restarting in the post-exec itself", strerror(errno));
+		log_warn("cannot start a process for brestart: %s; restarting in the post-exec "
+			 "itself", strerror(errno));
+		if (p[0] >= 0) {
+			close(p[0]);
+			close(p[1]);
+		}
+		r = count_restart(dirfd, jobid, &counted[0], &counted[1]);
+		if (r != 0)
+			return r < 0 ? LC_EXIT_FAILURE : LC_EXIT_OK;
 		return do_restart(dirfd, chkdir, jobid);
 	}
 	if (pid == 0) {
+		close(p[0]);
 		(void)setsid();
+		r = count_restart(dirfd, jobid, &counted[0], &counted[1]);
+		if (r != 0)
+			_exit(r < 0 ? LC_EXIT_FAILURE : LC_EXIT_OK);
+		/* The parent only logs this: a dead parent changes nothing. */
+		(void)signal(SIGPIPE, SIG_IGN);
+		(void)!write(p[1], counted, sizeof(counted));
+		(void)signal(SIGPIPE, SIG_DFL);
+		close(p[1]);
 		_exit(do_restart(dirfd, chkdir, jobid));
 	}
-	log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a process of "
-		 "its own", jobid, n, of);
+	close(p[1]);
+	do
+		n = read(p[0], counted, sizeof(counted));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(counted))
+		log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a "
+			 "process of its own", jobid, counted[0], counted[1]);
+	close(p[0]);
 	st = lc_wait_status(pid);
 	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : LC_EXIT_FAILURE;
 }
@@ -434,11 +494,9 @@ int main(int argc, char **argv)
 	case LC_END_RESTART:
 		break;
 	}
-	/* Count the restart first: a crash after this can never restart twice. */
-	if (lc_chain_restart_begin(&l, jobid) < 0 || lc_chain_close(dirfd, &lock, &l, &err) < 0) {
-		log_error("post-exec of job %s: cannot record the restart: %s; no restart", jobid,
-			  err.msg[0] ? err.msg : "the chain is in no state to restart");
+	if (lc_chain_close(dirfd, &lock, &l, &err) < 0) {
+		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	return restart_detached(dirfd, chkdir, jobid, l.restarts, l.restart_limit);
+	return restart_detached(dirfd, chkdir, jobid);
 }
