@@ -10,8 +10,7 @@
 #   make format        clang-format every C file in place (.clang-format)
 #   make format-check  list what make format would change; fails if anything
 #
-# make check runs lint and analyze (tests/system/test_hygiene.py); format-check joins
-# once the tree has been formatted in one dedicated commit.
+# make check runs lint, analyze and format-check (tests/system/test_hygiene.py).
 
 SHELL_SCRIPTS = $(shell for f in .ci/run scripts/* mk/*.sh tests/*.sh tests/*/*.sh tests/*/*/*.sh \
 		tests/system/faults/* tests/faults/* debian/*.postinst debian/*.postrm; do \

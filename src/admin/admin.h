@@ -69,8 +69,8 @@ void lc_admin_cmdline(char *buf, size_t size, const char *const argv[]);
 /* Before Linux 5.9 (no CAP_CHECKPOINT_RESTORE) criu accepts CAP_SYS_ADMIN instead. */
 #define LC_CHK_OLD_KERNEL_CAPS "cap_sys_admin,cap_setpcap"
 /* The group that may run the capable criu (least exposure). */
-#define LC_CHK_GROUP "lsf-criu"
-#define LC_CHK_BIT(c)	  (1ULL << (c))
+#define LC_CHK_GROUP  "lsf-criu"
+#define LC_CHK_BIT(c) (1ULL << (c))
 
 enum lc_chk_verdict { LC_CHK_OK, LC_CHK_WARN, LC_CHK_FAIL };
 

@@ -55,7 +55,8 @@ enum { NEEDS_DIR = 1 << 0, NEEDS_ENVDIR = 1 << 1 };
 
 static const struct probe probes[] = {
 	{ "criu-path", true, 0, lc_probe_criu_path, "criu exists and is an executable file" },
-	{ "criu-version", true, 0, lc_probe_criu_version, "criu is new enough for this kernel (3.18, or 4.2)" },
+	{ "criu-version", true, 0, lc_probe_criu_version,
+	  "criu is new enough for this kernel (3.18, or 4.2)" },
 	{ "criu-check", true, 0, lc_probe_criu_check,
 	  "'criu check' passes as the caller (--unprivileged unless root)" },
 	{ "criu-caps", true, 0, lc_probe_criu_caps,
@@ -119,8 +120,8 @@ static void ctx_init(struct lc_chk_ctx *c, const char *criu_opt)
 			 c->criu, c->criu_from, (unsigned)c->uid);
 	else
 		c->criu_file = true;
-	c->ptrace_scope =
-		lc_chk_read_long("/proc/sys/kernel/yama/ptrace_scope", &v) == 0 ? (int)v : -1;
+	c->ptrace_scope = lc_chk_read_long("/proc/sys/kernel/yama/ptrace_scope", &v) == 0 ? (int)v
+											  : -1;
 	c->starter_only = cfg.mode == LC_MODE_STARTER_ONLY;
 	snprintf(conf, sizeof(conf), "%s", cfg.path[0] ? cfg.path : LC_SYSCONFDIR "/lsf-criu.conf");
 	c->conf = conf;
@@ -284,9 +285,10 @@ int lc_admin_check(int argc, char **argv)
 			      !((probes[i].needs & NEEDS_ENVDIR) && !c.envdir);
 
 		if (any && selected[i] && !usable)
-			return lc_admin_usage_error(
-				"check: probe '%s' needs %s", probes[i].name,
-				probes[i].needs & NEEDS_DIR ? "--dir DIR" : "--lsf-envdir DIR");
+			return lc_admin_usage_error("check: probe '%s' needs %s", probes[i].name,
+						    probes[i].needs & NEEDS_DIR
+							    ? "--dir DIR"
+							    : "--lsf-envdir DIR");
 		if (any ? selected[i] : usable)
 			list[n++] = &probes[i];
 	}

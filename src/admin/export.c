@@ -20,18 +20,17 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: lsf-criu export [--verify] IMAGE_SET OUT_DIR\n"
-		"\n"
-		"Write every image of a streamed image set (IMAGE_SET/images.lcs, e.g.\n"
-		"$LSB_CHKPNT_DIR/ckpt.3) as a plain criu image file into OUT_DIR, which is\n"
-		"created if missing and must be empty; files are never overwritten. Every\n"
-		"chunk's checksum is checked on the way.\n"
-		"\n"
-		"  --verify   only check the image set (every checksum), write nothing\n"
-		"  -h, --help show this help\n"
-		"\n"
-		"Then, for example: crit show OUT_DIR/pstree.img\n");
+	fprintf(out, "Usage: lsf-criu export [--verify] IMAGE_SET OUT_DIR\n"
+		     "\n"
+		     "Write every image of a streamed image set (IMAGE_SET/images.lcs, e.g.\n"
+		     "$LSB_CHKPNT_DIR/ckpt.3) as a plain criu image file into OUT_DIR, which is\n"
+		     "created if missing and must be empty; files are never overwritten. Every\n"
+		     "chunk's checksum is checked on the way.\n"
+		     "\n"
+		     "  --verify   only check the image set (every checksum), write nothing\n"
+		     "  -h, --help show this help\n"
+		     "\n"
+		     "Then, for example: crit show OUT_DIR/pstree.img\n");
 }
 
 int lc_admin_export(int argc, char **argv)
@@ -67,7 +66,8 @@ int lc_admin_export(int argc, char **argv)
 	}
 	if (!lc_stream_is_streamed(imgfd)) {
 		log_error("'%s' is not a streamed image set (no images.lcs): its images are plain "
-			  "criu files already", argv[optind]);
+			  "criu files already",
+			  argv[optind]);
 		return LC_EXIT_FAILURE;
 	}
 	if (verify) {
@@ -75,8 +75,8 @@ int lc_admin_export(int argc, char **argv)
 			log_error("'%s' is damaged: %s", argv[optind], err.msg);
 			return LC_EXIT_FAILURE;
 		}
-		printf("%s: %d images, %.1f MiB, every checksum correct\n", argv[optind], st.n_files,
-		       (double)st.raw_bytes / 1048576.0);
+		printf("%s: %d images, %.1f MiB, every checksum correct\n", argv[optind],
+		       st.n_files, (double)st.raw_bytes / 1048576.0);
 		return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
 	}
 	if (mkdir(argv[optind + 1], 0700) < 0 && errno != EEXIST) {

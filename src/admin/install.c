@@ -34,9 +34,8 @@
 
 /* The programs install copies, in the order it reports them. */
 static const char *const programs[] = {
-	"echkpnt.criu",	      "erestart.criu",	   "lsf-criu-restore",
-	"lsf-criu-terminate", "lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer",
-	"lsf-criu",
+	"echkpnt.criu",	     "erestart.criu",  "lsf-criu-restore",  "lsf-criu-terminate",
+	"lsf-criu-postexec", "lsf-criu-start", "lsf-criu-streamer", "lsf-criu",
 };
 
 static void install_usage(FILE *out)
@@ -54,19 +53,18 @@ static void install_usage(FILE *out)
 		"\n");
 	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
 		fprintf(out, "%s%s", i % 4 ? " " : i ? "\n  " : "  ", programs[i]);
-	fprintf(out,
-		"\n"
-		"\n"
-		"  -s, --serverdir DIR  the directory to install into (it must exist and be\n"
-		"                       writable)\n"
-		"  -l, --link           symbolic links instead of copies\n"
-		"  -r, --remove         remove the programs from DIR instead (only links to\n"
-		"                       them and identical copies; anything else is kept)\n"
-		"  -c, --criu PATH      the criu to print the commands for (default: the\n"
-		"                       configured criu)\n"
-		"  -n, --dry-run        only say what would be done\n"
-		"  -h, --help           show this help\n"
-		"  -V, --version        show the version\n");
+	fprintf(out, "\n"
+		     "\n"
+		     "  -s, --serverdir DIR  the directory to install into (it must exist and be\n"
+		     "                       writable)\n"
+		     "  -l, --link           symbolic links instead of copies\n"
+		     "  -r, --remove         remove the programs from DIR instead (only links to\n"
+		     "                       them and identical copies; anything else is kept)\n"
+		     "  -c, --criu PATH      the criu to print the commands for (default: the\n"
+		     "                       configured criu)\n"
+		     "  -n, --dry-run        only say what would be done\n"
+		     "  -h, --help           show this help\n"
+		     "  -V, --version        show the version\n");
 }
 
 /* True when the open file fd has exactly len bytes equal to buf. */
@@ -90,7 +88,14 @@ static bool same_content(int fd, const char *buf, size_t len)
 	}
 }
 
-enum install_result { INST_UNCHANGED, INST_MODE, INST_WRITTEN, INST_REMOVED, INST_ABSENT, INST_KEPT };
+enum install_result {
+	INST_UNCHANGED,
+	INST_MODE,
+	INST_WRITTEN,
+	INST_REMOVED,
+	INST_ABSENT,
+	INST_KEPT
+};
 
 static const char *const result_text[][2] = {
 	[INST_UNCHANGED] = { "unchanged", "unchanged" },
@@ -98,7 +103,8 @@ static const char *const result_text[][2] = {
 	[INST_WRITTEN] = { "installed", "would install" },
 	[INST_REMOVED] = { "removed", "would remove" },
 	[INST_ABSENT] = { "not there", "not there" },
-	[INST_KEPT] = { "kept: not this lsf-criu's program", "would keep: not this lsf-criu's program" },
+	[INST_KEPT] = { "kept: not this lsf-criu's program",
+			"would keep: not this lsf-criu's program" },
 };
 
 /* Where one program comes from: an open directory and its path. */
@@ -122,8 +128,7 @@ static int read_program(const struct source *src, const char *name, char **ret, 
 				  MAX_PROGRAM >> 20);
 	r = lc_read_file_at(src->dirfd, name, (size_t)st.st_size, (uid_t)-1, ret, ret_len);
 	if (r < 0)
-		return lc_err_set(err, -r, "cannot read the program '%s' in '%s'", name,
-				  src->dir);
+		return lc_err_set(err, -r, "cannot read the program '%s' in '%s'", name, src->dir);
 	return 0;
 }
 
@@ -142,10 +147,11 @@ static bool links_to(int dirfd, const char *name, const char *target)
 /* True when dirfd/name is a regular file of the caller with exactly the bytes buf. */
 static bool same_file(int dirfd, const char *name, const char *buf, size_t len, struct stat *st)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	_cleanup_close_ int fd =
+		openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
-	return fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
-	       st->st_uid == geteuid() && (size_t)st->st_size == len && same_content(fd, buf, len);
+	return fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_uid == geteuid() &&
+	       (size_t)st->st_size == len && same_content(fd, buf, len);
 }
 
 /*
@@ -253,8 +259,8 @@ static void print_config_hints(const char *dir, const char *criu)
 {
 	char line[PATH_MAX * 2];
 	const char *setcap[] = { "setcap", "cap_checkpoint_restore,cap_setpcap=ep", criu, NULL };
-	const char *copy[] = { "install", "-o", "root", "-g", "lsf-criu", "-m", "0750",
-			       "/usr/sbin/criu", criu, NULL };
+	const char *copy[] = { "install", "-o",	  "root",	    "-g", "lsf-criu",
+			       "-m",	  "0750", "/usr/sbin/criu", criu, NULL };
 
 	printf("\nIn lsb.queues, add to each queue whose jobs may be checkpointed at their run "
 	       "limit:\n\n");
@@ -380,10 +386,14 @@ int lc_admin_install(int argc, char **argv)
 	printf("%s the programs %s '%s' %s '%s'%s:\n",
 	       remove ? (dry_run ? "would remove" : "removing")
 		      : (dry_run ? "would install" : "installing"),
-	       remove ? "of" : "from", from_progs.dir, remove ? "from" : link ? "as links into" : "into",
+	       remove ? "of" : "from", from_progs.dir,
+	       remove ? "from"
+	       : link ? "as links into"
+		      : "into",
 	       real, dry_run ? " (dry run, nothing is written)" : "");
 	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
-		const struct source *src = strcmp(programs[i], "lsf-criu") ? &from_progs : &from_self;
+		const struct source *src = strcmp(programs[i], "lsf-criu") ? &from_progs
+									   : &from_self;
 		enum install_result res = INST_UNCHANGED;
 		int r;
 

@@ -165,12 +165,11 @@ void lc_probe_criu_check(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	}
 	first_error(out, line, sizeof(line));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		lc_chk_finding(
-			r, LC_CHK_OK, "'%s' as uid %u: %s%s", cmd, (unsigned)c->uid,
-			strstr(out, "Looks good") ? "Looks good." : line,
-			c->uid ? ""
-			       : " (as root this does not test criu's file capabilities: run "
-				 "lsf-criu check as a job owner too)");
+		lc_chk_finding(r, LC_CHK_OK, "'%s' as uid %u: %s%s", cmd, (unsigned)c->uid,
+			       strstr(out, "Looks good") ? "Looks good." : line,
+			       c->uid ? ""
+				      : " (as root this does not test criu's file capabilities: run "
+					"lsf-criu check as a job owner too)");
 		return;
 	}
 	if (WIFEXITED(st))
@@ -185,11 +184,10 @@ void lc_probe_criu_check(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 	else if (strstr(out, "CAP_CHECKPOINT_RESTORE"))
 		lc_chk_fix_setcap(r, LC_CHK_LEAST_CAPS, c->criu);
 	else
-		lc_chk_fix(
-			r,
-			"%s -v4 (read its Error lines; a criu >= 4.2 that passes is installed by "
-			"scripts/provision.sh of the lsf-criu sources)",
-			cmd);
+		lc_chk_fix(r,
+			   "%s -v4 (read its Error lines; a criu >= 4.2 that passes is installed by "
+			   "scripts/provision.sh of the lsf-criu sources)",
+			   cmd);
 }
 
 /* "cap_a,cap_b" for the bits in set. */

@@ -153,11 +153,11 @@ void lc_probe_pid_max(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 		lc_chk_finding(r, LC_CHK_OK, "cannot read /proc/sys/kernel/pid_max");
 		return;
 	}
-	lc_chk_finding(
-		r, LC_CHK_OK, "kernel.pid_max = %ld%s", v,
-		v < 4194304 ? " (restored jobs need their original PIDs; a larger pid_max, up to "
-			      "4194304, makes collisions rarer)"
-			    : "");
+	lc_chk_finding(r, LC_CHK_OK, "kernel.pid_max = %ld%s", v,
+		       v < 4194304
+			       ? " (restored jobs need their original PIDs; a larger pid_max, up to "
+				 "4194304, makes collisions rarer)"
+			       : "");
 }
 
 /* ---- checkpoint directory ----------------------------------------------- */
@@ -530,19 +530,20 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 			       "lsf-criu-start, but this host is starter-only (criu has no file "
 			       "capabilities): their checkpoints fail",
 			       path, n_bare > 1 ? "s" : "", bare, n_bare > 1 ? "" : "s");
-		lc_chk_fix(r, "add to %s: JOB_STARTER = %s/lsf-criu-start %%USRCMD\nthen run: "
-			      "badmin reconfig (or install_mode = capabilities in %s, with criu's "
-			      "file capabilities)",
+		lc_chk_fix(r,
+			   "add to %s: JOB_STARTER = %s/lsf-criu-start %%USRCMD\nthen run: "
+			   "badmin reconfig (or install_mode = capabilities in %s, with criu's "
+			   "file capabilities)",
 			   bare, sd, c->conf);
 		return;
 	}
 	r->fix[0] = '\0';
 	lc_chk_finding(r, LC_CHK_OK,
-		       "in '%s', queue%s %s use%s lsf-criu's TERMINATE action and POST_EXEC%s", path,
-		       n_both > 1 ? "s" : "", both, n_both > 1 ? "" : "s",
+		       "in '%s', queue%s %s use%s lsf-criu's TERMINATE action and POST_EXEC%s",
+		       path, n_both > 1 ? "s" : "", both, n_both > 1 ? "" : "s",
 		       c->starter_only ? ", all under lsf-criu-start, as this starter-only host "
 					 "needs"
-		       : n_bare ? ""
+		       : n_bare	       ? ""
 				: ", all under lsf-criu-start: this host could do without criu's "
 				  "file capabilities (install_mode = starter-only)");
 }

@@ -292,25 +292,27 @@ static int print_status_json(const char *path, const struct lc_ledger *l, const 
 
 		if (s > 0)
 			total += s;
-		json_array_append_new(
-			runs, json_pack("{s:o,s:I,s:I,s:o,s:o}", "jobid", jstr(run->jobid), "start",
-					(json_int_t)run->start, "end", (json_int_t)run->end,
-					"run_seconds", s >= 0 ? json_integer(s) : json_null(),
-					"end_reason", jstr(run->end_reason)));
+		json_array_append_new(runs,
+				      json_pack("{s:o,s:I,s:I,s:o,s:o}", "jobid", jstr(run->jobid),
+						"start", (json_int_t)run->start, "end",
+						(json_int_t)run->end, "run_seconds",
+						s >= 0 ? json_integer(s) : json_null(),
+						"end_reason", jstr(run->end_reason)));
 	}
 	if (l->req_jobid[0])
 		req = json_pack("{s:o,s:I,s:I}", "jobid", jstr(l->req_jobid), "time",
 				(json_int_t)l->req_time, "deadline", (json_int_t)l->req_deadline);
 	if (v->have)
-		c = json_pack(
-			"{s:o,s:o,s:I,s:f,s:f,s:I,s:o,s:o,s:o,s:s}", "imgset", jstr(v->imgset),
-			"jobid", jstr(v->jobid), "time", (json_int_t)v->time, "dump_seconds",
-			v->seconds, "frozen_seconds", v->seconds, "image_bytes",
-			(json_int_t)v->bytes, "throughput_mib_s",
-			v->seconds > 0 ? json_real(mib(v->bytes) / v->seconds) : json_null(),
-			"processes", v->processes >= 0 ? json_integer(v->processes) : json_null(),
-			"criu_version", v->criu_version[0] ? jstr(v->criu_version) : json_null(),
-			"source", v->source);
+		c = json_pack("{s:o,s:o,s:I,s:f,s:f,s:I,s:o,s:o,s:o,s:s}", "imgset",
+			      jstr(v->imgset), "jobid", jstr(v->jobid), "time", (json_int_t)v->time,
+			      "dump_seconds", v->seconds, "frozen_seconds", v->seconds,
+			      "image_bytes", (json_int_t)v->bytes, "throughput_mib_s",
+			      v->seconds > 0 ? json_real(mib(v->bytes) / v->seconds) : json_null(),
+			      "processes",
+			      v->processes >= 0 ? json_integer(v->processes) : json_null(),
+			      "criu_version",
+			      v->criu_version[0] ? jstr(v->criu_version) : json_null(), "source",
+			      v->source);
 	json_object_set_new(o, "directory", jstr(path));
 	json_object_set_new(o, "chain_id", jstr(l->chain_id));
 	json_object_set_new(o, "uid", json_integer(l->uid));

@@ -82,16 +82,16 @@ struct ckpt {
 	struct lc_cfg cfg;
 	struct lc_job_procs job;
 	struct lc_meta *m;
-	char imgset[64];	/* "" until created */
-	char prev[64];		/* lsf-criu.current before this attempt, "" if none */
-	bool overrun;		/* asked by the TERMINATE action at the job's run limit */
-	long long deadline;	/* criu is killed then (epoch seconds) */
-	long long mem_bytes;	/* the job's memory, estimated before the dump */
-	double plan_rate;	/* memory bytes/s of the chain's earlier checkpoints, 0: none */
+	char imgset[64];     /* "" until created */
+	char prev[64];	     /* lsf-criu.current before this attempt, "" if none */
+	bool overrun;	     /* asked by the TERMINATE action at the job's run limit */
+	long long deadline;  /* criu is killed then (epoch seconds) */
+	long long mem_bytes; /* the job's memory, estimated before the dump */
+	double plan_rate;    /* memory bytes/s of the chain's earlier checkpoints, 0: none */
 	char plan_from[96];
-	double disk_hint;	/* bytes/s earlier dumps wrote here, for the streamer */
-	bool *was_stopped;	/* per tree process: stopped before we began */
-	int guard;		/* write end of the guardian's pipe, or -1 */
+	double disk_hint;  /* bytes/s earlier dumps wrote here, for the streamer */
+	bool *was_stopped; /* per tree process: stopped before we began */
+	int guard;	   /* write end of the guardian's pipe, or -1 */
 };
 
 static void usage(FILE *out)
@@ -138,12 +138,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'V':
 			printf("echkpnt.criu (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
 			exit(fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK);
-		case ':':
-			log_error("option '-%c' needs an argument", optopt);
-			return -EINVAL;
-		default:
-			log_warn("unknown option '%s', ignoring", argv[optind - 1]);
-			break;
+		case ':': log_error("option '-%c' needs an argument", optopt); return -EINVAL;
+		default: log_warn("unknown option '%s', ignoring", argv[optind - 1]); break;
 		}
 	}
 	if (o->kill && o->stop) {
@@ -230,7 +226,8 @@ static void end_like_lsf(const struct ckpt *c)
 	pid_t pg = c->o.pgid;
 
 	log_error("the checkpoint was requested at job %s's run limit: ending the job as LSF "
-		  "would", c->jobid);
+		  "would",
+		  c->jobid);
 	(void)lc_kill_sequence(&pg, 1, lc_cfg_terminate_interval(&c->cfg));
 	lc_job_kill_tree(&c->job); /* anything of the tree outside LSF's group */
 }
@@ -303,9 +300,9 @@ static void roll_back(struct ckpt *c, const char *why)
 		r = lc_imgset_quarantine(c->dirfd, c->imgset, failed, sizeof(failed));
 	}
 	log_error("checkpoint of job %s failed: %s%s; %s", c->jobid, why, full,
-		  c->overrun ? "it was asked at the run limit, so the job is ended" :
-		  c->job.n_tree && !lc_job_tree_alive(&c->job) ? "the job is gone" :
-								  "the job keeps running");
+		  c->overrun ? "it was asked at the run limit, so the job is ended"
+		  : c->job.n_tree && !lc_job_tree_alive(&c->job) ? "the job is gone"
+								 : "the job keeps running");
 	if (r < 0)
 		log_warn("cannot set the failed image set '%s' aside: %s, ignoring", c->imgset,
 			 strerror(-r));
@@ -354,10 +351,12 @@ static void orphaned_commit(struct ckpt *c, const char *why)
 
 	(void)!realpath(c->chkdir, real);
 	log_error("'%s' is committed but LSF has no record of it (%s): LSF will not brestart it; "
-		  "'lsf-criu-restore %s %s' run by hand restores the job", c->imgset, why, real,
-		  c->imgset);
-	snprintf(reason, sizeof(reason), "'%s' committed, but echkpnt.criu died before LSF "
-		 "recorded it: restore it with lsf-criu-restore", c->imgset);
+		  "'lsf-criu-restore %s %s' run by hand restores the job",
+		  c->imgset, why, real, c->imgset);
+	snprintf(reason, sizeof(reason),
+		 "'%s' committed, but echkpnt.criu died before LSF "
+		 "recorded it: restore it with lsf-criu-restore",
+		 c->imgset);
 	lock = lc_chain_open(c->dirfd, c->jobid, false, 30, &l, &err);
 	if (lock < 0)
 		return;
@@ -398,7 +397,8 @@ static void guardian(struct ckpt *c, int rfd)
 			criu = 0;
 	}
 	log_error("echkpnt.criu died during the checkpoint of job %s; its guardian %s", c->jobid,
-		  committed ? "finishes the kill of the committed job" : "rolls the checkpoint back");
+		  committed ? "finishes the kill of the committed job"
+			    : "rolls the checkpoint back");
 	if (criu > 0 && kill(-criu, SIGKILL) < 0)
 		(void)kill(criu, SIGKILL);
 	if (committed) {
@@ -470,13 +470,15 @@ static void plan(struct ckpt *c)
 		c->plan_rate = 0;
 	if (l.n_ckpts > 0 && l.ckpts[l.n_ckpts - 1].seconds > 0.01 &&
 	    l.ckpts[l.n_ckpts - 1].bytes >= (64LL << 20))
-		c->disk_hint = (double)l.ckpts[l.n_ckpts - 1].bytes / l.ckpts[l.n_ckpts - 1].seconds;
+		c->disk_hint =
+			(double)l.ckpts[l.n_ckpts - 1].bytes / l.ckpts[l.n_ckpts - 1].seconds;
 	if (l.state != LC_CHAIN_OVERRUN || strcmp(l.req_jobid, c->jobid))
 		return;
 	c->overrun = true;
 	c->deadline = l.req_deadline;
 	log_info("run-limit checkpoint: it must be committed by the deadline of "
-		 "ORUN_TIMEOUT_SECONDS (%lld s from now)", c->deadline - now);
+		 "ORUN_TIMEOUT_SECONDS (%lld s from now)",
+		 c->deadline - now);
 }
 
 /*
@@ -494,13 +496,14 @@ static void plan_fit(const struct ckpt *c)
 		log_warn("the run-limit checkpoint of job %s will probably not finish in time: "
 			 "%.1f GiB of memory at %.0f MiB/s (%s) take about %.0f s, and %lld s of "
 			 "ORUN_TIMEOUT_SECONDS are left; the job will be killed if it does not "
-			 "finish (a larger ORUN_TIMEOUT_SECONDS would save it)", c->jobid,
-			 (double)p.bytes / (1 << 30), p.rate / 1048576.0, p.rate_from, p.seconds,
-			 left);
+			 "finish (a larger ORUN_TIMEOUT_SECONDS would save it)",
+			 c->jobid, (double)p.bytes / (1 << 30), p.rate / 1048576.0, p.rate_from,
+			 p.seconds, left);
 	else
 		log_info("run-limit checkpoint planned: %.2f GiB of memory at %.0f MiB/s (%s), "
-			 "about %.1f s of the %lld s left", (double)p.bytes / (1 << 30),
-			 p.rate / 1048576.0, p.rate_from, p.seconds, left);
+			 "about %.1f s of the %lld s left",
+			 (double)p.bytes / (1 << 30), p.rate / 1048576.0, p.rate_from, p.seconds,
+			 left);
 }
 
 /* Refuses a checkpoint that cannot fit in the room left on the filesystem. */
@@ -520,17 +523,20 @@ static int preflight(struct ckpt *c, struct lc_err *err)
 	}
 	need = c->mem_bytes + c->cfg.space_margin_mb * 1048576LL;
 	log_info("the job's memory is %.1f MiB; the checkpoint filesystem%s%s%s has %.1f MiB free"
-		 "%s", (double)c->mem_bytes / 1048576.0, sp.fstype[0] ? " (" : "", sp.fstype,
+		 "%s",
+		 (double)c->mem_bytes / 1048576.0, sp.fstype[0] ? " (" : "", sp.fstype,
 		 sp.fstype[0] ? ")" : "", (double)sp.free / 1048576.0,
 		 sp.quota_left >= 0 ? ", quota permitting less" : "");
 	if (lc_space_room(&sp) < need)
-		return lc_err_set(err, ENOSPC, "not enough room for the images: the job needs about "
+		return lc_err_set(err, ENOSPC,
+				  "not enough room for the images: the job needs about "
 				  "%.1f MiB (its memory plus a margin of %ld MiB), the checkpoint "
-				  "filesystem has %.1f MiB%s", (double)need / 1048576.0,
-				  c->cfg.space_margin_mb, (double)lc_space_room(&sp) / 1048576.0,
-				  sp.quota_left >= 0 && sp.quota_left < sp.free ?
-					  " left under the user's disk quota" :
-					  " free");
+				  "filesystem has %.1f MiB%s",
+				  (double)need / 1048576.0, c->cfg.space_margin_mb,
+				  (double)lc_space_room(&sp) / 1048576.0,
+				  sp.quota_left >= 0 && sp.quota_left < sp.free
+					  ? " left under the user's disk quota"
+					  : " free");
 	return 0;
 }
 
@@ -612,14 +618,15 @@ static void inspect_files(const struct lc_job_procs *j, int imgfd, const char *c
 		if (lc_parse_long(de->d_name, 3, 1 << 20, &num) < 0)
 			continue;
 		if (lc_proc_fd_target(j->root.pid, (int)num, f->path, sizeof(f->path)) < 0 ||
-		    (strcmp(f->path, script) &&
-		     !(own[0] && !strncmp(f->path, own, strlen(own)) && strstr(f->path, "/file."))) ||
+		    (strcmp(f->path, script) && !(own[0] && !strncmp(f->path, own, strlen(own)) &&
+						  strstr(f->path, "/file."))) ||
 		    lc_proc_fdinfo(j->root.pid, (int)num, &f->pos, &flags) < 0 ||
 		    (flags & O_ACCMODE) != O_RDONLY)
 			continue;
 		snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%ld", (int)j->root.pid, num);
 		fd = open(fdpath, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_COPY)
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_size > MAX_FILE_COPY)
 			continue;
 		f->fd = (int)num;
 		snprintf(f->copy, sizeof(f->copy), "file.%ld", num);
@@ -729,8 +736,8 @@ static int dump(struct ckpt *c, struct lc_err *err)
 		/* criu runs inside the job's mount namespace, with "/" as its cwd. */
 		char real[PATH_MAX];
 
-		if (!realpath(c->chkdir, real) ||
-		    snprintf(nspath, sizeof(nspath), "%s/%s", real, c->imgset) >= (int)sizeof(nspath))
+		if (!realpath(c->chkdir, real) || snprintf(nspath, sizeof(nspath), "%s/%s", real,
+							   c->imgset) >= (int)sizeof(nspath))
 			return lc_err_set(err, ENAMETOOLONG, "cannot resolve '%s'", c->chkdir);
 		d.imgdir = nspath;
 		d.ns_init = c->job.ns_init;
@@ -797,14 +804,19 @@ static int commit(struct ckpt *c, struct lc_err *err)
 	 * checkpoint, so we must not commit it either.
 	 */
 	if (!same_dir(c->chkdir, c->dirfd))
-		return lc_err_set(err, ENOENT, "the checkpoint directory '%s' was moved away during "
-				  "the checkpoint", c->chkdir);
+		return lc_err_set(err, ENOENT,
+				  "the checkpoint directory '%s' was moved away during "
+				  "the checkpoint",
+				  c->chkdir);
 	r = lc_current_save(c->dirfd, c->imgset);
 	if (r < 0)
 		return lc_err_set(err, -r, "cannot record '%s' as current", c->imgset);
-	done = (struct lc_ckpt_done){ .jobid = c->jobid, .imgset = c->imgset,
-				      .killed = c->o.kill, .time = c->m->created,
-				      .seconds = c->m->dump_seconds, .bytes = c->m->image_bytes,
+	done = (struct lc_ckpt_done){ .jobid = c->jobid,
+				      .imgset = c->imgset,
+				      .killed = c->o.kill,
+				      .time = c->m->created,
+				      .seconds = c->m->dump_seconds,
+				      .bytes = c->m->image_bytes,
 				      .mem_bytes = c->mem_bytes };
 	lock = lc_chain_open(c->dirfd, c->jobid, true, 30, &l, err);
 	r = lock;
@@ -821,8 +833,8 @@ static int commit(struct ckpt *c, struct lc_err *err)
 	}
 	if (r < 0) {
 		/* The previous set stays the one a brestart uses. */
-		int e = c->prev[0] ? lc_current_save(c->dirfd, c->prev) :
-				     (unlinkat(c->dirfd, LC_CURRENT_FILE, 0) < 0 ? -errno : 0);
+		int e = c->prev[0] ? lc_current_save(c->dirfd, c->prev)
+				   : (unlinkat(c->dirfd, LC_CURRENT_FILE, 0) < 0 ? -errno : 0);
 
 		if (e < 0)
 			log_warn("cannot put '%s' back to '%s': %s", LC_CURRENT_FILE, c->prev,
@@ -869,13 +881,15 @@ static int hand_over(struct ckpt *c, const struct lc_handover *h)
 		return LC_EXIT_FAILURE;
 	}
 	if (strcmp(c->prev, h->imgset) && (r = lc_current_save(c->dirfd, h->imgset)) < 0) {
-		log_error("checkpoint of job %s failed: cannot record '%s' as current: %s", c->jobid,
-			  h->imgset, strerror(-r));
+		log_error("checkpoint of job %s failed: cannot record '%s' as current: %s",
+			  c->jobid, h->imgset, strerror(-r));
 		return LC_EXIT_FAILURE;
 	}
 	lock = lc_chain_open(c->dirfd, c->jobid, true, 30, &l, &err);
 	if (lock >= 0 && (strcmp(l.ckpt_jobid, c->jobid) || strcmp(l.ckpt_imgset, h->imgset))) {
-		struct lc_ckpt_done done = { .jobid = c->jobid, .imgset = h->imgset, .killed = true,
+		struct lc_ckpt_done done = { .jobid = c->jobid,
+					     .imgset = h->imgset,
+					     .killed = true,
 					     .time = (long long)time(NULL),
 					     .seconds = c->m->dump_seconds,
 					     .bytes = c->m->image_bytes };
@@ -921,21 +935,25 @@ int main(int argc, char **argv)
 	}
 	c.dirfd = lc_jobdir_open(c.chkdir, &err);
 	if (c.dirfd < 0) {
-		log_error("checkpoint of job %s refused: %s; the job keeps running", c.jobid, err.msg);
+		log_error("checkpoint of job %s refused: %s; the job keeps running", c.jobid,
+			  err.msg);
 		return -c.dirfd == EPERM ? LC_EXIT_REFUSED : LC_EXIT_FAILURE;
 	}
 	if (lc_jobdir_attach_log(c.dirfd, &err) < 0) {
-		log_error("checkpoint of job %s failed: %s; the job keeps running", c.jobid, err.msg);
+		log_error("checkpoint of job %s failed: %s; the job keeps running", c.jobid,
+			  err.msg);
 		return LC_EXIT_FAILURE;
 	}
 	(void)!getcwd(cwd, sizeof(cwd));
 	log_info("checkpoint of job %s requested: group %d,%s%s%s%s -d '%s', uid %u, cwd '%s', "
-		 "dir '%s'", c.jobid, (int)c.o.pgid, c.o.kill ? " kill" : "", c.o.stop ? " stop" : "",
+		 "dir '%s'",
+		 c.jobid, (int)c.o.pgid, c.o.kill ? " kill" : "", c.o.stop ? " stop" : "",
 		 c.o.copy ? " copy" : "", c.o.force ? " force" : "", c.o.tmpdir ? c.o.tmpdir : "",
 		 (unsigned)getuid(), cwd, c.chkdir);
 	lockfd = lc_jobdir_lock(c.dirfd, 30, &err);
 	if (lockfd < 0) {
-		log_error("checkpoint of job %s failed: %s; the job keeps running", c.jobid, err.msg);
+		log_error("checkpoint of job %s failed: %s; the job keeps running", c.jobid,
+			  err.msg);
 		return LC_EXIT_FAILURE;
 	}
 	lc_cfg_load(&c.cfg);
@@ -983,8 +1001,10 @@ int main(int argc, char **argv)
 		 c.o.kill ? "; killing the job" : "");
 	if (c.o.kill) {
 		if (kill_job(&c) < 0) {
-			log_error("checkpoint of job %s: '%s' is committed, but job processes survive "
-				  "SIGKILL", c.jobid, c.imgset);
+			log_error(
+				"checkpoint of job %s: '%s' is committed, but job processes survive "
+				"SIGKILL",
+				c.jobid, c.imgset);
 			guard_say(&c, "D", 1);
 			goto out;
 		}
@@ -994,11 +1014,14 @@ int main(int argc, char **argv)
 	guard_say(&c, "D", 1);
 	prune_later(&c);
 	log_info("checkpoint of job %s done: '%s', %zu process(es), %.1f MiB in %.2f s "
-		 "(%.0f MiB/s), job %s", c.jobid, c.imgset, c.job.n_tree,
-		 (double)c.m->image_bytes / 1048576.0, c.m->dump_seconds,
-		 c.m->dump_seconds > 0 ? (double)c.m->image_bytes / 1048576.0 / c.m->dump_seconds :
-					 0.0,
-		 c.o.kill ? "killed" : c.o.stop ? "stopped" : "left running");
+		 "(%.0f MiB/s), job %s",
+		 c.jobid, c.imgset, c.job.n_tree, (double)c.m->image_bytes / 1048576.0,
+		 c.m->dump_seconds,
+		 c.m->dump_seconds > 0 ? (double)c.m->image_bytes / 1048576.0 / c.m->dump_seconds
+				       : 0.0,
+		 c.o.kill   ? "killed"
+		 : c.o.stop ? "stopped"
+			    : "left running");
 	ret = LC_EXIT_OK;
 	goto out;
 failed:

@@ -65,8 +65,7 @@ static void usage(FILE *out)
 		"See erestart.criu(8).\n");
 }
 
-static int check_images(int dirfd, char *imgset, size_t size, struct lc_meta *m,
-			struct lc_err *err)
+static int check_images(int dirfd, char *imgset, size_t size, struct lc_meta *m, struct lc_err *err)
 {
 	_cleanup_close_ int imgfd = -1;
 	struct stat st;
@@ -152,15 +151,12 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+cfhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-		case 'f':
-			break;
+		case 'f': break;
 		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
 		case 'V':
 			printf("erestart.criu (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
 			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		default:
-			log_warn("unknown option '%s', ignoring", argv[optind - 1]);
-			break;
+		default: log_warn("unknown option '%s', ignoring", argv[optind - 1]); break;
 		}
 	}
 	if (argc - optind != 1) {
@@ -198,7 +194,8 @@ int main(int argc, char **argv)
 			return LC_EXIT_OK;
 		}
 		log_error("restart failed: no usable checkpoint: %s (restore_missing_images = "
-			  "fail)", err.msg);
+			  "fail)",
+			  err.msg);
 		return LC_EXIT_FAILURE;
 	}
 	r = lc_preflight(dirfd, imgset, m, cfg.criu, cfg.pid_wait_seconds, getuid(), &err);
@@ -206,15 +203,17 @@ int main(int argc, char **argv)
 		char host[256] = "?";
 
 		(void)gethostname(host, sizeof(host) - 1);
-		log_error("restart of job %s refused on host %s: %s; LSF keeps the checkpoint of job "
-			  "%s: 'brestart -m <another host> %s %s' restarts it elsewhere",
-			  jobid ? jobid : "?", host, err.msg, m->jobid, base_of(dir), m->jobid);
+		log_error(
+			"restart of job %s refused on host %s: %s; LSF keeps the checkpoint of job "
+			"%s: 'brestart -m <another host> %s %s' restarts it elsewhere",
+			jobid ? jobid : "?", host, err.msg, m->jobid, base_of(dir), m->jobid);
 		return LC_EXIT_HOST;
 	}
 	r = restorer_path(restorer, sizeof(restorer));
 	if (r < 0 || strchr(restorer, '\n')) {
-		log_error("restart failed: '%s' beside erestart.criu is missing or not executable: %s",
-			  RESTORER, strerror(r < 0 ? -r : EINVAL));
+		log_error(
+			"restart failed: '%s' beside erestart.criu is missing or not executable: %s",
+			RESTORER, strerror(r < 0 ? -r : EINVAL));
 		return LC_EXIT_FAILURE;
 	}
 	qr = lc_shell_quote(restorer);

@@ -86,7 +86,8 @@ static void set_key(struct lc_cfg *cfg, const char *key, const char *val, int li
 			cfg->missing = LC_MISSING_RERUN;
 		else
 			log_warn("config: restore_missing_images '%s' is not 'fail' or 'rerun', "
-				 "ignoring", val);
+				 "ignoring",
+				 val);
 		return;
 	}
 	if (!strcmp(key, "install_mode")) {
@@ -96,7 +97,8 @@ static void set_key(struct lc_cfg *cfg, const char *key, const char *val, int li
 			cfg->mode = LC_MODE_STARTER_ONLY;
 		else
 			log_warn("config: install_mode '%s' is not 'capabilities' or "
-				 "'starter-only', ignoring", val);
+				 "'starter-only', ignoring",
+				 val);
 		return;
 	}
 	if (!strcmp(key, "image_streaming")) {
@@ -118,7 +120,8 @@ static void set_key(struct lc_cfg *cfg, const char *key, const char *val, int li
 	}
 	if (!strcmp(key, "allow_user_overrides")) {
 		if (!parse_bool(val, &cfg->allow_user_overrides))
-			log_warn("config: allow_user_overrides '%s' is not yes or no, ignoring", val);
+			log_warn("config: allow_user_overrides '%s' is not yes or no, ignoring",
+				 val);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
@@ -233,7 +236,8 @@ static int trusted_envdir(const char *envdir, struct stat *ret_st)
 	    !S_ISREG(fst.st_mode) || (fst.st_uid != 0 && fst.st_uid != admin) ||
 	    (fst.st_mode & (S_IWGRP | S_IWOTH))) {
 		log_warn("'%s/%s' is not owned by root or LSF's admin, or is writable by others; "
-			 "ignoring it", envdir, CFG_NAME);
+			 "ignoring it",
+			 envdir, CFG_NAME);
 		return -1;
 	}
 	*ret_st = fst;
@@ -275,7 +279,8 @@ void lc_cfg_load_files(struct lc_cfg *cfg, const char *sysconf, const char *envd
 			read_file(cfg, AT_FDCWD, env, env, true);
 		else
 			log_warn("LSF_CRIU_CONF='%.200s' is ignored: the admin does not allow user "
-				 "overrides (allow_user_overrides)", env);
+				 "overrides (allow_user_overrides)",
+				 env);
 	}
 	env = getenv("LSF_CRIU_CRIU");
 	if (env && *env) {
@@ -283,7 +288,8 @@ void lc_cfg_load_files(struct lc_cfg *cfg, const char *sysconf, const char *envd
 			set_criu(cfg, env, "LSF_CRIU_CRIU");
 		else if (strcmp(env, cfg->criu))
 			log_warn("LSF_CRIU_CRIU='%.200s' is ignored: the admin does not allow user "
-				 "overrides (allow_user_overrides); using '%s'", env, cfg->criu);
+				 "overrides (allow_user_overrides); using '%s'",
+				 env, cfg->criu);
 	}
 }
 
@@ -323,7 +329,8 @@ int lc_lsf_conf_path(const char *envdir, const char *name, char *buf, size_t siz
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if ((size_t)snprintf(buf, size, "%s/%s/configdir/%s", sub, de->d_name, name) < size &&
+		if ((size_t)snprintf(buf, size, "%s/%s/configdir/%s", sub, de->d_name, name) <
+			    size &&
 		    stat(buf, &st) == 0 && S_ISREG(st.st_mode))
 			return 0;
 	}

@@ -30,7 +30,7 @@ enum lc_install_mode { LC_MODE_CAPABILITIES, LC_MODE_STARTER_ONLY };
 
 struct lc_cfg {
 	char criu[PATH_MAX];		 /* absolute path of criu */
-	enum lc_missing_policy missing; /* erestart: images missing or invalid */
+	enum lc_missing_policy missing;	 /* erestart: images missing or invalid */
 	long pid_wait_seconds;		 /* restore: wait for the original PIDs */
 	long kill_wait_seconds;		 /* echkpnt -k: wait for the tree to vanish */
 	long max_timeout_seconds;	 /* cap of ORUN_TIMEOUT_SECONDS */
@@ -41,9 +41,9 @@ struct lc_cfg {
 	bool image_streaming;		 /* dump through our streamer into one container */
 	int compression;		 /* enum lc_compress: 0 auto, 1 off, 2 on */
 	long postexec_grace_seconds;	 /* the watchdog runs the post-exec if none acted by then */
-	bool allow_user_overrides;	 /* honour LSF_CRIU_CONF, LSF_CRIU_CRIU, JOB_TERMINATE_INTERVAL */
-	char path[PATH_MAX];		 /* the last file read, or "" */
-	enum lc_install_mode mode;	 /* install_mode (lsf-criu check) */
+	bool allow_user_overrides; /* honour LSF_CRIU_CONF, LSF_CRIU_CRIU, JOB_TERMINATE_INTERVAL */
+	char path[PATH_MAX];	   /* the last file read, or "" */
+	enum lc_install_mode mode; /* install_mode (lsf-criu check) */
 };
 
 /* Never fails: problems are logged and defaults kept. */

@@ -167,7 +167,8 @@ int lc_chain_checkpointed(struct lc_ledger *l, const struct lc_ckpt_done *c)
 	l->ckpt_seconds = c->seconds;
 	l->ckpt_bytes = c->bytes;
 	if (l->n_ckpts == LC_LEDGER_MAX_CKPTS) {
-		memmove(&l->ckpts[0], &l->ckpts[1], sizeof(l->ckpts[0]) * (LC_LEDGER_MAX_CKPTS - 1));
+		memmove(&l->ckpts[0], &l->ckpts[1],
+			sizeof(l->ckpts[0]) * (LC_LEDGER_MAX_CKPTS - 1));
 		l->n_ckpts--;
 	}
 	s = &l->ckpts[l->n_ckpts++];
@@ -228,7 +229,8 @@ enum lc_job_end lc_chain_job_ended(struct lc_ledger *l, const struct lc_job_ende
 	if (l->state == LC_CHAIN_RESTARTING) {
 		if (latest && strcmp(latest->jobid, e->jobid))
 			return LC_END_STALE; /* the old job's post-exec again: the restart is on */
-		SET(reason, "the restarted job %s %s before its restore completed", e->jobid, e->how);
+		SET(reason, "the restarted job %s %s before its restore completed", e->jobid,
+		    e->how);
 		end_chain(l, e->jobid, e->now, reason, e->how, false);
 		return LC_END_ENDED;
 	}
@@ -246,8 +248,10 @@ enum lc_job_end lc_chain_job_ended(struct lc_ledger *l, const struct lc_job_ende
 	if (e->killed_by) {
 		char rr[96];
 
-		SET(reason, "terminated by LSF on request or at a limit (LSB_JOBEXIT_INFO='%.48s'); "
-		    "not restarted", e->killed_by);
+		SET(reason,
+		    "terminated by LSF on request or at a limit (LSB_JOBEXIT_INFO='%.48s'); "
+		    "not restarted",
+		    e->killed_by);
 		SET(rr, "terminated (%.48s)", e->killed_by);
 		end_chain(l, e->jobid, e->now, reason, rr, true);
 		return LC_END_ENDED;
@@ -257,13 +261,17 @@ enum lc_job_end lc_chain_job_ended(struct lc_ledger *l, const struct lc_job_ende
 		const char *rr = "checkpointed at the run limit";
 
 		if (!e->restart_enabled) {
-			end_chain(l, e->jobid, e->now, "checkpointed at the run limit; not restarted "
-				  "because ENABLE_ORUN_RESTART is not Y", rr, true);
+			end_chain(l, e->jobid, e->now,
+				  "checkpointed at the run limit; not restarted "
+				  "because ENABLE_ORUN_RESTART is not Y",
+				  rr, true);
 			return LC_END_ENDED;
 		}
 		if (l->restarts >= l->restart_limit) {
-			SET(reason, "checkpointed at the run limit; restart budget used up (%ld of "
-			    "%ld)", l->restarts, l->restart_limit);
+			SET(reason,
+			    "checkpointed at the run limit; restart budget used up (%ld of "
+			    "%ld)",
+			    l->restarts, l->restart_limit);
 			end_chain(l, e->jobid, e->now, reason, rr, true);
 			return LC_END_ENDED;
 		}

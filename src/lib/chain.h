@@ -43,29 +43,29 @@ int lc_chain_close(int dirfd, int *lockfd, const struct lc_ledger *l, struct lc_
 
 /* What the TERMINATE action does at the run limit. */
 enum lc_overrun {
-	LC_OVERRUN_CHECKPOINT,	/* request recorded: ask for the checkpoint */
-	LC_OVERRUN_PENDING,	/* already requested for this job, deadline not passed */
-	LC_OVERRUN_OVERDUE,	/* already requested and its deadline passed: kill */
-	LC_OVERRUN_KILL,	/* no checkpoint (chain ended, budget used up): kill */
+	LC_OVERRUN_CHECKPOINT, /* request recorded: ask for the checkpoint */
+	LC_OVERRUN_PENDING,    /* already requested for this job, deadline not passed */
+	LC_OVERRUN_OVERDUE,    /* already requested and its deadline passed: kill */
+	LC_OVERRUN_KILL,       /* no checkpoint (chain ended, budget used up): kill */
 };
 
 struct lc_overrun_req {
 	const char *jobid;
-	long long now;		/* epoch seconds */
-	long timeout;		/* seconds the checkpoint may take */
-	long restart_limit;	/* fixed in the ledger at the chain's first overrun */
-	long long run_start;	/* start of this run if known, else 0 */
-	const char *host;	/* execution host, or NULL */
+	long long now;	     /* epoch seconds */
+	long timeout;	     /* seconds the checkpoint may take */
+	long restart_limit;  /* fixed in the ledger at the chain's first overrun */
+	long long run_start; /* start of this run if known, else 0 */
+	const char *host;    /* execution host, or NULL */
 };
 
 /* The run limit of req->jobid was reached. why gets the reason of a KILL. */
-enum lc_overrun lc_chain_overrun(struct lc_ledger *l, const struct lc_overrun_req *req,
-				 char *why, size_t size);
+enum lc_overrun lc_chain_overrun(struct lc_ledger *l, const struct lc_overrun_req *req, char *why,
+				 size_t size);
 
 struct lc_ckpt_done {
 	const char *jobid;
 	const char *imgset;
-	bool killed;		/* the job is killed now that the set is committed */
+	bool killed; /* the job is killed now that the set is committed */
 	long long time;
 	double seconds;
 	long long bytes;
@@ -96,18 +96,18 @@ void lc_chain_terminated(struct lc_ledger *l, const char *jobid, const char *why
 
 /* What the post-exec does when a job of the chain has ended. */
 enum lc_job_end {
-	LC_END_RESTART,		/* checkpointed at the run limit: restart it */
-	LC_END_ENDED,		/* the chain ended now (write the summary) */
-	LC_END_HELD,		/* checkpointed on request: waits for a brestart by hand */
-	LC_END_STALE,		/* an older job of the chain; a newer run exists */
+	LC_END_RESTART, /* checkpointed at the run limit: restart it */
+	LC_END_ENDED,	/* the chain ended now (write the summary) */
+	LC_END_HELD,	/* checkpointed on request: waits for a brestart by hand */
+	LC_END_STALE,	/* an older job of the chain; a newer run exists */
 };
 
 struct lc_job_ended {
 	const char *jobid;
 	long long now;
-	const char *how;	/* "exited with status 0", ... */
-	const char *killed_by;	/* non-NULL: LSF ended it on request (LSB_JOBEXIT_INFO) */
-	bool restart_enabled;	/* ENABLE_ORUN_RESTART */
+	const char *how;       /* "exited with status 0", ... */
+	const char *killed_by; /* non-NULL: LSF ended it on request (LSB_JOBEXIT_INFO) */
+	bool restart_enabled;  /* ENABLE_ORUN_RESTART */
 };
 
 enum lc_job_end lc_chain_job_ended(struct lc_ledger *l, const struct lc_job_ended *e);

@@ -19,9 +19,7 @@ int lc_cli_operands(int argc, char **argv, const char *name, void (*usage)(FILE 
 
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			usage(stdout);
-			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
 		case 'V':
 			printf("%s (lsf-criu) %s (%s)\n", name, LC_VERSION, LC_GIT_ID);
 			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;

@@ -188,16 +188,16 @@ const char *lc_signame(int sig)
 		int sig;
 		const char *name;
 	} names[] = {
-		{ SIGHUP, "SIGHUP" },	  { SIGINT, "SIGINT" },	      { SIGQUIT, "SIGQUIT" },
-		{ SIGILL, "SIGILL" },	  { SIGTRAP, "SIGTRAP" },     { SIGABRT, "SIGABRT" },
-		{ SIGBUS, "SIGBUS" },	  { SIGFPE, "SIGFPE" },	      { SIGKILL, "SIGKILL" },
-		{ SIGUSR1, "SIGUSR1" },	  { SIGSEGV, "SIGSEGV" },     { SIGUSR2, "SIGUSR2" },
-		{ SIGPIPE, "SIGPIPE" },	  { SIGALRM, "SIGALRM" },     { SIGTERM, "SIGTERM" },
-		{ SIGCHLD, "SIGCHLD" },	  { SIGCONT, "SIGCONT" },     { SIGSTOP, "SIGSTOP" },
-		{ SIGTSTP, "SIGTSTP" },	  { SIGTTIN, "SIGTTIN" },     { SIGTTOU, "SIGTTOU" },
-		{ SIGURG, "SIGURG" },	  { SIGXCPU, "SIGXCPU" },     { SIGXFSZ, "SIGXFSZ" },
-		{ SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" },   { SIGWINCH, "SIGWINCH" },
-		{ SIGIO, "SIGIO" },	  { SIGPWR, "SIGPWR" },	      { SIGSYS, "SIGSYS" },
+		{ SIGHUP, "SIGHUP" },	    { SIGINT, "SIGINT" },   { SIGQUIT, "SIGQUIT" },
+		{ SIGILL, "SIGILL" },	    { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
+		{ SIGBUS, "SIGBUS" },	    { SIGFPE, "SIGFPE" },   { SIGKILL, "SIGKILL" },
+		{ SIGUSR1, "SIGUSR1" },	    { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
+		{ SIGPIPE, "SIGPIPE" },	    { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" },
+		{ SIGCHLD, "SIGCHLD" },	    { SIGCONT, "SIGCONT" }, { SIGSTOP, "SIGSTOP" },
+		{ SIGTSTP, "SIGTSTP" },	    { SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" },
+		{ SIGURG, "SIGURG" },	    { SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" },
+		{ SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" }, { SIGWINCH, "SIGWINCH" },
+		{ SIGIO, "SIGIO" },	    { SIGPWR, "SIGPWR" },   { SIGSYS, "SIGSYS" },
 	};
 	static char other[24];
 

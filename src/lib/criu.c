@@ -118,8 +118,10 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 					kill(pid, SIGKILL);
 				(void)lc_wait_status(pid);
 				*seconds = lc_now() - t0;
-				return lc_err_msg(err, ETIMEDOUT, "criu did not finish by the deadline "
-						  "(%.1f s); killed it", *seconds);
+				return lc_err_msg(err, ETIMEDOUT,
+						  "criu did not finish by the deadline "
+						  "(%.1f s); killed it",
+						  *seconds);
 			}
 			lc_msleep(20);
 		}
@@ -134,8 +136,8 @@ static int run_logged(char *const argv[], int workfd, const char *imgdir, const 
 	if (WIFEXITED(st))
 		return lc_err_msg(err, EPROTO, "criu exited with status %d after %.2f s",
 				  WEXITSTATUS(st), *seconds);
-	return lc_err_msg(err, EPROTO, "criu was killed by signal %d after %.2f s",
-			  WTERMSIG(st), *seconds);
+	return lc_err_msg(err, EPROTO, "criu was killed by signal %d after %.2f s", WTERMSIG(st),
+			  *seconds);
 }
 
 /*
@@ -153,9 +155,11 @@ static void explain_caps(int workfd, const char *imgdir, struct lc_err *err)
 	    !strstr(out, "CAP_CHECKPOINT_RESTORE capability"))
 		return;
 	snprintf(was, sizeof(was), "%s", err->msg);
-	lc_err_msg(err, err->code, "%s: criu has no CAP_CHECKPOINT_RESTORE; it needs the file "
+	lc_err_msg(err, err->code,
+		   "%s: criu has no CAP_CHECKPOINT_RESTORE; it needs the file "
 		   "capabilities cap_checkpoint_restore,cap_setpcap (see lsf-criu check), or the "
-		   "job must run under lsf-criu-start (a starter-only host)", was);
+		   "job must run under lsf-criu-start (a starter-only host)",
+		   was);
 }
 
 /*
@@ -221,9 +225,10 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 	if (o->stream) {
 		sfd = openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (sfd < 0)
-			return lc_err_set(err, errno, "cannot open image directory '%s'", o->imgdir);
+			return lc_err_set(err, errno, "cannot open image directory '%s'",
+					  o->imgdir);
 		argv[dir_arg] = (char *)stream_dir(o->imgdir, sfd, LC_STREAM_CAPTURE_SOCK, procdir,
-					     sizeof(procdir), keep, &nkeep);
+						   sizeof(procdir), keep, &nkeep);
 		argv[n++] = "--stream";
 		r = lc_streamer_start(&sm, false, sfd, &o->sopts, err);
 		if (r < 0)
@@ -241,8 +246,8 @@ int lc_criu_dump(struct lc_dump_opts *o, struct lc_err *err)
 		o->seconds = lc_now() - t0;
 	}
 	if (r < 0 && err->code == EPROTO) {
-		_cleanup_close_ int imgfd = openat(o->workfd, o->imgdir,
-						   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int imgfd =
+			openat(o->workfd, o->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (imgfd >= 0)
 			lc_log_excerpt(imgfd, "dump.log", "criu dump log");
 		explain_caps(o->workfd, o->imgdir, err);
@@ -284,7 +289,8 @@ static void explain_bad_size(const char *log, struct lc_err *err)
 		return;
 	file += 5;
 	snprintf(path, sizeof(path), "/%.*s", (int)(p - file), file);
-	lc_err_msg(err, ESTALE, "the job's open file '%s' changed size since the checkpoint (%ld "
+	lc_err_msg(err, ESTALE,
+		   "the job's open file '%s' changed size since the checkpoint (%ld "
 		   "bytes now, %ld then); lsf-criu does not restore a job whose files changed",
 		   path, now, was);
 }
@@ -333,7 +339,7 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 	o->streamed = sfd >= 0 && lc_stream_is_streamed(sfd);
 	if (o->streamed) {
 		argv[dir_arg] = (char *)stream_dir(o->imgdir, sfd, LC_STREAM_SERVE_SOCK, procdir,
-					     sizeof(procdir), keep, &nkeep);
+						   sizeof(procdir), keep, &nkeep);
 		argv[n++] = "--stream";
 		r = lc_streamer_start(&sm, true, sfd, &sopts, err);
 		if (r < 0)
@@ -362,7 +368,8 @@ int lc_criu_restore(struct lc_restore_opts *o, struct lc_err *err)
 				const char *f = strstr(log, "Can't fork for ");
 				int busy;
 
-				o->busy_pid = f && sscanf(f, "Can't fork for %d", &busy) == 1 ? busy : 0;
+				o->busy_pid = f && sscanf(f, "Can't fork for %d", &busy) == 1 ? busy
+											      : 0;
 				return -EEXIST;
 			}
 			explain_bad_size(log, err);

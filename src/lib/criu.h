@@ -13,7 +13,7 @@
 #include "err.h"
 #include "imgstream.h"
 
-#define LC_MAX_INHERIT	  16
+#define LC_MAX_INHERIT 16
 
 /*
  * The environment criu runs with: a fixed PATH and nothing of the job's.
@@ -42,15 +42,15 @@ char *const *lc_criu_envp(void);
  * misses the record and criu is asked again.
  */
 struct lc_criu_rule {
-	int major, minor;	/* the least criu version */
-	const char *why;	/* the fact that asks for it */
+	int major, minor; /* the least criu version */
+	const char *why;  /* the fact that asks for it */
 };
 
 struct lc_criu_info {
-	char version[32];	/* as criu reports it, e.g. "4.2.1" */
+	char version[32];	  /* as criu reports it, e.g. "4.2.1" */
 	struct lc_criu_rule rule; /* the rule that decided */
-	bool cached;		/* from the record: criu was not run */
-	bool recorded;		/* written to the record now */
+	bool cached;		  /* from the record: criu was not run */
+	bool recorded;		  /* written to the record now */
 };
 
 enum { LC_CRIU_RECORD = 1 << 0 }; /* flags: as root, record the version */
@@ -74,42 +74,42 @@ int lc_criu_parse_version(const char *s, int *ret_major, int *ret_minor);
 
 struct lc_dump_opts {
 	const char *criu;
-	int workfd;	      /* the checkpoint directory; images go to imgdir below it */
-	const char *imgdir;   /* relative to workfd */
+	int workfd;	    /* the checkpoint directory; images go to imgdir below it */
+	const char *imgdir; /* relative to workfd */
 	pid_t root;
 	bool leave_running;
-	bool leave_stopped;   /* stop the tree after the dump instead of killing it */
+	bool leave_stopped; /* stop the tree after the dump instead of killing it */
 	bool file_locks;
 	bool shell_job;
-	long long deadline;   /* epoch seconds after which criu is killed; 0: none */
-	pid_t ns_init;	      /* run criu inside this init's namespaces (imgdir absolute) */
-	bool stream;	      /* images through our streamer (--stream) into one container */
+	long long deadline; /* epoch seconds after which criu is killed; 0: none */
+	pid_t ns_init;	    /* run criu inside this init's namespaces (imgdir absolute) */
+	bool stream;	    /* images through our streamer (--stream) into one container */
 	struct lc_stream_opts sopts;
 	struct lc_stream_stats sstats; /* out, with stream */
 	/* Called once criu runs, with the process group that holds criu and its helpers. */
 	void (*started)(pid_t pgrp, void *arg);
 	void *started_arg;
-	double seconds;	      /* out: wall time of the dump (with stream: until durable) */
+	double seconds; /* out: wall time of the dump (with stream: until durable) */
 };
 
 struct lc_inherit {
-	int fd;		 /* an fd of the caller, inherited by criu */
-	char key[4096];	 /* criu's key, e.g. "var/spool/x.out" or "pipe:[123]" */
+	int fd;		/* an fd of the caller, inherited by criu */
+	char key[4096]; /* criu's key, e.g. "var/spool/x.out" or "pipe:[123]" */
 };
 
 struct lc_restore_opts {
 	const char *criu;
 	int workfd;
 	const char *imgdir;
-	const char *logname;	/* log file inside imgdir */
-	const char *pidfile;	/* inside imgdir; must not exist; NULL with ns_here */
-	bool ns_here;		/* the caller created the namespaces; criu runs as its child */
+	const char *logname; /* log file inside imgdir */
+	const char *pidfile; /* inside imgdir; must not exist; NULL with ns_here */
+	bool ns_here;	     /* the caller created the namespaces; criu runs as its child */
 	bool file_locks;
 	bool shell_job;
 	struct lc_inherit inherit[LC_MAX_INHERIT];
 	int n_inherit;
-	pid_t busy_pid;		/* out, with -EEXIST: the PID criu found taken */
-	bool streamed;		/* out: the image set was served by our streamer */
+	pid_t busy_pid;		       /* out, with -EEXIST: the PID criu found taken */
+	bool streamed;		       /* out: the image set was served by our streamer */
 	struct lc_stream_stats sstats; /* out, when streamed */
 	double seconds;
 };

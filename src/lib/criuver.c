@@ -34,9 +34,9 @@
 #ifndef LC_CACHEDIR
 #define LC_CACHEDIR "/var/cache/lsf-criu"
 #endif
-#define RECORD_FILE	"criu-versions.json"
-#define RECORD_MAX	16
-#define RECORD_MAXLEN	(64 << 10)
+#define RECORD_FILE   "criu-versions.json"
+#define RECORD_MAX    16
+#define RECORD_MAXLEN (64 << 10)
 
 /* ---- the rules ------------------------------------------------------------ */
 
@@ -44,8 +44,9 @@ static const struct lc_criu_rule rule_unprivileged = {
 	3, 18, "lsf-criu runs criu as the job owner with --unprivileged, new in criu 3.18"
 };
 static const struct lc_criu_rule rule_passcred = {
-	4, 2, "this kernel refuses SO_PASSCRED on inet sockets (Linux 6.16 and later), and "
-	      "criu before 4.2 cannot dump a job holding an inet socket there"
+	4, 2,
+	"this kernel refuses SO_PASSCRED on inet sockets (Linux 6.16 and later), and "
+	"criu before 4.2 cannot dump a job holding an inet socket there"
 };
 
 /*
@@ -183,8 +184,8 @@ static json_t *record_load(int dirfd)
 	if (lc_read_file_at(dirfd, RECORD_FILE, RECORD_MAXLEN, 0, &txt, NULL) < 0)
 		return NULL;
 	o = lc_json_parse(txt, &err);
-	if (o && (lc_json_check_version(o, 1, &err) < 0 ||
-		  !json_is_array(json_object_get(o, "criu")))) {
+	if (o &&
+	    (lc_json_check_version(o, 1, &err) < 0 || !json_is_array(json_object_get(o, "criu")))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -219,7 +220,7 @@ static bool record_lookup(const char *path, const struct stat *st, char *version
 
 	if (dirfd < 0 || !(o = record_load(dirfd)))
 		return false;
-	json_array_foreach(json_object_get(o, "criu"), i, e) {
+	json_array_foreach (json_object_get(o, "criu"), i, e) {
 		if (!entry_matches(e, path, st))
 			continue;
 		found = lc_json_str(e, "criu_version", version, size, &err) == 0 &&
@@ -240,10 +241,10 @@ static int record_store(const char *path, const struct stat *st, const char *ver
 	if (dirfd < 0)
 		return dirfd;
 	list = json_array();
-	e = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "path", path, "dev",
-		      (json_int_t)st->st_dev, "ino", (json_int_t)st->st_ino, "size",
-		      (json_int_t)st->st_size, "mtime_ns", (json_int_t)ns(st->st_mtim),
-		      "ctime_ns", (json_int_t)ns(st->st_ctim), "criu_version", version);
+	e = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "path", path, "dev", (json_int_t)st->st_dev,
+		      "ino", (json_int_t)st->st_ino, "size", (json_int_t)st->st_size, "mtime_ns",
+		      (json_int_t)ns(st->st_mtim), "ctime_ns", (json_int_t)ns(st->st_ctim),
+		      "criu_version", version);
 	if (!list || !e || json_array_append_new(list, e) < 0) {
 		json_decref(list);
 		return -ENOMEM;
@@ -251,7 +252,7 @@ static int record_store(const char *path, const struct stat *st, const char *ver
 	/* The newest first; the other binaries' entries stay, up to RECORD_MAX. */
 	old = record_load(dirfd);
 	if (old) {
-		json_array_foreach(json_object_get(old, "criu"), i, e) {
+		json_array_foreach (json_object_get(old, "criu"), i, e) {
 			json_t *p = json_object_get(e, "path");
 
 			if (json_array_size(list) >= RECORD_MAX)

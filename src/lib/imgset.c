@@ -108,7 +108,8 @@ static bool is_record(const char *name)
 {
 	size_t n = strlen(name);
 
-	return (n > 4 && !strcmp(name + n - 4, ".log")) || (n > 4 && !strcmp(name + n - 4, ".out")) ||
+	return (n > 4 && !strcmp(name + n - 4, ".log")) ||
+	       (n > 4 && !strcmp(name + n - 4, ".out")) ||
 	       (n > 5 && !strcmp(name + n - 5, ".json"));
 }
 
@@ -155,7 +156,8 @@ int lc_imgset_sync(int imgfd)
 		if ((n > 4 && !strcmp(de->d_name + n - 4, ".log")) ||
 		    (n > 4 && !strcmp(de->d_name + n - 4, ".out")))
 			continue;
-		if (fstatat(imgfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		if (fstatat(imgfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		fd = openat(imgfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0 || fsync(fd) < 0)

@@ -160,8 +160,7 @@ static int read_request(int sock, char *name, size_t size)
 			}
 			pos += l;
 			break;
-		default:
-			return -EPROTO;
+		default: return -EPROTO;
 		}
 	}
 	return have ? 1 : -EPROTO;
@@ -183,7 +182,9 @@ static int recv_fd(int sock)
 	} u;
 	char c;
 	struct iovec iov = { &c, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *h;
 	ssize_t n;
@@ -264,7 +265,7 @@ static void set_err(struct lc_stream_stats *st, const struct lc_err *e)
 enum choice { USE_RAW, USE_ZSTD, USE_PROBE, USE_SAMPLE };
 
 struct job {
-	uint64_t seq;		/* chunks are appended in this order */
+	uint64_t seq; /* chunks are appended in this order */
 	uint32_t id;
 	uint64_t off;
 	uint8_t *buf;
@@ -276,7 +277,7 @@ struct cap {
 	struct lc_lcs_writer *w;
 	size_t chunk;
 	int level, nthreads, nstarted;
-	double cpus;		/* CPUs compression may count on (criu needs some too) */
+	double cpus; /* CPUs compression may count on (criu needs some too) */
 	pthread_t th[8];
 	pthread_mutex_t mu;
 	pthread_cond_t cv_job, cv_buf, cv_seq;
@@ -335,9 +336,9 @@ static void evaluate(struct cap *c)
 	if (!c->sampled || z != c->use_zstd)
 		snprintf(c->decision, sizeof(c->decision),
 			 "%s: ratio %.2f, zstd -%d %.0f MiB/s per CPU x %.1f, disk %.0f MiB/s "
-			 "(%s), expected %.0f MiB/s compressed", z ? "zstd" : "raw", ratio,
-			 c->level, speed / 1048576.0, c->cpus, w / 1048576.0, how,
-			 tz / 1048576.0);
+			 "(%s), expected %.0f MiB/s compressed",
+			 z ? "zstd" : "raw", ratio, c->level, speed / 1048576.0, c->cpus,
+			 w / 1048576.0, how, tz / 1048576.0);
 	c->use_zstd = z;
 	c->sampled = true;
 }
@@ -507,8 +508,8 @@ static uint8_t *get_buf(struct cap *c)
 static void submit(struct cap *c, uint32_t id, uint64_t off, uint8_t *buf, size_t len)
 {
 	pthread_mutex_lock(&c->mu);
-	c->q[(c->qhead + c->qlen) % MAX_OPEN] = (struct job){ c->next_seq++, id, off, buf,
-							      (uint32_t)len };
+	c->q[(c->qhead + c->qlen) % MAX_OPEN] =
+		(struct job){ c->next_seq++, id, off, buf, (uint32_t)len };
 	c->qlen++;
 	pthread_cond_signal(&c->cv_job);
 	pthread_mutex_unlock(&c->mu);
@@ -974,7 +975,8 @@ int lc_streamer_start(struct lc_streamer *s, bool serve, int imgfd, const struct
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (fchdir(imgfd) < 0) {
 			st.err_code = errno;
-			snprintf(st.err_msg, sizeof(st.err_msg), "cannot enter the image directory");
+			snprintf(st.err_msg, sizeof(st.err_msg),
+				 "cannot enter the image directory");
 			r = -1;
 		} else {
 			r = serve ? lc_stream_serve(o, p[1], &st) : lc_stream_capture(o, p[1], &st);
@@ -1020,7 +1022,8 @@ int lc_streamer_finish(struct lc_streamer *s, long long deadline, struct lc_stre
 
 			if (left <= 0) {
 				lc_streamer_stop(s);
-				return lc_err_msg(err, ETIMEDOUT, "the image streamer did not finish "
+				return lc_err_msg(err, ETIMEDOUT,
+						  "the image streamer did not finish "
 						  "by the deadline; killed it");
 			}
 			ms = left > 1000000 ? 1000000000 : (int)(left * 1000);
@@ -1083,8 +1086,8 @@ int lc_stream_verify(int imgfd, const char *const *need, bool deep, struct lc_st
 		int k = lc_lcs_find(rd, need[i]);
 
 		if (k < 0 || lc_lcs_file(rd, k)->raw_size == 0) {
-			r = lc_err_msg(err, k < 0 ? ENOENT : EINVAL, "image file '%s' is %s", need[i],
-				       k < 0 ? "missing" : "empty");
+			r = lc_err_msg(err, k < 0 ? ENOENT : EINVAL, "image file '%s' is %s",
+				       need[i], k < 0 ? "missing" : "empty");
 			goto out;
 		}
 	}

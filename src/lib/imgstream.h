@@ -33,31 +33,31 @@ enum lc_compress { LC_COMPRESS_AUTO = 0, LC_COMPRESS_OFF, LC_COMPRESS_ON };
 
 struct lc_stream_opts {
 	enum lc_compress compress;
-	int level;		/* zstd level; 0: 1 */
-	int threads;		/* compression threads; 0: the CPUs we may run on (at most 8) */
-	double disk_rate_hint;	/* bytes/s earlier checkpoints reached in this directory; 0: unknown */
-	bool buffered;		/* never O_DIRECT */
-	size_t chunk_size;	/* raw bytes per chunk; 0: 1 MiB */
-	bool discard;		/* store nothing: measures criu and compression alone */
+	int level;	       /* zstd level; 0: 1 */
+	int threads;	       /* compression threads; 0: the CPUs we may run on (at most 8) */
+	double disk_rate_hint; /* bytes/s earlier checkpoints reached in this directory; 0: unknown */
+	bool buffered;	       /* never O_DIRECT */
+	size_t chunk_size;     /* raw bytes per chunk; 0: 1 MiB */
+	bool discard;	       /* store nothing: measures criu and compression alone */
 };
 
 struct lc_stream_stats {
 	int n_files;
-	long long raw_bytes;	/* sum of the image files' sizes */
+	long long raw_bytes; /* sum of the image files' sizes */
 	long long stored_bytes;
-	long long file_bytes;	/* size of the container */
+	long long file_bytes; /* size of the container */
 	long long zstd_raw, zstd_stored;
-	double seconds;		/* from criu's connection to the durable container */
-	double write_rate;	/* bytes/s while a write was in flight */
+	double seconds;	   /* from criu's connection to the durable container */
+	double write_rate; /* bytes/s while a write was in flight */
 	double sync_seconds;
-	double zstd_rate;	/* raw bytes/s one thread compressed (0: not measured) */
-	double sample_ratio;	/* stored/raw of the compressed sample (0: not measured) */
+	double zstd_rate;    /* raw bytes/s one thread compressed (0: not measured) */
+	double sample_ratio; /* stored/raw of the compressed sample (0: not measured) */
 	int threads;
 	bool direct;
-	bool compressed;	/* zstd chosen for the bulk of the data */
-	char decision[200];	/* why, with the numbers */
-	long peak_rss_kib;	/* of the streamer process */
-	int err_code;		/* 0 or a positive errno */
+	bool compressed;    /* zstd chosen for the bulk of the data */
+	char decision[200]; /* why, with the numbers */
+	long peak_rss_kib;  /* of the streamer process */
+	int err_code;	    /* 0 or a positive errno */
 	char err_msg[400];
 };
 

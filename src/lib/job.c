@@ -101,8 +101,10 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 					  (int)srec.init_pid, jobid);
 		outer = find_pid(j, init->ppid);
 		if (!outer || outer->pgid != pgid)
-			return lc_err_set(err, EPERM, "the namespace init %d is not started from the "
-					  "job's group %d", (int)srec.init_pid, (int)pgid);
+			return lc_err_set(err, EPERM,
+					  "the namespace init %d is not started from the "
+					  "job's group %d",
+					  (int)srec.init_pid, (int)pgid);
 		/* The job leads its own session; the init's other child, its sentinel, does not. */
 		for (size_t i = 0; i < j->n_all && !root; i++)
 			if (j->all[i].ppid == init->pid && j->all[i].sid == j->all[i].pid &&
@@ -120,12 +122,15 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 	} else if ((r = lc_root_load(dirfd, uid, &rec, &rerr)) == 0 && !strcmp(rec.jobid, jobid)) {
 		root = find_pid(j, rec.pid);
 		if (!root || root->start_time != rec.start_time || root->state == 'Z')
-			return lc_err_set(err, ESRCH, "the restored job root %d recorded for job %s "
-					  "is gone", (int)rec.pid, jobid);
+			return lc_err_set(err, ESRCH,
+					  "the restored job root %d recorded for job %s "
+					  "is gone",
+					  (int)rec.pid, jobid);
 		if (root->pgid != pgid)
-			return lc_err_set(err, EPERM, "the restored job root %d is in group %d, not "
-					  "in the job's group %d", (int)rec.pid, (int)root->pgid,
-					  (int)pgid);
+			return lc_err_set(err, EPERM,
+					  "the restored job root %d is in group %d, not "
+					  "in the job's group %d",
+					  (int)rec.pid, (int)root->pgid, (int)pgid);
 		log_info("dump root: process %d, restored by lsf-criu-restore for job %s",
 			 (int)root->pid, jobid);
 	} else {
@@ -150,8 +155,10 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 			return lc_err_set(err, ESRCH, "the job's group leader %d has no child left",
 					  (int)pgid);
 		if (children > 1)
-			return lc_err_set(err, EINVAL, "the job's group leader %d has %zu children; "
-					  "cannot tell which one is the job", (int)pgid, children);
+			return lc_err_set(err, EINVAL,
+					  "the job's group leader %d has %zu children; "
+					  "cannot tell which one is the job",
+					  (int)pgid, children);
 		log_info("dump root: process %d (%s), the child of group leader %d (%s)",
 			 (int)root->pid, root->comm, (int)pgid, leader->comm);
 	}
@@ -168,12 +175,14 @@ int lc_job_find(int dirfd, pid_t pgid, const char *jobid, struct lc_job_procs *j
 			continue;
 		/* A process that ended since the listing (a short-lived child) is no longer ours to check. */
 		if (!lc_proc_owned_by(p, uid) && lc_proc_alive(p->pid, p->start_time))
-			return lc_err_set(err, EPERM, "process %d (%s) of the job runs as uid %u, "
-					  "not as the caller's uid %u", (int)p->pid, p->comm,
-					  euid_of(p), (unsigned)uid);
+			return lc_err_set(err, EPERM,
+					  "process %d (%s) of the job runs as uid %u, "
+					  "not as the caller's uid %u",
+					  (int)p->pid, p->comm, euid_of(p), (unsigned)uid);
 		(void)lc_proc_exe(p->pid, exe, sizeof(exe));
 		if (p->state != 'Z' && (!strcmp(exe, "criu") || !strcmp(p->comm, "criu")))
-			return lc_err_set(err, EBUSY, "criu (process %d) runs inside the job's tree",
+			return lc_err_set(err, EBUSY,
+					  "criu (process %d) runs inside the job's tree",
 					  (int)p->pid);
 	}
 	const struct lc_proc *ns_init = j->ns_init ? find_pid(j, j->ns_init) : NULL;

@@ -16,7 +16,7 @@ struct lc_job_procs {
 	pid_t *tree; /* root and its descendants */
 	size_t n_tree;
 	pid_t ns_init;	/* host PID of the job's namespace init (lsf-criu-start), or 0 */
-	pid_t dump_pid;	/* the root as criu sees it: LC_NS_JOB_PID inside the namespace */
+	pid_t dump_pid; /* the root as criu sees it: LC_NS_JOB_PID inside the namespace */
 };
 
 /*

@@ -24,7 +24,8 @@ int lc_jobdir_open(const char *path, struct lc_err *err)
 	struct stat st;
 
 	if (!path || !*path)
-		return lc_err_set(err, EINVAL, "no checkpoint directory ($LSB_CHKPNT_DIR is unset)");
+		return lc_err_set(err, EINVAL,
+				  "no checkpoint directory ($LSB_CHKPNT_DIR is unset)");
 	fd = lc_open_dir_verified(AT_FDCWD, path, err);
 	if (fd < 0)
 		return fd;
@@ -37,10 +38,11 @@ int lc_jobdir_open(const char *path, struct lc_err *err)
 	if (parent < 0 || fstat(parent, &st) < 0)
 		return lc_err_set(err, errno, "cannot check the directory above '%s'", path);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		return lc_err_set(err, EPERM, "the checkpoint base directory above '%s' is writable "
+		return lc_err_set(err, EPERM,
+				  "the checkpoint base directory above '%s' is writable "
 				  "by group or others without the sticky bit (mode %04o); run "
-				  "'chmod go-w' or 'chmod +t' on it", path,
-				  (unsigned)(st.st_mode & 07777));
+				  "'chmod go-w' or 'chmod +t' on it",
+				  path, (unsigned)(st.st_mode & 07777));
 	return TAKE_FD(fd);
 }
 

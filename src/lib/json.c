@@ -26,8 +26,10 @@ int lc_json_check_version(json_t *o, int max, struct lc_err *err)
 	if (lc_json_int(o, "version", 1, 1000000, &v, err) < 0)
 		return -err->code;
 	if (v > max)
-		return lc_err_set(err, EPROTONOSUPPORT, "version %lld is newer than this lsf-criu "
-				  "understands (%d)", v, max);
+		return lc_err_set(err, EPROTONOSUPPORT,
+				  "version %lld is newer than this lsf-criu "
+				  "understands (%d)",
+				  v, max);
 	return 0;
 }
 
@@ -71,8 +73,11 @@ json_t *lc_json_text(const char *s)
 	/* Keep every complete UTF-8 sequence, replace any other byte. */
 	while (i < n) {
 		unsigned char c = (unsigned char)copy[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
-			     (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t len = c < 0x80		  ? 1
+			     : (c & 0xe0) == 0xc0 ? 2
+			     : (c & 0xf0) == 0xe0 ? 3
+			     : (c & 0xf8) == 0xf0 ? 4
+						  : 0;
 		json_t *probe;
 		char tmp[5];
 
@@ -148,8 +153,8 @@ int lc_json_path(json_t *o, const char *key, char *buf, size_t size, struct lc_e
 		int hi = unhex(h[2 * i]), lo = unhex(h[2 * i + 1]);
 
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return lc_err_set(err, EINVAL, "field '%s' is not hexadecimal or holds a NUL",
-					  name);
+			return lc_err_set(err, EINVAL,
+					  "field '%s' is not hexadecimal or holds a NUL", name);
 		buf[i] = (char)(hi << 4 | lo);
 	}
 	buf[n / 2] = '\0';

@@ -156,7 +156,8 @@ bool lc_kill_sequence(const pid_t *pgids, int n, long interval)
 
 	if (nv > 0)
 		log_info("%zu process(es) of the job left its process groups; they are signalled "
-			 "one by one", nv);
+			 "one by one",
+			 nv);
 	for (size_t s = 0; s < sizeof(sigs) / sizeof(sigs[0]) && !gone; s++) {
 		double end = lc_now() + (double)interval;
 		int sent = 0;
@@ -171,7 +172,8 @@ bool lc_kill_sequence(const pid_t *pgids, int n, long interval)
 			if (lc_proc_alive(v[i].pid, v[i].start))
 				(void)kill(v[i].pid, sigs[s]);
 		if (sent > 0)
-			log_info("sent %s to %d of %d process group(s)", sig_name(sigs[s]), sent, n);
+			log_info("sent %s to %d of %d process group(s)", sig_name(sigs[s]), sent,
+				 n);
 		while (lc_now() < end) {
 			lc_msleep(100);
 			if (!any_alive(pgids, n, v, nv)) {

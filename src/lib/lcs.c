@@ -35,15 +35,15 @@
 #error "the container format is little-endian; add byte swapping for this host"
 #endif
 
-#define REC_MAGIC   0x3152434cU /* "LCR1" */
-#define FOOT_MAGIC  "LCSFOOT1"
-#define HEAD_TEXT   "lsf-criu image stream 1\n"
-#define LCS_VERSION 1
-#define MAX_CHUNK   (4u << 20)		/* largest raw chunk a reader accepts */
-#define MAX_FILES   (1 << 20)
-#define MAX_CHUNKS  (1u << 26)
-#define WIN_SIZE    (4u << 20)		/* read window */
-#define WIN_SLOTS   4
+#define REC_MAGIC	 0x3152434cU /* "LCR1" */
+#define FOOT_MAGIC	 "LCSFOOT1"
+#define HEAD_TEXT	 "lsf-criu image stream 1\n"
+#define LCS_VERSION	 1
+#define MAX_CHUNK	 (4u << 20) /* largest raw chunk a reader accepts */
+#define MAX_FILES	 (1 << 20)
+#define MAX_CHUNKS	 (1u << 26)
+#define WIN_SIZE	 (4u << 20) /* read window */
+#define WIN_SLOTS	 4
 #define PREFETCH_THREADS 3
 
 enum rec_type { REC_HEAD = 1, REC_NAME = 2, REC_DATA = 3, REC_INDEX = 4 };
@@ -55,26 +55,26 @@ struct lcs_rec {
 	uint32_t file_id;
 	uint32_t stored_len;
 	uint32_t raw_len;
-	uint32_t hdr_sum;   /* low 32 bits of XXH3 of this header with hdr_sum = 0 */
+	uint32_t hdr_sum; /* low 32 bits of XXH3 of this header with hdr_sum = 0 */
 	uint64_t file_off;
-	uint64_t sum;	    /* XXH3-64 of the payload, seeded with file_off */
+	uint64_t sum; /* XXH3-64 of the payload, seeded with file_off */
 };
 _Static_assert(sizeof(struct lcs_rec) == 40, "record header layout");
 
 struct lcs_footer {
 	char magic[8];
-	uint64_t index_off;  /* the INDEX record's header */
+	uint64_t index_off; /* the INDEX record's header */
 	uint64_t index_len;
-	uint64_t data_end;   /* end of the INDEX record */
+	uint64_t data_end; /* end of the INDEX record */
 	uint32_t n_files, n_chunks;
 	uint32_t version, flags;
 	uint64_t index_sum;
-	uint64_t foot_sum;   /* XXH3-64 of the bytes before it */
+	uint64_t foot_sum; /* XXH3-64 of the bytes before it */
 };
 _Static_assert(sizeof(struct lcs_footer) == 64, "footer layout");
 
 struct lcs_chunk {
-	uint64_t off;	   /* of the record header */
+	uint64_t off; /* of the record header */
 	uint32_t stored, raw, codec;
 };
 
@@ -108,9 +108,9 @@ struct lc_lcs_writer {
 	struct wbuf *bufs;
 	int *freeq, nfree;
 	int *workq, qhead, qlen;
-	int cur;		   /* buffer being filled, -1 none */
+	int cur; /* buffer being filled, -1 none */
 	size_t fill;
-	uint64_t off;		   /* logical end of the container */
+	uint64_t off; /* logical end of the container */
 	pthread_t *writers;
 	int nstarted;
 	bool stop;
@@ -255,13 +255,18 @@ static int append(struct lc_lcs_writer *w, const void *data, size_t n)
 	return w->werr ? -w->werr : 0;
 }
 
-static int append_rec(struct lc_lcs_writer *w, enum rec_type type, uint32_t id,
-		      uint64_t file_off, enum lc_codec codec, const void *data, uint32_t stored,
-		      uint32_t raw, uint64_t *ret_off)
+static int append_rec(struct lc_lcs_writer *w, enum rec_type type, uint32_t id, uint64_t file_off,
+		      enum lc_codec codec, const void *data, uint32_t stored, uint32_t raw,
+		      uint64_t *ret_off)
 {
 	struct lcs_rec h = {
-		.magic = REC_MAGIC, .type = (uint16_t)type, .codec = (uint16_t)codec,
-		.file_id = id, .stored_len = stored, .raw_len = raw, .file_off = file_off,
+		.magic = REC_MAGIC,
+		.type = (uint16_t)type,
+		.codec = (uint16_t)codec,
+		.file_id = id,
+		.stored_len = stored,
+		.raw_len = raw,
+		.file_off = file_off,
 		.sum = XXH3_64bits_withSeed(data, stored, file_off),
 	};
 	int r;
@@ -352,8 +357,8 @@ int lc_lcs_create(int dirfd, const char *name, const struct lc_lcs_wopts *o,
 
 static bool name_ok(const char *name, size_t len)
 {
-	if (len == 0 || len > LC_LCS_MAX_NAME || (name[0] == '.' && (len == 1 ||
-	    (len == 2 && name[1] == '.'))))
+	if (len == 0 || len > LC_LCS_MAX_NAME ||
+	    (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (name[i] == '/' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f)
@@ -412,7 +417,8 @@ int lc_lcs_put(struct lc_lcs_writer *w, uint32_t id, uint64_t file_off, enum lc_
 	}
 	if (w->nchunks == w->capchunks) {
 		size_t cap = w->capchunks ? 2 * w->capchunks : 256;
-		struct wchunk *nc = cap <= MAX_CHUNKS ? realloc(w->chunks, cap * sizeof(*nc)) : NULL;
+		struct wchunk *nc = cap <= MAX_CHUNKS ? realloc(w->chunks, cap * sizeof(*nc))
+						      : NULL;
 
 		if (!nc) {
 			pthread_mutex_unlock(&w->append_mu);
@@ -423,8 +429,12 @@ int lc_lcs_put(struct lc_lcs_writer *w, uint32_t id, uint64_t file_off, enum lc_
 	}
 	r = append_rec(w, REC_DATA, id, file_off, codec, data, stored, raw, &off);
 	if (r == 0) {
-		w->chunks[w->nchunks++] = (struct wchunk){ .off = off, .file_off = file_off,
-			.id = id, .stored = stored, .raw = raw, .codec = codec };
+		w->chunks[w->nchunks++] = (struct wchunk){ .off = off,
+							   .file_off = file_off,
+							   .id = id,
+							   .stored = stored,
+							   .raw = raw,
+							   .codec = codec };
 		w->stored_bytes += stored;
 		if (codec == LC_CODEC_ZSTD) {
 			w->zstd_raw += raw;
@@ -515,7 +525,8 @@ static int build_index(struct lc_lcs_writer *w, struct bb *b, uint32_t *ret_nfil
 			if (f->replaced)
 				continue;
 			if (w->chunks[k].file_off != expect)
-				return lc_err_msg(err, EIO, "image '%s': data missing at offset %llu",
+				return lc_err_msg(err, EIO,
+						  "image '%s': data missing at offset %llu",
 						  f->name, (unsigned long long)expect);
 			expect += w->chunks[k].raw;
 			n++;
@@ -525,8 +536,8 @@ static int build_index(struct lc_lcs_writer *w, struct bb *b, uint32_t *ret_nfil
 		if (!f->ended)
 			return lc_err_msg(err, EIO, "image '%s' was never completed", f->name);
 		if (expect != f->raw_size)
-			return lc_err_msg(err, EIO, "image '%s': %llu bytes stored of %llu", f->name,
-					  (unsigned long long)expect,
+			return lc_err_msg(err, EIO, "image '%s': %llu bytes stored of %llu",
+					  f->name, (unsigned long long)expect,
 					  (unsigned long long)f->raw_size);
 		bb_put(b, &f->raw_size, 8);
 		bb_put(b, &first, 4);
@@ -601,10 +612,10 @@ int lc_lcs_finish(struct lc_lcs_writer *w, struct lc_lcs_wstats *st, struct lc_e
 	if (r == 0) {
 		f.index_len = idx.len;
 		f.index_sum = XXH3_64bits_withSeed(idx.p, idx.len, 0);
-		r = idx.len > UINT32_MAX ? -EFBIG
-					 : append_rec(w, REC_INDEX, 0, 0, LC_CODEC_RAW, idx.p,
-						      (uint32_t)idx.len, (uint32_t)idx.len,
-						      &f.index_off);
+		r = idx.len > UINT32_MAX
+			    ? -EFBIG
+			    : append_rec(w, REC_INDEX, 0, 0, LC_CODEC_RAW, idx.p, (uint32_t)idx.len,
+					 (uint32_t)idx.len, &f.index_off);
 		f.data_end = w->off;
 		pad = align_up(w->off + sizeof(f)) - sizeof(f) - w->off;
 		if (r == 0)
@@ -640,9 +651,13 @@ int lc_lcs_finish(struct lc_lcs_writer *w, struct lc_lcs_wstats *st, struct lc_e
 		for (int i = 0; i < w->nfiles; i++)
 			n += !w->files[i].replaced;
 		*st = (struct lc_lcs_wstats){
-			.direct = w->direct, .n_files = n, .stored_bytes = w->stored_bytes,
-			.file_bytes = (long long)w->off, .zstd_raw = w->zstd_raw,
-			.zstd_stored = w->zstd_stored, .write_busy = w->busy,
+			.direct = w->direct,
+			.n_files = n,
+			.stored_bytes = w->stored_bytes,
+			.file_bytes = (long long)w->off,
+			.zstd_raw = w->zstd_raw,
+			.zstd_stored = w->zstd_stored,
+			.write_busy = w->busy,
 			.sync_seconds = w->sync_seconds,
 		};
 		for (int i = 0; i < w->nfiles; i++)
@@ -714,8 +729,9 @@ static bool take(struct cur *c, void *out, size_t n)
 	return true;
 }
 
-int lc_lcs_parse_index(const void *buf, size_t len, uint64_t data_end, struct lc_lcs_file **ret_files,
-		       int *ret_nfiles, void **ret_chunks, uint32_t *ret_nchunks, struct lc_err *err)
+int lc_lcs_parse_index(const void *buf, size_t len, uint64_t data_end,
+		       struct lc_lcs_file **ret_files, int *ret_nfiles, void **ret_chunks,
+		       uint32_t *ret_nchunks, struct lc_err *err)
 {
 	struct cur c = { buf, len };
 	struct lc_lcs_file *files = NULL;
@@ -747,7 +763,8 @@ int lc_lcs_parse_index(const void *buf, size_t len, uint64_t data_end, struct lc
 		next += f->n_chunks;
 		for (uint32_t j = 0; j < i; j++)
 			if (!strcmp(files[j].name, f->name)) {
-				r = lc_err_msg(err, EBADMSG, "container index: '%s' twice", f->name);
+				r = lc_err_msg(err, EBADMSG, "container index: '%s' twice",
+					       f->name);
 				goto out;
 			}
 	}
@@ -761,8 +778,8 @@ int lc_lcs_parse_index(const void *buf, size_t len, uint64_t data_end, struct lc
 		if (!take(&c, &k->off, 8) || !take(&c, &k->stored, 4) || !take(&c, &k->raw, 4) ||
 		    !take(&c, &k->codec, 4) || k->raw > MAX_CHUNK ||
 		    k->stored > ZSTD_compressBound(MAX_CHUNK) || k->codec > LC_CODEC_ZSTD ||
-		    (k->codec == LC_CODEC_RAW && k->stored != k->raw) ||
-		    k->off > data_end || data_end - k->off < sizeof(struct lcs_rec) + k->stored) {
+		    (k->codec == LC_CODEC_RAW && k->stored != k->raw) || k->off > data_end ||
+		    data_end - k->off < sizeof(struct lcs_rec) + k->stored) {
 			r = lc_err_msg(err, EBADMSG, "container index: bad chunk entry %u", i);
 			goto out;
 		}
@@ -844,8 +861,10 @@ int lc_lcs_open(int dirfd, const char *name, bool direct, struct lc_lcs_reader *
 	memcpy(&f, blk + LC_LCS_ALIGN - sizeof(f), sizeof(f));
 	if (memcmp(f.magic, FOOT_MAGIC, 8) ||
 	    f.foot_sum != XXH3_64bits(&f, offsetof(struct lcs_footer, foot_sum))) {
-		r = lc_err_msg(err, EBADMSG, "'%s' is incomplete: no valid footer (the dump "
-			       "did not finish)", name);
+		r = lc_err_msg(err, EBADMSG,
+			       "'%s' is incomplete: no valid footer (the dump "
+			       "did not finish)",
+			       name);
 		goto fail;
 	}
 	if (f.version != LCS_VERSION) {
@@ -941,8 +960,8 @@ struct prefetch {
 	uint32_t nwin;
 	uint8_t *slot[WIN_SLOTS];
 	int slot_err[WIN_SLOTS];
-	int64_t ready[WIN_SLOTS];   /* the window a slot holds, -1 while being read */
-	uint32_t next, consumed;    /* next window to read; windows released by the consumer */
+	int64_t ready[WIN_SLOTS]; /* the window a slot holds, -1 while being read */
+	uint32_t next, consumed;  /* next window to read; windows released by the consumer */
 	bool cancel;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -1000,7 +1019,8 @@ static int plan_windows(const struct lc_lcs_reader *r, const struct lc_lcs_file 
 	if (!w)
 		return -ENOMEM;
 	for (uint32_t k = f->first_chunk; k < end;) {
-		uint64_t lo = r->chunks[k].off, hi = lo + sizeof(struct lcs_rec) + r->chunks[k].stored;
+		uint64_t lo = r->chunks[k].off,
+			 hi = lo + sizeof(struct lcs_rec) + r->chunks[k].stored;
 		uint64_t used = hi - lo;
 		uint32_t j = k + 1;
 
@@ -1043,19 +1063,25 @@ static int emit_window(const struct lc_lcs_reader *r, const struct lc_lcs_file *
 		if (h.magic != REC_MAGIC || h.type != REC_DATA || h.hdr_sum != hdr_sum(&h) ||
 		    h.file_id != f->id || h.file_off != *expect || h.stored_len != c->stored ||
 		    h.raw_len != c->raw || h.codec != c->codec)
-			return lc_err_msg(err, EBADMSG, "image '%s': damaged record at offset %llu "
-					  "of the container", f->name, (unsigned long long)c->off);
+			return lc_err_msg(err, EBADMSG,
+					  "image '%s': damaged record at offset %llu "
+					  "of the container",
+					  f->name, (unsigned long long)c->off);
 		if (XXH3_64bits_withSeed(payload, c->stored, h.file_off) != h.sum)
-			return lc_err_msg(err, EBADMSG, "image '%s': checksum mismatch at offset "
-					  "%llu of the image", f->name, (unsigned long long)*expect);
+			return lc_err_msg(err, EBADMSG,
+					  "image '%s': checksum mismatch at offset "
+					  "%llu of the image",
+					  f->name, (unsigned long long)*expect);
 		if (c->codec == LC_CODEC_ZSTD) {
 			size_t got = ZSTD_decompressDCtx(dctx, dbuf, c->raw, payload, c->stored);
 
 			if (ZSTD_isError(got) || got != c->raw)
-				return lc_err_msg(err, EBADMSG, "image '%s': cannot decompress at "
-						  "offset %llu: %s", f->name,
-						  (unsigned long long)*expect,
-						  ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+				return lc_err_msg(err, EBADMSG,
+						  "image '%s': cannot decompress at "
+						  "offset %llu: %s",
+						  f->name, (unsigned long long)*expect,
+						  ZSTD_isError(got) ? ZSTD_getErrorName(got)
+								    : "short");
 			payload = dbuf;
 		}
 		if (out >= 0)

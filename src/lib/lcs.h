@@ -40,23 +40,23 @@
 enum lc_codec { LC_CODEC_RAW = 0, LC_CODEC_ZSTD = 1 };
 
 struct lc_lcs_wopts {
-	bool direct;	    /* try O_DIRECT (falls back to buffered writes + fdatasync) */
-	size_t buf_size;    /* bytes per write, a multiple of LC_LCS_ALIGN (0: 4 MiB) */
-	int n_bufs;	    /* write buffers (0: 4) */
-	int n_writers;	    /* writes in flight (0: 3) */
-	bool discard;	    /* write nothing (measures everything but the disk) */
+	bool direct;	 /* try O_DIRECT (falls back to buffered writes + fdatasync) */
+	size_t buf_size; /* bytes per write, a multiple of LC_LCS_ALIGN (0: 4 MiB) */
+	int n_bufs;	 /* write buffers (0: 4) */
+	int n_writers;	 /* writes in flight (0: 3) */
+	bool discard;	 /* write nothing (measures everything but the disk) */
 };
 
 struct lc_lcs_wstats {
-	bool direct;		 /* O_DIRECT was used */
+	bool direct; /* O_DIRECT was used */
 	int n_files;
-	long long raw_bytes;	 /* sum of the image files' sizes */
-	long long stored_bytes;	 /* payload bytes in the container */
-	long long file_bytes;	 /* size of the container */
-	long long zstd_raw;	 /* raw bytes stored compressed */
+	long long raw_bytes;	/* sum of the image files' sizes */
+	long long stored_bytes; /* payload bytes in the container */
+	long long file_bytes;	/* size of the container */
+	long long zstd_raw;	/* raw bytes stored compressed */
 	long long zstd_stored;
-	double write_busy;	 /* seconds with a write in flight */
-	double sync_seconds;	 /* fdatasync at the end */
+	double write_busy;   /* seconds with a write in flight */
+	double sync_seconds; /* fdatasync at the end */
 };
 
 struct lc_lcs_writer;
@@ -95,7 +95,7 @@ struct lc_lcs_file {
 	uint64_t raw_size;
 	uint64_t stored_size;
 	uint32_t first_chunk, n_chunks;
-	uint32_t id;	/* the file's id in its records */
+	uint32_t id; /* the file's id in its records */
 };
 
 /* Opens and checks the footer and the index (O_DIRECT when direct and possible). */
@@ -113,7 +113,8 @@ int lc_lcs_find(const struct lc_lcs_reader *r, const char *name);
  */
 int lc_lcs_copy_out(struct lc_lcs_reader *r, int i, int out, struct lc_err *err);
 /* Parses an index payload (exposed for tests and fuzzing). */
-int lc_lcs_parse_index(const void *buf, size_t len, uint64_t data_end, struct lc_lcs_file **ret_files,
-		       int *ret_nfiles, void **ret_chunks, uint32_t *ret_nchunks, struct lc_err *err);
+int lc_lcs_parse_index(const void *buf, size_t len, uint64_t data_end,
+		       struct lc_lcs_file **ret_files, int *ret_nfiles, void **ret_chunks,
+		       uint32_t *ret_nchunks, struct lc_err *err);
 
 #endif

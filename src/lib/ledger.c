@@ -111,7 +111,7 @@ static int parse_ckpts(json_t *arr, struct lc_ledger *l, struct lc_err *err)
 	if (!json_is_array(arr) || json_array_size(arr) > LC_LEDGER_MAX_CKPTS)
 		return lc_err_set(err, EINVAL, "field 'checkpoints' is not a list of at most %d",
 				  LC_LEDGER_MAX_CKPTS);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		struct lc_ckpt_sample *c = &l->ckpts[l->n_ckpts];
 
 		if (!json_is_object(v))
@@ -186,7 +186,7 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 			   LC_LEDGER_MAX_RUNS);
 		goto out;
 	}
-	json_array_foreach(runs, i, v) {
+	json_array_foreach (runs, i, v) {
 		struct lc_run *run = &l->runs[l->n_runs];
 
 		if (!json_is_object(v)) {
@@ -196,7 +196,8 @@ int lc_ledger_parse(const char *text, struct lc_ledger *l, struct lc_err *err)
 		if (lc_json_str(v, "jobid", run->jobid, sizeof(run->jobid), err) < 0 ||
 		    lc_json_int(v, "start", 0, T_MAX, &run->start, err) < 0 ||
 		    lc_json_int(v, "end", 0, T_MAX, &run->end, err) < 0 ||
-		    lc_json_str(v, "end_reason", run->end_reason, sizeof(run->end_reason), err) < 0 ||
+		    lc_json_str(v, "end_reason", run->end_reason, sizeof(run->end_reason), err) <
+			    0 ||
 		    (version >= 2 && lc_json_str(v, "host", run->host, sizeof(run->host), err) < 0))
 			goto out;
 		l->n_runs++;
@@ -221,8 +222,8 @@ int lc_ledger_load(int dirfd, uid_t owner, struct lc_ledger *l, struct lc_err *e
 	if (r < 0)
 		return lc_err_wrap(err, "the ledger '%s' is unusable", LC_LEDGER_FILE);
 	if (l->uid != owner)
-		return lc_err_set(err, EPERM, "the ledger '%s' names uid %u, not %u", LC_LEDGER_FILE,
-				  (unsigned)l->uid, (unsigned)owner);
+		return lc_err_set(err, EPERM, "the ledger '%s' names uid %u, not %u",
+				  LC_LEDGER_FILE, (unsigned)l->uid, (unsigned)owner);
 	return 0;
 }
 

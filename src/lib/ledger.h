@@ -15,62 +15,62 @@
 
 #include "err.h"
 
-#define LC_LEDGER_VERSION  2
-#define LC_LEDGER_MAX_RUNS 64
+#define LC_LEDGER_VERSION   2
+#define LC_LEDGER_MAX_RUNS  64
 #define LC_LEDGER_MAX_CKPTS 16
-#define LC_LEDGER_FILE	   "lsf-criu.ledger.json"
-#define LC_LEDGER_LOCK	   "lsf-criu.ledger.lock"
+#define LC_LEDGER_FILE	    "lsf-criu.ledger.json"
+#define LC_LEDGER_LOCK	    "lsf-criu.ledger.lock"
 
 /*
  * The states of a chain. Only chain.c changes them, along the transitions
  * its table allows (see chain.h).
  */
 enum lc_chain_state {
-	LC_CHAIN_RUNNING,	    /* a run is going on, nothing asked */
-	LC_CHAIN_OVERRUN,	    /* the run limit was hit; a checkpoint was requested */
-	LC_CHAIN_CHECKPOINTED,	    /* the overrun checkpoint succeeded; the job was killed */
-	LC_CHAIN_RESTARTING,	    /* post-exec asked brestart for the next run */
-	LC_CHAIN_ENDED,		    /* no further run will happen by itself */
-	LC_CHAIN_HELD,		    /* checkpointed and killed on request (bchkpnt -k); a
+	LC_CHAIN_RUNNING,      /* a run is going on, nothing asked */
+	LC_CHAIN_OVERRUN,      /* the run limit was hit; a checkpoint was requested */
+	LC_CHAIN_CHECKPOINTED, /* the overrun checkpoint succeeded; the job was killed */
+	LC_CHAIN_RESTARTING,   /* post-exec asked brestart for the next run */
+	LC_CHAIN_ENDED,	       /* no further run will happen by itself */
+	LC_CHAIN_HELD,	       /* checkpointed and killed on request (bchkpnt -k); a
 				       brestart by hand continues the chain (version 2) */
 	LC_CHAIN_STATE_COUNT
 };
 
 struct lc_run {
 	char jobid[32];
-	long long start;	/* epoch seconds, 0 if unknown */
-	long long end;		/* epoch seconds, 0 while running */
+	long long start; /* epoch seconds, 0 if unknown */
+	long long end;	 /* epoch seconds, 0 while running */
 	char end_reason[96];
-	char host[64];		/* execution host, "" if unknown (version 2) */
+	char host[64]; /* execution host, "" if unknown (version 2) */
 };
 
 /* One successful checkpoint, kept to plan the next one's duration (version 2). */
 struct lc_ckpt_sample {
 	char jobid[32];
-	long long time;		/* when it was committed, epoch seconds */
-	long long bytes;	/* bytes written */
-	long long mem_bytes;	/* the job's memory estimated before the dump */
-	double seconds;		/* wall time of the dump */
+	long long time;	     /* when it was committed, epoch seconds */
+	long long bytes;     /* bytes written */
+	long long mem_bytes; /* the job's memory estimated before the dump */
+	double seconds;	     /* wall time of the dump */
 };
 
 struct lc_ledger {
-	char chain_id[32];	/* the first job ID of the chain */
+	char chain_id[32]; /* the first job ID of the chain */
 	uid_t uid;
 	enum lc_chain_state state;
-	long restart_limit;	/* ORUN_RESTART_LIMIT when the chain first overran */
-	long restarts;		/* restarts actually made */
-	char req_jobid[32];	/* the job whose overrun checkpoint was requested */
+	long restart_limit; /* ORUN_RESTART_LIMIT when the chain first overran */
+	long restarts;	    /* restarts actually made */
+	char req_jobid[32]; /* the job whose overrun checkpoint was requested */
 	long long req_time, req_deadline;
-	char ckpt_jobid[32];	/* the newest successful checkpoint */
+	char ckpt_jobid[32]; /* the newest successful checkpoint */
 	char ckpt_imgset[64];
 	long long ckpt_time;
 	double ckpt_seconds;
 	long long ckpt_bytes;
 	char end_reason[128];
-	long manual_restarts;	/* restarts by hand (brestart) of a held or ended chain */
+	long manual_restarts; /* restarts by hand (brestart) of a held or ended chain */
 	int n_runs;
 	struct lc_run runs[LC_LEDGER_MAX_RUNS];
-	int n_ckpts;		/* the newest last */
+	int n_ckpts; /* the newest last */
 	struct lc_ckpt_sample ckpts[LC_LEDGER_MAX_CKPTS];
 };
 

@@ -19,7 +19,8 @@ int lc_lsf_bchkpnt_kill(const char *jobid, struct lc_err *err)
 	int r, st = 0;
 
 	if (!bindir || bindir[0] != '/' || strlen(bindir) > PATH_MAX - 16)
-		return lc_err_set(err, ENOENT, "LSF_BINDIR is unset or not absolute; cannot find "
+		return lc_err_set(err, ENOENT,
+				  "LSF_BINDIR is unset or not absolute; cannot find "
 				  "bchkpnt");
 	snprintf(path, sizeof(path), "%s/bchkpnt", bindir);
 	log_info("running: %s -k %s", path, jobid);

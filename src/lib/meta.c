@@ -19,7 +19,7 @@
 
 #define META_FILE "meta.json"
 #define ROOT_FILE "lsf-criu.root"
-#define MAX_JSON (1 << 20)
+#define MAX_JSON  (1 << 20)
 
 int lc_meta_save(int imgfd, const struct lc_meta *m)
 {
@@ -133,7 +133,8 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	o = lc_json_parse(text, err);
 	if (!o)
 		return -err->code;
-	if (lc_json_check_version(o, LC_META_VERSION, err) < 0 || lc_json_str(o, "jobid", m->jobid, sizeof(m->jobid), err) < 0 ||
+	if (lc_json_check_version(o, LC_META_VERSION, err) < 0 ||
+	    lc_json_str(o, "jobid", m->jobid, sizeof(m->jobid), err) < 0 ||
 	    lc_json_int(o, "created", 0, 1LL << 40, &m->created, err) < 0) {
 		r = -err->code;
 		goto out;
@@ -150,7 +151,8 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 	if (!json_is_boolean(json_object_get(o, "file_locks")) ||
 	    !json_is_boolean(json_object_get(o, "killed")) ||
 	    !json_is_boolean(json_object_get(o, "namespaces"))) {
-		lc_err_set(err, EINVAL, "field 'file_locks', 'killed' or 'namespaces' missing or not "
+		lc_err_set(err, EINVAL,
+			   "field 'file_locks', 'killed' or 'namespaces' missing or not "
 			   "a boolean");
 		goto out;
 	}
@@ -175,7 +177,7 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		lc_err_set(err, EINVAL, "field 'pids' missing, empty or too long");
 		goto out;
 	}
-	json_array_foreach(a, i, v) {
+	json_array_foreach (a, i, v) {
 		if (!json_is_integer(v) || json_integer_value(v) < 2 ||
 		    json_integer_value(v) > (1 << 22)) {
 			lc_err_set(err, EINVAL, "field 'pids' holds a bad pid");
@@ -188,7 +190,7 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		lc_err_set(err, EINVAL, "field 'stdio' missing or too long");
 		goto out;
 	}
-	json_array_foreach(a, i, v) {
+	json_array_foreach (a, i, v) {
 		struct lc_meta_stdio *s = &m->stdio[m->n_stdio];
 
 		if (lc_json_int(v, "fd", 0, 2, &x, err) < 0 ||
@@ -202,7 +204,7 @@ int lc_meta_parse(const char *text, struct lc_meta *m, struct lc_err *err)
 		lc_err_set(err, EINVAL, "field 'files' missing or too long");
 		goto out;
 	}
-	json_array_foreach(a, i, v) {
+	json_array_foreach (a, i, v) {
 		struct lc_meta_file *f = &m->files[m->n_files];
 
 		if (lc_json_int(v, "fd", 3, 1 << 20, &x, err) < 0)
@@ -241,9 +243,9 @@ int lc_meta_load(int imgfd, uid_t owner, struct lc_meta *m, struct lc_err *err)
 int lc_root_save(int dirfd, const struct lc_root_rec *rec)
 {
 	return lc_json_save(dirfd, ROOT_FILE,
-			 json_pack("{s:i,s:s,s:i,s:I,s:s}", "version", LC_META_VERSION, "jobid",
-				   rec->jobid, "pid", (int)rec->pid, "start_time",
-				   (json_int_t)rec->start_time, "imgset", rec->imgset));
+			    json_pack("{s:i,s:s,s:i,s:I,s:s}", "version", LC_META_VERSION, "jobid",
+				      rec->jobid, "pid", (int)rec->pid, "start_time",
+				      (json_int_t)rec->start_time, "imgset", rec->imgset));
 }
 
 int lc_root_parse(const char *text, struct lc_root_rec *rec, struct lc_err *err)
@@ -328,8 +330,8 @@ int lc_current_save(int dirfd, const char *name)
 int lc_handover_save(int dirfd, const struct lc_handover *h)
 {
 	return lc_json_save(dirfd, LC_HANDOVER_FILE,
-			    json_pack("{s:i,s:s,s:s,s:o}", "version", 1, "jobid", h->jobid, "imgset",
-				      h->imgset, "why", lc_json_text(h->why)));
+			    json_pack("{s:i,s:s,s:s,s:o}", "version", 1, "jobid", h->jobid,
+				      "imgset", h->imgset, "why", lc_json_text(h->why)));
 }
 
 int lc_handover_load(int dirfd, uid_t owner, struct lc_handover *h, struct lc_err *err)
@@ -341,8 +343,8 @@ int lc_handover_load(int dirfd, uid_t owner, struct lc_handover *h, struct lc_er
 	memset(h, 0, sizeof(*h));
 	r = lc_read_file_at(dirfd, LC_HANDOVER_FILE, 65536, owner, &txt, NULL);
 	if (r < 0)
-		return r == -ENOENT ? -ENOENT : lc_err_set(err, -r, "cannot read '%s'",
-							    LC_HANDOVER_FILE);
+		return r == -ENOENT ? -ENOENT
+				    : lc_err_set(err, -r, "cannot read '%s'", LC_HANDOVER_FILE);
 	o = lc_json_parse(txt, err);
 	if (!o)
 		return -err->code;

@@ -17,8 +17,8 @@
 
 #include "err.h"
 
-#define LC_META_VERSION	 1
-#define LC_META_MAX_PIDS 4096
+#define LC_META_VERSION	  1
+#define LC_META_MAX_PIDS  4096
 #define LC_META_MAX_FILES 8
 
 struct lc_meta_stdio {
@@ -41,18 +41,18 @@ struct lc_meta {
 	uid_t uid;
 	bool file_locks;
 	bool killed;
-	bool ns;	/* dumped inside the job's own namespaces (lsf-criu-start) */
+	bool ns; /* dumped inside the job's own namespaces (lsf-criu-start) */
 	double dump_seconds;
-	long long image_bytes;	/* size of the image set on disk */
+	long long image_bytes; /* size of the image set on disk */
 	char criu_version[32];
 	/* Optional (absent in image sets of older versions: false, 0, ""). */
-	bool stream;		/* images in images.lcs through our streamer */
-	long long raw_bytes;	/* criu's images before compression */
-	char compression[16];	/* "zstd-1", "none" */
-	double write_rate;	/* bytes/s the disk took while a write was in flight */
-	double zstd_rate;	/* bytes/s one CPU compressed the sample */
-	char decision[200];	/* why compressed or not, with the numbers */
-	long peak_rss_kib;	/* largest of echkpnt.criu and the streamer */
+	bool stream;	      /* images in images.lcs through our streamer */
+	long long raw_bytes;  /* criu's images before compression */
+	char compression[16]; /* "zstd-1", "none" */
+	double write_rate;    /* bytes/s the disk took while a write was in flight */
+	double zstd_rate;     /* bytes/s one CPU compressed the sample */
+	char decision[200];   /* why compressed or not, with the numbers */
+	long peak_rss_kib;    /* largest of echkpnt.criu and the streamer */
 	int n_pids;
 	pid_t pids[LC_META_MAX_PIDS];
 	int n_stdio;
@@ -78,7 +78,7 @@ int lc_root_save(int dirfd, const struct lc_root_rec *r);
 int lc_root_load(int dirfd, uid_t owner, struct lc_root_rec *r, struct lc_err *err);
 int lc_root_parse(const char *text, struct lc_root_rec *r, struct lc_err *err);
 
-#define LC_CURRENT_FILE "lsf-criu.current"
+#define LC_CURRENT_FILE	 "lsf-criu.current"
 #define LC_HANDOVER_FILE "lsf-criu.handover"
 
 /*

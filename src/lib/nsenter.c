@@ -113,8 +113,8 @@ static pid_t fork_sibling(void)
 #endif
 }
 
-static void __attribute__((noreturn)) exec_inside(char *const argv[], const int *keep, int nkeep,
-						  int out_fd, int msg_fd)
+static void __attribute__((noreturn))
+exec_inside(char *const argv[], const int *keep, int nkeep, int out_fd, int msg_fd)
 {
 	sigset_t none;
 	int e;
@@ -218,11 +218,13 @@ pid_t lc_ns_spawn(pid_t init, bool enter, char *const argv[], const int *keep, i
 		if (target > 0)
 			(void)lc_wait_status(target);
 		if (e == ENOTSUP)
-			return lc_err_msg(err, e, "cannot run '%s' inside the job's namespaces: the "
+			return lc_err_msg(err, e,
+					  "cannot run '%s' inside the job's namespaces: the "
 					  "kernel cannot give it CAP_CHECKPOINT_RESTORE (Linux 5.9 "
-					  "or newer needed)", argv[0]);
-		return lc_err_set(err, e ? e : ECHILD, "cannot run '%s' inside the job's namespaces",
-				  argv[0]);
+					  "or newer needed)",
+					  argv[0]);
+		return lc_err_set(err, e ? e : ECHILD,
+				  "cannot run '%s' inside the job's namespaces", argv[0]);
 	}
 	return target;
 }

@@ -26,10 +26,10 @@
 #include "util.h"
 
 /* Every standard signal but SIGKILL and SIGSTOP (not catchable) and SIGCHLD. */
-static const int relayed[] = { SIGHUP,	SIGINT,	 SIGQUIT, SIGILL,  SIGTRAP,   SIGABRT, SIGBUS,
-			       SIGFPE,	SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE,   SIGALRM, SIGTERM,
-			       SIGSTKFLT, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU,   SIGURG,  SIGXCPU,
-			       SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGPWR, SIGSYS };
+static const int relayed[] = { SIGHUP,	  SIGINT,    SIGQUIT, SIGILL,	SIGTRAP, SIGABRT, SIGBUS,
+			       SIGFPE,	  SIGUSR1,   SIGSEGV, SIGUSR2,	SIGPIPE, SIGALRM, SIGTERM,
+			       SIGSTKFLT, SIGCONT,   SIGTSTP, SIGTTIN,	SIGTTOU, SIGURG,  SIGXCPU,
+			       SIGXFSZ,	  SIGVTALRM, SIGPROF, SIGWINCH, SIGPWR,	 SIGSYS };
 
 void lc_ns_signal_set(sigset_t *ret)
 {
@@ -107,7 +107,8 @@ int lc_ns_create(struct lc_err *err)
 
 	/* criu could not be given the capability to dump the job inside them. */
 	if (!lc_kernel_has_cap(CAP_CHECKPOINT_RESTORE)) {
-		lc_err_msg(err, ENOTSUP, "this kernel has no CAP_CHECKPOINT_RESTORE (Linux 5.9 or "
+		lc_err_msg(err, ENOTSUP,
+			   "this kernel has no CAP_CHECKPOINT_RESTORE (Linux 5.9 or "
 			   "newer needed for jobs in their own namespaces)");
 		return -EAGAIN; /* nothing changed: the caller may go on without them */
 	}

@@ -39,13 +39,13 @@
 
 #include "err.h"
 
-#define LC_NS_JOB_PID	   1001
-#define LC_STARTER_FILE	   "lsf-criu.starter"
+#define LC_NS_JOB_PID	1001
+#define LC_STARTER_FILE "lsf-criu.starter"
 
 struct lc_starter_rec {
 	char jobid[32];
-	pid_t init_pid;			/* host PID of the namespace's init */
-	unsigned long long init_start;	/* its start time, to detect PID reuse */
+	pid_t init_pid;		       /* host PID of the namespace's init */
+	unsigned long long init_start; /* its start time, to detect PID reuse */
 };
 
 int lc_starter_save(int dirfd, const struct lc_starter_rec *r);

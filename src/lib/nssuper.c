@@ -173,7 +173,8 @@ int lc_ns_supervise(pid_t init, int status_fd, struct lc_pump *pumps, int npumps
 		for (int i = 0; i < npumps && i < 4; i++) {
 			ssize_t r;
 
-			if (pumps[i].from < 0 || !(pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+			if (pumps[i].from < 0 ||
+			    !(pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			r = read(pumps[i].from, buf, sizeof(buf));
 			if (r > 0) {

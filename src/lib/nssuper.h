@@ -25,10 +25,10 @@ pid_t lc_ns_start_init(char **argv, int *ret_status_fd, struct lc_err *err);
 
 /* Output copied from a pipe the job writes to, to a file of ours. */
 struct lc_pump {
-	int from;	/* read end of the job's stdout or stderr pipe */
-	int to;		/* a copy of our own fd 1 or 2 */
-	int fd;		/* which: 1 or 2 */
-	bool both;	/* stdout and stderr were one file: the pipe serves both */
+	int from;  /* read end of the job's stdout or stderr pipe */
+	int to;	   /* a copy of our own fd 1 or 2 */
+	int fd;	   /* which: 1 or 2 */
+	bool both; /* stdout and stderr were one file: the pipe serves both */
 };
 
 /*

@@ -17,10 +17,10 @@
 #define LC_PLAN_FIXED_SECONDS 0.5
 
 struct lc_plan {
-	long long bytes;	/* memory the dump writes */
-	double rate;		/* bytes/s of the job's memory expected */
-	char rate_from[96];	/* where the rate comes from, for messages */
-	double seconds;		/* expected duration */
+	long long bytes;    /* memory the dump writes */
+	double rate;	    /* bytes/s of the job's memory expected */
+	char rate_from[96]; /* where the rate comes from, for messages */
+	double seconds;	    /* expected duration */
 };
 
 /*

@@ -226,7 +226,8 @@ long long lc_proc_start_epoch(const struct lc_proc *p)
 	long long btime;
 	char *b;
 
-	if (ticks <= 0 || lc_read_file_at(AT_FDCWD, "/proc/stat", 1 << 20, (uid_t)-1, &txt, NULL) < 0)
+	if (ticks <= 0 ||
+	    lc_read_file_at(AT_FDCWD, "/proc/stat", 1 << 20, (uid_t)-1, &txt, NULL) < 0)
 		return 0;
 	b = strstr(txt, "\nbtime ");
 	if (!b || sscanf(b + 7, "%lld", &btime) != 1)

@@ -100,8 +100,7 @@ static long long left_of(const struct dqblk *q)
 	return q->dqb_curspace >= limit ? 0 : (long long)(limit - q->dqb_curspace);
 }
 
-static long long quota_left(int dirfd, dev_t dev, uid_t uid, gid_t gid, char *fstype,
-			    size_t size)
+static long long quota_left(int dirfd, dev_t dev, uid_t uid, gid_t gid, char *fstype, size_t size)
 {
 	_cleanup_free_ char *src = mount_source(dev, fstype, size);
 	long long best = -1;
@@ -112,7 +111,8 @@ static long long quota_left(int dirfd, dev_t dev, uid_t uid, gid_t gid, char *fs
 		long long left;
 
 		if (syscall(SYS_quotactl_fd, dirfd, QCMD(Q_GETQUOTA, type), id, &q) < 0 &&
-		    (!src || src[0] != '/' || quotactl(QCMD(Q_GETQUOTA, type), src, id, (void *)&q) < 0))
+		    (!src || src[0] != '/' ||
+		     quotactl(QCMD(Q_GETQUOTA, type), src, id, (void *)&q) < 0))
 			continue;
 		left = left_of(&q);
 		if (left >= 0 && (best < 0 || left < best))
@@ -128,10 +128,11 @@ int lc_space_query(int dirfd, uid_t uid, struct lc_space *ret, struct lc_err *er
 
 	memset(ret, 0, sizeof(*ret));
 	if (fstatvfs(dirfd, &vfs) < 0 || fstat(dirfd, &st) < 0)
-		return lc_err_set(err, errno, "cannot read the free space of the checkpoint directory");
+		return lc_err_set(err, errno,
+				  "cannot read the free space of the checkpoint directory");
 	ret->free = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-	ret->quota_left = quota_left(dirfd, st.st_dev, uid, getgid(), ret->fstype,
-				     sizeof(ret->fstype));
+	ret->quota_left =
+		quota_left(dirfd, st.st_dev, uid, getgid(), ret->fstype, sizeof(ret->fstype));
 	return 0;
 }
 

@@ -22,9 +22,9 @@
 long long lc_mem_estimate(const pid_t *pids, size_t n);
 
 struct lc_space {
-	long long free;		/* bytes the caller may still write on the filesystem */
-	long long quota_left;	/* bytes left under the caller's disk quota, -1 if none known */
-	char fstype[32];	/* the filesystem's type, "" if unknown */
+	long long free;	      /* bytes the caller may still write on the filesystem */
+	long long quota_left; /* bytes left under the caller's disk quota, -1 if none known */
+	char fstype[32];      /* the filesystem's type, "" if unknown */
 };
 
 /* Free space and quota of the filesystem of dirfd, for uid. */

@@ -106,14 +106,13 @@ int lc_wait_status(pid_t pid)
 	return st;
 }
 
-
 int lc_run_capture(char *const argv[], long timeout, char *out, size_t size, int *ret_status)
 {
 	return lc_run_capture_env(argv, NULL, timeout, out, size, ret_status);
 }
 
-int lc_run_capture_env(char *const argv[], char *const envp[], long timeout, char *out,
-		       size_t size, int *ret_status)
+int lc_run_capture_env(char *const argv[], char *const envp[], long timeout, char *out, size_t size,
+		       int *ret_status)
 {
 	int pfd[2], st;
 	size_t len = 0;
@@ -122,8 +121,8 @@ int lc_run_capture_env(char *const argv[], char *const envp[], long timeout, cha
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	pid = envp ? lc_spawn_env(argv, envp, -1, pfd[1], NULL, 0, 0) :
-		     lc_spawn(argv, -1, pfd[1], NULL, 0);
+	pid = envp ? lc_spawn_env(argv, envp, -1, pfd[1], NULL, 0, 0)
+		   : lc_spawn(argv, -1, pfd[1], NULL, 0);
 	close(pfd[1]);
 	if (pid < 0) {
 		close(pfd[0]);

@@ -24,7 +24,7 @@ int lc_wait_status(pid_t pid);
  */
 int lc_run_capture(char *const argv[], long timeout, char *out, size_t size, int *ret_status);
 /* The same with the environment envp (NULL: ours). */
-int lc_run_capture_env(char *const argv[], char *const envp[], long timeout, char *out,
-		       size_t size, int *ret_status);
+int lc_run_capture_env(char *const argv[], char *const envp[], long timeout, char *out, size_t size,
+		       int *ret_status);
 
 #endif

@@ -128,7 +128,8 @@ int lc_write_file_at(int dirfd, const char *name, const void *buf, size_t len, m
 	r = write_all(fd, buf, len);
 	if (r < 0)
 		goto fail;
-	if ((!(flags & LC_WRITE_NOSYNC) && fsync(fd) < 0) || renameat(dirfd, tmp, dirfd, name) < 0) {
+	if ((!(flags & LC_WRITE_NOSYNC) && fsync(fd) < 0) ||
+	    renameat(dirfd, tmp, dirfd, name) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -285,7 +286,8 @@ long long lc_dir_bytes(int dirfd)
 	while ((de = readdir(d))) {
 		struct stat st;
 
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
 			total += st.st_size;
 	}
 	return total;

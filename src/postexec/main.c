@@ -85,8 +85,8 @@ static int output_dir(const char *jobid)
 		return -1;
 	if (r < 0) {
 		log_info("not writing the summary beside the output file: LSB_OUTPUTFILE='%s' "
-			 "cannot be resolved (LS_SUBCWD='%s')", getenv("LSB_OUTPUTFILE"),
-			 getenv("LS_SUBCWD") ? getenv("LS_SUBCWD") : "");
+			 "cannot be resolved (LS_SUBCWD='%s')",
+			 getenv("LSB_OUTPUTFILE"), getenv("LS_SUBCWD") ? getenv("LS_SUBCWD") : "");
 		return -1;
 	}
 	snprintf(copy, sizeof(copy), "%s", path);
@@ -107,8 +107,8 @@ static void chain_end_text(const struct lc_ledger *l, char *buf, size_t size)
 	const struct lc_run *last = l->n_runs ? &l->runs[l->n_runs - 1] : NULL;
 	const char *end = l->end_reason[0] ? l->end_reason : "unknown";
 
-	if (last && !strncmp(last->end_reason, "killed by signal", 16) &&
-	    !strstr(end, "signal") && strstr(end, "exited"))
+	if (last && !strncmp(last->end_reason, "killed by signal", 16) && !strstr(end, "signal") &&
+	    strstr(end, "exited"))
 		snprintf(buf, size, "job %s was %s (LSF reported: %s)", last->jobid,
 			 last->end_reason, end);
 	else
@@ -128,19 +128,20 @@ static void write_summary(int dirfd, const struct lc_ledger *l)
 	text = malloc(cap);
 	if (!text)
 		return;
-#define ADD(...)                                                                  \
-	do {                                                                      \
-		int n_ = snprintf(line, sizeof(line), __VA_ARGS__);               \
-		if (n_ > 0 && len + (size_t)n_ < cap) {                           \
-			memcpy(text + len, line, (size_t)n_);                     \
-			len += (size_t)n_;                                        \
-		}                                                                 \
+#define ADD(...)                                                                                   \
+	do {                                                                                       \
+		int n_ = snprintf(line, sizeof(line), __VA_ARGS__);                                \
+		if (n_ > 0 && len + (size_t)n_ < cap) {                                            \
+			memcpy(text + len, line, (size_t)n_);                                      \
+			len += (size_t)n_;                                                         \
+		}                                                                                  \
 	} while (0)
 	ADD("lsf-criu summary of job %s\n\n", l->chain_id);
 	ADD("%-12s %-20s %-12s %s\n", "job", "started", "ran", "how it ended");
 	for (int i = 0; i < l->n_runs; i++) {
 		const struct lc_run *run = &l->runs[i];
-		long long dur = run->start > 0 && run->end >= run->start ? run->end - run->start : -1;
+		long long dur = run->start > 0 && run->end >= run->start ? run->end - run->start
+									 : -1;
 
 		if (dur > 0)
 			total += dur;
@@ -166,7 +167,8 @@ static void write_summary(int dirfd, const struct lc_ledger *l)
 		log_warn("cannot write the summary '%s': %s", name, strerror(-r));
 	else
 		log_info("wrote the summary '%s' %s", name,
-			 target == dirfd ? "into the checkpoint directory" : "beside the output file");
+			 target == dirfd ? "into the checkpoint directory"
+					 : "beside the output file");
 	if (strcmp(end, l->end_reason[0] ? l->end_reason : "unknown"))
 		log_info("chain of job %s: %s", l->chain_id, end);
 }
@@ -189,7 +191,8 @@ static int run_brestart(const char *base, const char *jobid, char *newid, size_t
 	int n = 0, r, st = 0;
 
 	if (!bindir || bindir[0] != '/' || strlen(bindir) > PATH_MAX - 16)
-		return lc_err_set(err, ENOENT, "LSF_BINDIR is unset or not absolute; cannot find "
+		return lc_err_set(err, ENOENT,
+				  "LSF_BINDIR is unset or not absolute; cannot find "
 				  "brestart");
 	snprintf(path, sizeof(path), "%s/brestart", bindir);
 	argv[n++] = path;
@@ -281,7 +284,8 @@ static int count_restart(int dirfd, const char *jobid, long *n, long *of)
 	lock = lc_chain_open(dirfd, jobid, true, 60, &l, &err);
 	if (lock >= 0 && l.state == LC_CHAIN_RESTARTING) {
 		log_info("post-exec of job %s: another post-exec counted restart %ld and runs "
-			 "brestart; nothing to do", jobid, l.restarts);
+			 "brestart; nothing to do",
+			 jobid, l.restarts);
 		return 1;
 	}
 	if (lock < 0 || lc_chain_restart_begin(&l, jobid) < 0 ||
@@ -353,7 +357,8 @@ static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
 	pid = pipe2(p, O_CLOEXEC) < 0 ? -1 : fork();
 	if (pid < 0) {
 		log_warn("cannot start a process for brestart: %s; restarting in the post-exec "
-			 "itself", strerror(errno));
+			 "itself",
+			 strerror(errno));
 		if (p[0] >= 0) {
 			close(p[0]);
 			close(p[1]);
@@ -382,7 +387,8 @@ static int restart_detached(int dirfd, const char *chkdir, const char *jobid)
 	while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)sizeof(counted))
 		log_info("post-exec of job %s: restart %ld of %ld counted; brestart runs in a "
-			 "process of its own", jobid, counted[0], counted[1]);
+			 "process of its own",
+			 jobid, counted[0], counted[1]);
 	close(p[0]);
 	st = lc_wait_status(pid);
 	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : LC_EXIT_FAILURE;
@@ -448,7 +454,8 @@ int main(int argc, char **argv)
 		return LC_EXIT_OK; /* the job did not opt in: nothing of ours to restart */
 	if (getuid() == 0) {
 		log_error("post-exec of job %s runs as root; lsf-criu restarts jobs only as their "
-			  "owner, so it does nothing", jobid ? jobid : "?");
+			  "owner, so it does nothing",
+			  jobid ? jobid : "?");
 		return LC_EXIT_REFUSED;
 	}
 	if (!lc_jobid_ok(jobid)) {
@@ -470,29 +477,32 @@ int main(int argc, char **argv)
 		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);
 		return LC_EXIT_FAILURE;
 	}
-	e = (struct lc_job_ended){ .jobid = jobid, .now = (long long)time(NULL), .how = how,
+	e = (struct lc_job_ended){ .jobid = jobid,
+				   .now = (long long)time(NULL),
+				   .how = how,
 				   .killed_by = user_killed(),
 				   .restart_enabled = lc_env_flag("ENABLE_ORUN_RESTART") };
 	switch (lc_chain_job_ended(&l, &e)) {
 	case LC_END_STALE:
 		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
 			log_warn("%s", err.msg);
-		log_info("post-exec of job %s: a newer run of the chain exists; nothing to do", jobid);
+		log_info("post-exec of job %s: a newer run of the chain exists; nothing to do",
+			 jobid);
 		return LC_EXIT_OK;
 	case LC_END_HELD:
 		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
 			log_warn("%s", err.msg);
 		snprintf(base, sizeof(base), "%s", chkdir);
 		log_info("job %s was checkpointed and killed on request; 'brestart %s %s' continues "
-			 "it (no automatic restart)", jobid, dirname(base), jobid);
+			 "it (no automatic restart)",
+			 jobid, dirname(base), jobid);
 		return LC_EXIT_OK;
 	case LC_END_ENDED:
 		if (lc_chain_close(dirfd, &lock, &l, &err) < 0)
 			log_warn("%s", err.msg);
 		chain_ended(dirfd, jobid, &l);
 		return LC_EXIT_OK;
-	case LC_END_RESTART:
-		break;
+	case LC_END_RESTART: break;
 	}
 	if (lc_chain_close(dirfd, &lock, &l, &err) < 0) {
 		log_error("post-exec of job %s: %s; no restart", jobid, err.msg);

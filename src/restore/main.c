@@ -58,22 +58,21 @@
 #include "util.h"
 #include "version.h"
 
-static const int ignored_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+static const int ignored_signals[] = { SIGINT,	SIGTERM, SIGHUP,  SIGQUIT, SIGUSR1,
 				       SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: lsf-criu-restore checkpoint_dir image_set\n"
-		"\n"
-		"Restore a job checkpointed by echkpnt.criu and exit with its status.\n"
-		"erestart.criu writes this command into .restart_cmd; it is not meant to be\n"
-		"run by hand.\n"
-		"\n"
-		"  -h, --help     show this help\n"
-		"  -V, --version  show the version\n"
-		"\n"
-		"See lsf-criu-restore(8).\n");
+	fprintf(out, "Usage: lsf-criu-restore checkpoint_dir image_set\n"
+		     "\n"
+		     "Restore a job checkpointed by echkpnt.criu and exit with its status.\n"
+		     "erestart.criu writes this command into .restart_cmd; it is not meant to be\n"
+		     "run by hand.\n"
+		     "\n"
+		     "  -h, --help     show this help\n"
+		     "  -V, --version  show the version\n"
+		     "\n"
+		     "See lsf-criu-restore(8).\n");
 }
 
 /* True when we run as the job inside the namespaces of lsf-criu-start. */
@@ -180,8 +179,9 @@ static void legacy_output(const struct lc_meta *m, const char *jobid, struct lc_
 
 		f->fd = s->fd;
 		snprintf(f->path, sizeof(f->path), "%s", s->target);
-		f->kind = !strncmp(s->target, "pipe:[", 6) ? LC_OUT_PIPE :
-			  s->target[0] == '/' ? LC_OUT_FILE : LC_OUT_OTHER;
+		f->kind = !strncmp(s->target, "pipe:[", 6) ? LC_OUT_PIPE
+			  : s->target[0] == '/'		   ? LC_OUT_FILE
+							   : LC_OUT_OTHER;
 		if (f->fd == 0 || f->kind == LC_OUT_OTHER)
 			continue;
 		if (f->kind == LC_OUT_PIPE || stat(s->target, &st) < 0) {
@@ -192,11 +192,12 @@ static void legacy_output(const struct lc_meta *m, const char *jobid, struct lc_
 		f->ino = (unsigned long long)st.st_ino;
 		f->lsf = (fstat(s->fd, &cmp) == 0 && cmp.st_dev == st.st_dev &&
 			  cmp.st_ino == st.st_ino) ||
-			 (lc_lsf_outfile(s->fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE", jobid, true,
-					 path, sizeof(path)) == 0 &&
-			  stat(path, &cmp) == 0 && cmp.st_dev == st.st_dev && cmp.st_ino == st.st_ino);
-		snprintf(f->why, sizeof(f->why), "%s", f->lsf ? "the output LSF gives this job" :
-			 "a file the job opened itself");
+			 (lc_lsf_outfile(s->fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE", jobid,
+					 true, path, sizeof(path)) == 0 &&
+			  stat(path, &cmp) == 0 && cmp.st_dev == st.st_dev &&
+			  cmp.st_ino == st.st_ino);
+		snprintf(f->why, sizeof(f->why), "%s",
+			 f->lsf ? "the output LSF gives this job" : "a file the job opened itself");
 	}
 }
 
@@ -213,7 +214,8 @@ static void legacy_output(const struct lc_meta *m, const char *jobid, struct lc_
  * pipe (lsf-criu-start's pumps), what that run recorded in lsf-criu.stdio.
  */
 static void previous_output(const struct lc_out_fd *f, const struct lc_given *prev,
-			    const struct lc_meta *m, unsigned long long *dev, unsigned long long *ino)
+			    const struct lc_meta *m, unsigned long long *dev,
+			    unsigned long long *ino)
 {
 	*dev = *ino = 0;
 	if (f->kind == LC_OUT_FILE) {
@@ -252,20 +254,20 @@ static int prepare_inherit(const struct lc_meta *m, int imgfd, const char *jobid
 
 		if (!f->lsf) {
 			if (f->kind == LC_OUT_FILE)
-				log_info("the job's fd %d '%s' is %s; it is reopened as it was", f->fd,
-					 f->path, f->why[0] ? f->why : "a file of the job's own");
+				log_info("the job's fd %d '%s' is %s; it is reopened as it was",
+					 f->fd, f->path,
+					 f->why[0] ? f->why : "a file of the job's own");
 			continue;
 		}
-		if (!key_usable(f->path) ||
-		    key_seen(ro, f->path[0] == '/' ? f->path + 1 : f->path))
+		if (!key_usable(f->path) || key_seen(ro, f->path[0] == '/' ? f->path + 1 : f->path))
 			continue;
 		if (fcntl(f->fd, F_GETFD) < 0) {
 			log_warn("this job has no fd %d to give the restored job, ignoring", f->fd);
 			continue;
 		}
 		previous_output(f, prev, m, &dev, &ino);
-		lc_output_reused_spool(f->fd, dev, ino, f->fd == 2 ? "LSB_ERRORFILE" :
-				       "LSB_OUTPUTFILE", jobid);
+		lc_output_reused_spool(f->fd, dev, ino,
+				       f->fd == 2 ? "LSB_ERRORFILE" : "LSB_OUTPUTFILE", jobid);
 		fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 10);
 		if (fd < 0)
 			return lc_log_errno(errno, "dup of fd %d", f->fd);
@@ -318,8 +320,8 @@ static void note_run(int dirfd, const char *jobid)
 
 /* Where the image came from, for the recovery hint of a failed restore. */
 static struct {
-	char dir[PATH_MAX];	/* the checkpoint directory, as LSF renamed it for this job */
-	char oldid[32];		/* the job whose checkpoint it is */
+	char dir[PATH_MAX]; /* the checkpoint directory, as LSF renamed it for this job */
+	char oldid[32];	    /* the job whose checkpoint it is */
 } hint;
 
 /*
@@ -379,7 +381,8 @@ static int hand_back(int dirfd, const char *dir, const char *jobid, const char *
 		*slash = '\0';
 	log_error("restore of job %s failed on this host; its checkpoint '%s' is handed back to "
 		  "LSF as a checkpoint of job %s: 'brestart %s %s' retries it (with -m, on another "
-		  "host)", jobid, imgset, jobid, real, jobid);
+		  "host)",
+		  jobid, imgset, jobid, real, jobid);
 	/* echkpnt.criu kills us once LSF records the checkpoint; criu's leftovers are reaped. */
 	for (int i = 0; i < 1200; i++) {
 		while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -440,7 +443,6 @@ static int report_exit(int dirfd, const char *jobid, int st)
 	return lc_exit_like(st);
 }
 
-
 /*
  * Restores an image dumped inside a job's own namespaces: new user, PID and
  * mount namespaces with the same id maps and a reaping init, criu run as our
@@ -460,8 +462,8 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	sigset_t set;
 	pid_t init;
 
-	if (!realpath(dir, real) || snprintf(abs, sizeof(abs), "%s/%s", real, imgset) >=
-					    (int)sizeof(abs)) {
+	if (!realpath(dir, real) ||
+	    snprintf(abs, sizeof(abs), "%s/%s", real, imgset) >= (int)sizeof(abs)) {
 		log_error("restore of job %s failed: cannot resolve '%s'", jobid, dir);
 		return restore_failed(jobid);
 	}
@@ -475,7 +477,8 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 		signal(ignored_signals[i], SIG_DFL);
 	if (lc_ns_create(&err) < 0) {
 		log_error("restore of job %s failed: the image was taken inside the job's own "
-			  "namespaces, and %s", jobid, err.msg);
+			  "namespaces, and %s",
+			  jobid, err.msg);
 		return hand_back(dirfd, dir, jobid, imgset, err.msg);
 	}
 	init = lc_ns_start_init(NULL, &status_fd, &err);
@@ -516,9 +519,11 @@ static int restore_in_ns(int dirfd, const char *dir, const char *imgset, const c
 	rec.init_start = lc_proc_start_time_at(procfd, init);
 	if (lc_starter_save(dirfd, &rec) < 0)
 		log_warn("cannot record the namespace's init; the next checkpoint of job %s will "
-			 "fail", jobid);
+			 "fail",
+			 jobid);
 	log_info("job %s restored in its own namespaces in %.2f s: init %d, job PID %d inside; "
-		 "waiting for it", jobid, ro->seconds, (int)init, LC_NS_JOB_PID);
+		 "waiting for it",
+		 jobid, ro->seconds, (int)init, LC_NS_JOB_PID);
 	note_run(dirfd, jobid);
 	st = lc_ns_supervise(init, status_fd, pumps, npumps);
 	if (st == -1) {
@@ -575,7 +580,8 @@ int main(int argc, char **argv)
 	if (!m)
 		return lc_log_errno(ENOMEM, "restore failed"), LC_EXIT_RESTORE_FAILED;
 	if (!lc_imgset_name_ok(imgset)) {
-		log_error("restore of job %s refused: '%s' is not an image set name", jobid, imgset);
+		log_error("restore of job %s refused: '%s' is not an image set name", jobid,
+			  imgset);
 		return LC_EXIT_RESTORE_FAILED;
 	}
 	imgfd = openat(dirfd, imgset, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -602,7 +608,8 @@ int main(int argc, char **argv)
 		log_error("restore of job %s refused: lsf-criu-restore runs as the job inside the "
 			  "namespaces of lsf-criu-start, which ran it through another program (a "
 			  "JOB_STARTER such as 'lsf-criu-start /bin/sh -c \"%%USRCMD\"'); with "
-			  "'<dir>/lsf-criu-start %%USRCMD' it runs the restore as it is", jobid);
+			  "'<dir>/lsf-criu-start %%USRCMD' it runs the restore as it is",
+			  jobid);
 		return hand_back(dirfd, argv[optind], jobid, imgset,
 				 "lsf-criu-restore ran inside lsf-criu-start's namespaces");
 	}
@@ -642,7 +649,8 @@ int main(int argc, char **argv)
 		taken = wait_pids_free(m, ro.busy_pid, cfg.pid_wait_seconds);
 		if (taken) {
 			log_error("restore of job %s failed: PID %d of the image is still in use "
-				  "after %ld s", jobid, (int)taken, cfg.pid_wait_seconds);
+				  "after %ld s",
+				  jobid, (int)taken, cfg.pid_wait_seconds);
 			return hand_back(dirfd, argv[optind], jobid, imgset,
 					 "PIDs of the image are taken on this host");
 		}
@@ -672,7 +680,8 @@ int main(int argc, char **argv)
 	r = lc_root_save(dirfd, &rec);
 	if (r < 0)
 		log_warn("cannot record the restored root: %s; the next checkpoint of this job "
-			 "will fail", strerror(-r));
+			 "will fail",
+			 strerror(-r));
 	log_info("job %s restored in %.2f s: root process %d; waiting for it", jobid, ro.seconds,
 		 (int)root);
 	note_run(dirfd, jobid);
@@ -682,8 +691,8 @@ int main(int argc, char **argv)
 		if (p < 0 && errno == EINTR)
 			continue;
 		if (p < 0) {
-			log_error("restored root %d is not a child of lsf-criu-restore: %s", (int)root,
-				  strerror(errno));
+			log_error("restored root %d is not a child of lsf-criu-restore: %s",
+				  (int)root, strerror(errno));
 			return LC_EXIT_RESTORE_FAILED;
 		}
 		if (p == root)

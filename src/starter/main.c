@@ -95,8 +95,8 @@ int main(int argc, char **argv)
 	 */
 	if (lc_is_restore_command(argv + optind, &rargv)) {
 		log_info("job %s is a restart: running '%s' without namespaces of ours; it "
-			 "creates those its image needs", getenv("LSB_JOBID") ? getenv("LSB_JOBID")
-			 : "?", rargv[0]);
+			 "creates those its image needs",
+			 getenv("LSB_JOBID") ? getenv("LSB_JOBID") : "?", rargv[0]);
 		execv(rargv[0], rargv);
 		log_error("cannot run '%s': %s", rargv[0], strerror(errno));
 		return errno == ENOENT ? 127 : 126;
@@ -119,7 +119,8 @@ int main(int argc, char **argv)
 	r = lc_ns_create(&err);
 	if (r == -EAGAIN) {
 		log_warn("%s; running job %s with host PIDs (its restore will need the same PIDs "
-			 "free)", err.msg, jobid);
+			 "free)",
+			 err.msg, jobid);
 		close(dirfd);
 		execvp(argv[optind], argv + optind);
 		log_error("cannot run '%s': %s", argv[optind], strerror(errno));
@@ -147,14 +148,16 @@ int main(int argc, char **argv)
 	rec.init_pid = init;
 	rec.init_start = lc_proc_start_time_at(procfd, init);
 	if (lc_starter_save(dirfd, &rec) < 0)
-		log_warn("cannot record the namespace's init; job %s cannot be checkpointed", jobid);
+		log_warn("cannot record the namespace's init; job %s cannot be checkpointed",
+			 jobid);
 	log_info("job %s runs in its own namespaces: init %d, job PID %d inside", jobid, (int)init,
 		 LC_NS_JOB_PID);
 	lc_log_attach_fd(-1);
 	st = lc_ns_supervise(init, status_fd, pumps, npumps);
 	if (st == -1) {
 		log_error("job %s: the namespace's init ended without the job's status; the job "
-			  "could not be started", jobid);
+			  "could not be started",
+			  jobid);
 		return LC_EXIT_FAILURE;
 	}
 	return lc_exit_like(st);

@@ -109,24 +109,17 @@ int main(int argc, char **argv)
 				goto bad;
 			o.threads = (int)v;
 			break;
-		case 'b':
-			o.buffered = true;
-			break;
-		case 'd':
-			o.discard = true;
-			break;
+		case 'b': o.buffered = true; break;
+		case 'd': o.discard = true; break;
 		case 'r':
 			if (lc_parse_long(optarg, 0, 1 << 20, &ready) < 0)
 				goto bad;
 			break;
-		case 'h':
-			usage(stdout);
-			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
+		case 'h': usage(stdout); return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
 		case 'V':
 			printf("lsf-criu-streamer (lsf-criu) %s (%s)\n", LC_VERSION, LC_GIT_ID);
 			return fflush(stdout) ? LC_EXIT_FAILURE : LC_EXIT_OK;
-		default:
-			goto bad;
+		default: goto bad;
 		}
 	}
 	if (argc - optind < 2)

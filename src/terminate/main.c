@@ -176,7 +176,8 @@ static void find_groups(struct action *a)
 	add_groups_by_env(a);
 	if (a->n_pgids > 0)
 		log_warn("no process group from LSF; using the groups of the processes with "
-			 "LSB_JOBID=%s in their environment", a->jobid);
+			 "LSB_JOBID=%s in their environment",
+			 a->jobid);
 }
 
 static int kill_like_lsf(struct action *a, const char *why)
@@ -305,18 +306,22 @@ static int after_job(struct action *a)
 		/* Counted but never submitted: the post-exec died between the two. */
 		stuck = l.state == LC_CHAIN_RESTARTING && l.n_runs > 0 &&
 			!strcmp(l.runs[l.n_runs - 1].jobid, a->jobid);
-		waiting = stuck || (l.state == LC_CHAIN_CHECKPOINTED &&
-				    !strcmp(l.ckpt_jobid, a->jobid) && !strcmp(l.req_jobid, a->jobid));
+		waiting = stuck ||
+			  (l.state == LC_CHAIN_CHECKPOINTED && !strcmp(l.ckpt_jobid, a->jobid) &&
+			   !strcmp(l.req_jobid, a->jobid));
 		if (!waiting)
 			return LC_EXIT_OK;
 		if (lc_now() >= end && stuck) {
 			/* Whether brestart ran is unknown: a second one could run the job twice. */
-			lc_chain_restart_failed(&l, a->jobid, "the post-exec died before it recorded "
+			lc_chain_restart_failed(&l, a->jobid,
+						"the post-exec died before it recorded "
 						"brestart's answer");
 			(void)lc_chain_close(a->dirfd, &lock, &l, &err);
-			log_error("watchdog: the post-exec of job %s counted a restart but died before "
-				  "recording brestart's answer; if no restarted job runs, 'brestart' by "
-				  "hand continues the chain from '%s'", a->jobid, l.ckpt_imgset);
+			log_error(
+				"watchdog: the post-exec of job %s counted a restart but died before "
+				"recording brestart's answer; if no restarted job runs, 'brestart' by "
+				"hand continues the chain from '%s'",
+				a->jobid, l.ckpt_imgset);
 			return LC_EXIT_FAILURE;
 		}
 		if (lc_now() >= end)
@@ -330,12 +335,13 @@ static int after_job(struct action *a)
 		return LC_EXIT_FAILURE;
 	self[n] = '\0';
 	slash = strrchr(self, '/');
-	if (!slash || (size_t)snprintf(slash, sizeof(self) - (size_t)(slash - self),
-				       "/lsf-criu-postexec") >= sizeof(self) - (size_t)(slash - self))
+	if (!slash ||
+	    (size_t)snprintf(slash, sizeof(self) - (size_t)(slash - self), "/lsf-criu-postexec") >=
+		    sizeof(self) - (size_t)(slash - self))
 		return LC_EXIT_FAILURE;
 	log_warn("watchdog: job %s was checkpointed at its run limit, but no post-exec acted "
-		 "within %ld s of its end; running '%s'", a->jobid, a->cfg.postexec_grace_seconds,
-		 self);
+		 "within %ld s of its end; running '%s'",
+		 a->jobid, a->cfg.postexec_grace_seconds, self);
 	lc_log_attach_fd(-1);
 	execl(self, self, (char *)NULL);
 	log_error("watchdog: cannot run '%s': %s", self, strerror(errno));
@@ -392,8 +398,10 @@ static int watchdog(int argc, char **argv)
 		}
 		if (lock < 0 && is_unusable(err.code)) {
 			/* No checkpoint can be committed without the ledger: do not wait. */
-			log_error("watchdog: %s; no checkpoint of job %s can be recorded, killing it "
-				  "now, no restart", err.msg, a.jobid);
+			log_error(
+				"watchdog: %s; no checkpoint of job %s can be recorded, killing it "
+				"now, no restart",
+				err.msg, a.jobid);
 			return kill_like_lsf(&a, "the ledger is unusable");
 		}
 		if (expired) {
@@ -401,13 +409,14 @@ static int watchdog(int argc, char **argv)
 			    lc_chain_close(a.dirfd, &lock, &l, &err) < 0)
 				log_warn("%s", err.msg);
 			log_error("watchdog: no successful checkpoint of job %s was recorded by the "
-				  "deadline%s; killing it, no restart", a.jobid,
+				  "deadline%s; killing it, no restart",
+				  a.jobid,
 				  lock < 0 && err.code ? " (the ledger is unreadable)" : "");
 			return kill_like_lsf(&a, "checkpoint timeout");
 		}
 		if (lock < 0 && err.code != ENOENT && !warned++)
-			log_warn("watchdog of job %s: %s; checking again until the deadline", a.jobid,
-				 err.msg);
+			log_warn("watchdog of job %s: %s; checking again until the deadline",
+				 a.jobid, err.msg);
 	}
 }
 
@@ -457,8 +466,11 @@ static int overrun(struct action *a, long long now, long timeout)
 		return kill_like_lsf(a, "the ledger is unusable; no checkpoint without it");
 	}
 	(void)gethostname(host, sizeof(host) - 1);
-	q = (struct lc_overrun_req){ .jobid = a->jobid, .now = now, .timeout = timeout,
-				     .restart_limit = limit, .run_start = group_start(a->pgids[0]),
+	q = (struct lc_overrun_req){ .jobid = a->jobid,
+				     .now = now,
+				     .timeout = timeout,
+				     .restart_limit = limit,
+				     .run_start = group_start(a->pgids[0]),
 				     .host = host };
 	switch (lc_chain_overrun(&l, &q, why, sizeof(why))) {
 	case LC_OVERRUN_PENDING:
@@ -470,22 +482,22 @@ static int overrun(struct action *a, long long now, long timeout)
 		if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0)
 			log_warn("%s", err.msg);
 		log_error("the checkpoint of job %s requested at its run limit is overdue; killing "
-			  "it", a->jobid);
+			  "it",
+			  a->jobid);
 		return kill_like_lsf(a, "checkpoint overdue");
 	case LC_OVERRUN_KILL:
 		if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0)
 			log_warn("%s", err.msg);
 		return kill_like_lsf(a, why);
-	case LC_OVERRUN_CHECKPOINT:
-		break;
+	case LC_OVERRUN_CHECKPOINT: break;
 	}
 	if (lc_chain_close(a->dirfd, &lock, &l, &err) < 0) {
 		log_error("%s", err.msg);
 		return kill_like_lsf(a, "the ledger cannot be written");
 	}
 	log_info("job %s reached its run limit: checkpointing it instead of killing it "
-		 "(restarts so far %ld of %ld, timeout %ld s)", a->jobid, l.restarts, l.restart_limit,
-		 timeout);
+		 "(restarts so far %ld of %ld, timeout %ld s)",
+		 a->jobid, l.restarts, l.restart_limit, timeout);
 	r = lc_lsf_bchkpnt_kill(a->jobid, &err);
 	if (r < 0) {
 		log_error("%s", err.msg);

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Code hygiene in make check: make lint (forbidden and too-new calls, log format,
 shellcheck on every shell script) and make analyze (cppcheck) pass, and each of them
-fails on a planted defect; the formatter configuration is valid (make format-check
-itself joins make check once the tree is formatted)."""
+fails on a planted defect; the formatter configuration is valid and the tree is formatted
+by it (make format-check finds nothing to change)."""
 
 import os
 import shutil
@@ -65,8 +65,21 @@ class Hygiene(unittest.TestCase):
             self.assertRegex(p.stdout, r"(?m)^%s:\s+%s$" % (k, v))
         self.assertTrue(os.path.exists(os.path.join(TOP, ".editorconfig")))
         p = make("format-check")
-        self.assertIn("format-check:", p.stdout)
-        print(p.stdout.splitlines()[-1])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("format-check: 0 line(s) would change", p.stdout)
+
+    def test_format_check_fails_on_a_misformatted_file(self):
+        d = self.tmp()
+        src = os.path.join(d, "bad.c")
+        with open(src, "w") as f:
+            f.write("int  main(void){return 0;}\n")
+        shutil.copy(os.path.join(TOP, ".clang-format"), d)
+        p = subprocess.run(["make", "--no-print-directory", "-s", "-f",
+                            os.path.join(TOP, "mk", "hygiene.mk"), "format-check",
+                            "C_SOURCES=bad.c"], capture_output=True, text=True, cwd=d,
+                           timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertRegex(p.stdout, r"bad\.c: [1-9]\d* line\(s\) would change")
 
 
 if __name__ == "__main__":

@@ -59,66 +59,71 @@ struct tap_case {
 	const char *bug; /* non-NULL: a known library bug, with the reason */
 };
 
-#define TAP_CASE(f)	{ #f, f, NULL }
-#define TAP_BUG(f, why) { #f, f, why }
+#define TAP_CASE(f)                                                                                \
+	{                                                                                          \
+#f, f, NULL                                                                        \
+	}
+#define TAP_BUG(f, why)                                                                            \
+	{                                                                                          \
+#f, f, why                                                                         \
+	}
 
 /* The private directory of the running case. */
 static char tap_dir[PATH_MAX];
 static int tap_dirfd = -1;
 
 /* Prints a TAP diagnostic line ("# ..."). */
-#define tap_diag(...)                                                  \
-	do {                                                           \
-		fputs("# ", stdout);                                   \
-		printf(__VA_ARGS__);                                   \
-		fputc('\n', stdout);                                   \
-		fflush(stdout);                                        \
+#define tap_diag(...)                                                                              \
+	do {                                                                                       \
+		fputs("# ", stdout);                                                               \
+		printf(__VA_ARGS__);                                                               \
+		fputc('\n', stdout);                                                               \
+		fflush(stdout);                                                                    \
 	} while (0)
 
 /* Fails the case, naming the file, line and expression, unless cond holds. */
-#define CHECK(cond)                                                    \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			tap_diag("%s:%d: CHECK(%s) failed", __FILE__,  \
-				 __LINE__, #cond);                     \
-			return TAP_FAIL;                               \
-		}                                                      \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			tap_diag("%s:%d: CHECK(%s) failed", __FILE__, __LINE__, #cond);            \
+			return TAP_FAIL;                                                           \
+		}                                                                                  \
 	} while (0)
 
 /* Like CHECK(a op b) for integers, and prints both values on failure. */
-#define CHECK_INT(a, op, b)                                            \
-	do {                                                           \
-		long long tap_a_ = (long long)(a);                     \
-		long long tap_b_ = (long long)(b);                     \
-		if (!(tap_a_ op tap_b_)) {                             \
-			tap_diag("%s:%d: CHECK_INT(%s %s %s) failed: "  \
-				 "%lld vs %lld", __FILE__, __LINE__,   \
-				 #a, #op, #b, tap_a_, tap_b_);         \
-			return TAP_FAIL;                               \
-		}                                                      \
+#define CHECK_INT(a, op, b)                                                                        \
+	do {                                                                                       \
+		long long tap_a_ = (long long)(a);                                                 \
+		long long tap_b_ = (long long)(b);                                                 \
+		if (!(tap_a_ op tap_b_)) {                                                         \
+			tap_diag("%s:%d: CHECK_INT(%s %s %s) failed: "                             \
+				 "%lld vs %lld",                                                   \
+				 __FILE__, __LINE__, #a, #op, #b, tap_a_, tap_b_);                 \
+			return TAP_FAIL;                                                           \
+		}                                                                                  \
 	} while (0)
 
 /* Fails the case unless the two C strings are equal; prints both. */
-#define CHECK_STR(a, b)                                                \
-	do {                                                           \
-		const char *tap_a_ = (a);                              \
-		const char *tap_b_ = (b);                              \
-		if (!tap_a_ || !tap_b_ || strcmp(tap_a_, tap_b_)) {    \
-			tap_diag("%s:%d: CHECK_STR(%s, %s) failed: "    \
-				 "\"%s\" vs \"%s\"", __FILE__, __LINE__, \
-				 #a, #b, tap_a_ ? tap_a_ : "(null)",   \
-				 tap_b_ ? tap_b_ : "(null)");          \
-			return TAP_FAIL;                               \
-		}                                                      \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *tap_a_ = (a);                                                          \
+		const char *tap_b_ = (b);                                                          \
+		if (!tap_a_ || !tap_b_ || strcmp(tap_a_, tap_b_)) {                                \
+			tap_diag("%s:%d: CHECK_STR(%s, %s) failed: "                               \
+				 "\"%s\" vs \"%s\"",                                               \
+				 __FILE__, __LINE__, #a, #b, tap_a_ ? tap_a_ : "(null)",           \
+				 tap_b_ ? tap_b_ : "(null)");                                      \
+			return TAP_FAIL;                                                           \
+		}                                                                                  \
 	} while (0)
 
 /* Skips the case with a reason. */
-#define TAP_SKIP_IF(cond, ...)                                         \
-	do {                                                           \
-		if (cond) {                                            \
-			tap_diag("skip: " __VA_ARGS__);                \
-			return TAP_SKIP;                               \
-		}                                                      \
+#define TAP_SKIP_IF(cond, ...)                                                                     \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			tap_diag("skip: " __VA_ARGS__);                                            \
+			return TAP_SKIP;                                                           \
+		}                                                                                  \
 	} while (0)
 
 /* Writes len bytes of buf to a new file name in the case's directory. */
@@ -267,12 +272,11 @@ static __attribute__((unused)) int tap_run(const struct tap_case *cases, size_t 
 }
 
 /* Defines main() running the listed TAP_CASE()/TAP_BUG() entries in order. */
-#define TAP_MAIN(...)                                                  \
-	int main(void)                                                 \
-	{                                                              \
-		static const struct tap_case tap_cases_[] = { __VA_ARGS__ }; \
-		return tap_run(tap_cases_,                             \
-			       sizeof(tap_cases_) / sizeof(tap_cases_[0])); \
+#define TAP_MAIN(...)                                                                              \
+	int main(void)                                                                             \
+	{                                                                                          \
+		static const struct tap_case tap_cases_[] = { __VA_ARGS__ };                       \
+		return tap_run(tap_cases_, sizeof(tap_cases_) / sizeof(tap_cases_[0]));            \
 	}
 
 #endif

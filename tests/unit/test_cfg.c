@@ -9,9 +9,9 @@
 #include "tap.h"
 
 /* The defaults of lc_cfg_load() (see cfg.c). */
-#define DEF_CRIU     LC_CRIU_DEFAULT
-#define DEF_MISSING  LC_MISSING_FAIL
-#define DEF_PID_WAIT 60
+#define DEF_CRIU      LC_CRIU_DEFAULT
+#define DEF_MISSING   LC_MISSING_FAIL
+#define DEF_PID_WAIT  60
 #define DEF_KILL_WAIT 10
 
 /* A config holding the defaults, as lc_cfg_load() starts. */
@@ -111,9 +111,8 @@ static int parse_comments_and_blanks(void)
 static int parse_relative_criu_ignored(void)
 {
 	static const char *const bad[] = {
-		"criu = criu\n",	 "criu = bin/criu\n", "criu = ./criu\n",
-		"criu = ../x/criu\n",	 "criu =\n",	      "criu = \n",
-		"criu = ~/criu\n",	 "criu = $HOME/criu\n",
+		"criu = criu\n", "criu = bin/criu\n", "criu = ./criu\n", "criu = ../x/criu\n",
+		"criu =\n",	 "criu = \n",	      "criu = ~/criu\n", "criu = $HOME/criu\n",
 	};
 	struct lc_cfg cfg;
 
@@ -131,8 +130,9 @@ static int parse_relative_criu_ignored(void)
 static int parse_bad_numbers_ignored(void)
 {
 	static const char *const bad[] = {
-		"",   "-1",    "+5", "05",	"5s", "5.0", "1e3", "0x10",
-		"86401", "99999999999999999999", "five", "5 5", "- 5",
+		"",	"-1",  "+5",   "05",	"5s",
+		"5.0",	"1e3", "0x10", "86401", "99999999999999999999",
+		"five", "5 5", "- 5",
 	};
 	struct lc_cfg cfg;
 	char line[128];
@@ -294,12 +294,13 @@ static int load_system_file(void)
 	lc_log_stderr_level(LC_LOG_ERROR);
 	unsetenv("LSF_CRIU_CRIU");
 	unsetenv("LSF_CRIU_CONF");
-	path = put("lsf-criu.conf", "# test\ncriu = /conf/criu\n"
-				    "restore_missing_images = rerun\n"
-				    "pid_wait_seconds = 30\nkill_wait_seconds = 2\n"
-				    "max_timeout_seconds = 600\nmax_restart_limit = 3\n"
-				    "terminate_interval = 4\ncheckpoint_timeout_seconds = 90\n"
-				    "space_margin_mb = 0\nimage_streaming = no\ncompression = on\n");
+	path = put("lsf-criu.conf",
+		   "# test\ncriu = /conf/criu\n"
+		   "restore_missing_images = rerun\n"
+		   "pid_wait_seconds = 30\nkill_wait_seconds = 2\n"
+		   "max_timeout_seconds = 600\nmax_restart_limit = 3\n"
+		   "terminate_interval = 4\ncheckpoint_timeout_seconds = 90\n"
+		   "space_margin_mb = 0\nimage_streaming = no\ncompression = on\n");
 	CHECK(path);
 	lc_cfg_load_files(&cfg, path, NULL);
 	CHECK(!cfg.image_streaming);
@@ -431,8 +432,9 @@ static int terminate_interval(void)
 	CHECK(mkdirat(tap_dirfd, "lsbatch", 0755) == 0);
 	CHECK(mkdirat(tap_dirfd, "lsbatch/cl1", 0755) == 0);
 	CHECK(mkdirat(tap_dirfd, "lsbatch/cl1/configdir", 0755) == 0);
-	CHECK(put("lsbatch/cl1/configdir/lsb.params", "Begin Parameters\n"
-			"JOB_TERMINATE_INTERVAL=12\nEnd Parameters\n"));
+	CHECK(put("lsbatch/cl1/configdir/lsb.params",
+		  "Begin Parameters\n"
+		  "JOB_TERMINATE_INTERVAL=12\nEnd Parameters\n"));
 	CHECK_INT(lc_cfg_terminate_interval(&cfg), ==, 12);
 	unsetenv("JOB_TERMINATE_INTERVAL");
 	unsetenv("LSF_ENVDIR");
@@ -489,20 +491,9 @@ static int load_bad_files(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(parse_valid),
-	TAP_CASE(parse_whitespace),
-	TAP_CASE(parse_comments_and_blanks),
-	TAP_CASE(parse_relative_criu_ignored),
-	TAP_CASE(parse_bad_numbers_ignored),
-	TAP_CASE(parse_bad_policy_ignored),
-	TAP_CASE(parse_unknown_keys_ignored),
-	TAP_CASE(parse_long_line_ignored),
-	TAP_CASE(load_defaults),
-	TAP_CASE(load_system_file),
-	TAP_CASE(load_user_overrides),
-	TAP_CASE(load_envdir),
-	TAP_CASE(terminate_interval),
-	TAP_CASE(capped_env),
-	TAP_CASE(load_bad_files),
-)
+TAP_MAIN(TAP_CASE(parse_valid), TAP_CASE(parse_whitespace), TAP_CASE(parse_comments_and_blanks),
+	 TAP_CASE(parse_relative_criu_ignored), TAP_CASE(parse_bad_numbers_ignored),
+	 TAP_CASE(parse_bad_policy_ignored), TAP_CASE(parse_unknown_keys_ignored),
+	 TAP_CASE(parse_long_line_ignored), TAP_CASE(load_defaults), TAP_CASE(load_system_file),
+	 TAP_CASE(load_user_overrides), TAP_CASE(load_envdir), TAP_CASE(terminate_interval),
+	 TAP_CASE(capped_env), TAP_CASE(load_bad_files), )

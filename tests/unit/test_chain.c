@@ -22,12 +22,14 @@ static struct lc_ledger *new_chain(const char *jobid)
 	return l;
 }
 
-static enum lc_overrun overrun_at(struct lc_ledger *l, const char *jobid, long long now,
-				  long limit)
+static enum lc_overrun overrun_at(struct lc_ledger *l, const char *jobid, long long now, long limit)
 {
 	char why[160];
-	struct lc_overrun_req q = { .jobid = jobid, .now = now, .timeout = 180,
-				    .restart_limit = limit, .run_start = now - 60,
+	struct lc_overrun_req q = { .jobid = jobid,
+				    .now = now,
+				    .timeout = 180,
+				    .restart_limit = limit,
+				    .run_start = now - 60,
 				    .host = "hostA" };
 
 	return lc_chain_overrun(l, &q, why, sizeof(why));
@@ -35,8 +37,12 @@ static enum lc_overrun overrun_at(struct lc_ledger *l, const char *jobid, long l
 
 static int checkpointed(struct lc_ledger *l, const char *jobid, bool killed, long long now)
 {
-	struct lc_ckpt_done c = { .jobid = jobid, .imgset = "ckpt.1", .killed = killed,
-				  .time = now, .seconds = 2.5, .bytes = 100 << 20,
+	struct lc_ckpt_done c = { .jobid = jobid,
+				  .imgset = "ckpt.1",
+				  .killed = killed,
+				  .time = now,
+				  .seconds = 2.5,
+				  .bytes = 100 << 20,
 				  .mem_bytes = 99 << 20 };
 
 	return lc_chain_checkpointed(l, &c);
@@ -45,8 +51,11 @@ static int checkpointed(struct lc_ledger *l, const char *jobid, bool killed, lon
 static enum lc_job_end ended(struct lc_ledger *l, const char *jobid, const char *killed_by,
 			     bool restart)
 {
-	struct lc_job_ended e = { .jobid = jobid, .now = T0 + 500, .how = "exited with status 0",
-				  .killed_by = killed_by, .restart_enabled = restart };
+	struct lc_job_ended e = { .jobid = jobid,
+				  .now = T0 + 500,
+				  .how = "exited with status 0",
+				  .killed_by = killed_by,
+				  .restart_enabled = restart };
 
 	return lc_chain_job_ended(l, &e);
 }
@@ -82,7 +91,8 @@ static int table(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (lc_chain_allowed(cases[i].from, cases[i].to) != cases[i].ok) {
 			tap_diag("%s -> %s should be %s", lc_chain_state_name(cases[i].from),
-				 lc_chain_state_name(cases[i].to), cases[i].ok ? "allowed" : "refused");
+				 lc_chain_state_name(cases[i].to),
+				 cases[i].ok ? "allowed" : "refused");
 			return TAP_FAIL;
 		}
 	}
@@ -459,23 +469,11 @@ static int ledger_versions(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(table),
-	TAP_CASE(overrun_first),
-	TAP_CASE(overrun_pending_then_overdue),
-	TAP_CASE(overrun_budget),
-	TAP_CASE(checkpoint_answers_the_request),
-	TAP_CASE(manual_checkpoint_continues_the_chain),
-	TAP_CASE(checkpoint_after_the_chain_ended),
-	TAP_CASE(history_is_bounded),
-	TAP_CASE(checkpoint_failed),
-	TAP_CASE(timed_out),
-	TAP_CASE(restart_cycle),
-	TAP_CASE(restore_before_submitted),
-	TAP_CASE(restarted_job_never_restored),
-	TAP_CASE(job_end_reasons),
-	TAP_CASE(restart_failed),
-	TAP_CASE(ended_chain_revived_by_hand),
-	TAP_CASE(ledger_round_trip),
-	TAP_CASE(ledger_versions),
-)
+TAP_MAIN(TAP_CASE(table), TAP_CASE(overrun_first), TAP_CASE(overrun_pending_then_overdue),
+	 TAP_CASE(overrun_budget), TAP_CASE(checkpoint_answers_the_request),
+	 TAP_CASE(manual_checkpoint_continues_the_chain),
+	 TAP_CASE(checkpoint_after_the_chain_ended), TAP_CASE(history_is_bounded),
+	 TAP_CASE(checkpoint_failed), TAP_CASE(timed_out), TAP_CASE(restart_cycle),
+	 TAP_CASE(restore_before_submitted), TAP_CASE(restarted_job_never_restored),
+	 TAP_CASE(job_end_reasons), TAP_CASE(restart_failed), TAP_CASE(ended_chain_revived_by_hand),
+	 TAP_CASE(ledger_round_trip), TAP_CASE(ledger_versions), )

@@ -50,10 +50,10 @@
 
 enum kernel { LINUX_4_18, LINUX_5_10, CONTAINER };
 
-#define LD(off)		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
-#define JEQ(k, t, f)	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
-#define RET(v)		    BPF_STMT(BPF_RET | BPF_K, (v))
-#define ARG_LO(i)	    (offsetof(struct seccomp_data, args) + 8 * (i)) /* little endian */
+#define LD(off)	     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+#define RET(v)	     BPF_STMT(BPF_RET | BPF_K, (v))
+#define ARG_LO(i)    (offsetof(struct seccomp_data, args) + 8 * (i)) /* little endian */
 
 /* Installs the filter for kernel k in this process; 0, or TAP_SKIP where it cannot. */
 static int old_kernel(enum kernel k)
@@ -101,15 +101,9 @@ static int old_kernel(enum kernel k)
 	struct sock_fprog prog;
 
 	switch (k) {
-	case LINUX_4_18:
-		prog = (struct sock_fprog){ sizeof(f418) / sizeof(f418[0]), f418 };
-		break;
-	case LINUX_5_10:
-		prog = (struct sock_fprog){ sizeof(f510) / sizeof(f510[0]), f510 };
-		break;
-	default:
-		prog = (struct sock_fprog){ sizeof(fcont) / sizeof(fcont[0]), fcont };
-		break;
+	case LINUX_4_18: prog = (struct sock_fprog){ sizeof(f418) / sizeof(f418[0]), f418 }; break;
+	case LINUX_5_10: prog = (struct sock_fprog){ sizeof(f510) / sizeof(f510[0]), f510 }; break;
+	default: prog = (struct sock_fprog){ sizeof(fcont) / sizeof(fcont[0]), fcont }; break;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
@@ -177,7 +171,7 @@ static int spawn_fds(enum kernel k)
 {
 	int r, seen = -1;
 
-	if (k != (enum kernel)-1 && (r = old_kernel(k)))
+	if (k != (enum kernel) - 1 && (r = old_kernel(k)))
 		return r;
 	r = spawn_and_look(&seen);
 	if (r)
@@ -188,7 +182,7 @@ static int spawn_fds(enum kernel k)
 
 static int spawn_fds_new_kernel(void)
 {
-	return spawn_fds((enum kernel)-1);
+	return spawn_fds((enum kernel) - 1);
 }
 
 static int spawn_fds_linux_4_18(void)
@@ -303,17 +297,8 @@ static int kernel_caps(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(filter_works),
-	TAP_CASE(spawn_fds_new_kernel),
-	TAP_CASE(spawn_fds_linux_4_18),
-	TAP_CASE(spawn_fds_linux_5_10),
-	TAP_CASE(spawn_fds_container),
-	TAP_CASE(spawn_missing_program),
-	TAP_CASE(close_from_linux_4_18),
-	TAP_CASE(close_from_container),
-	TAP_CASE(cloexec_from_linux_4_18),
-	TAP_CASE(cloexec_from_linux_5_10),
-	TAP_CASE(signame),
-	TAP_CASE(kernel_caps),
-)
+TAP_MAIN(TAP_CASE(filter_works), TAP_CASE(spawn_fds_new_kernel), TAP_CASE(spawn_fds_linux_4_18),
+	 TAP_CASE(spawn_fds_linux_5_10), TAP_CASE(spawn_fds_container),
+	 TAP_CASE(spawn_missing_program), TAP_CASE(close_from_linux_4_18),
+	 TAP_CASE(close_from_container), TAP_CASE(cloexec_from_linux_4_18),
+	 TAP_CASE(cloexec_from_linux_5_10), TAP_CASE(signame), TAP_CASE(kernel_caps), )

@@ -44,8 +44,8 @@ static int rule_of_this_kernel(void)
 	refused = getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, &len) < 0 && errno == EOPNOTSUPP;
 	close(fd);
 	lc_criu_needs(&r);
-	tap_diag("this kernel %s SO_PASSCRED on inet sockets: criu >= %d.%d", refused ?
-		 "refuses" : "allows", r.major, r.minor);
+	tap_diag("this kernel %s SO_PASSCRED on inet sockets: criu >= %d.%d",
+		 refused ? "refuses" : "allows", r.major, r.minor);
 	if (refused) {
 		CHECK(r.major == 4 && r.minor == 2);
 		CHECK(strstr(r.why, "SO_PASSCRED"));
@@ -109,9 +109,5 @@ static int broken_criu(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(parse),
-	TAP_CASE(rule_of_this_kernel),
-	TAP_CASE(versions_against_the_rule),
-	TAP_CASE(broken_criu),
-)
+TAP_MAIN(TAP_CASE(parse), TAP_CASE(rule_of_this_kernel), TAP_CASE(versions_against_the_rule),
+	 TAP_CASE(broken_criu), )

@@ -68,7 +68,9 @@ static int cli_send_fd(int s, int fd)
 	} u;
 	char c = 0;
 	struct iovec iov = { &c, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
 
@@ -401,11 +403,6 @@ static int serve_refuses_damaged(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(capture_and_serve),
-	TAP_CASE(serve_reader_stops_early),
-	TAP_CASE(export_plain),
-	TAP_CASE(policy_follows_content),
-	TAP_CASE(hostile_requests),
-	TAP_CASE(serve_refuses_damaged),
-)
+TAP_MAIN(TAP_CASE(capture_and_serve), TAP_CASE(serve_reader_stops_early), TAP_CASE(export_plain),
+	 TAP_CASE(policy_follows_content), TAP_CASE(hostile_requests),
+	 TAP_CASE(serve_refuses_damaged), )

@@ -376,25 +376,26 @@ static int parse_index_hostile(void)
 		memcpy(buf + p, &stored, 4), p += 4;
 		memcpy(buf + p, &craw, 4), p += 4;
 		memcpy(buf + p, &codec, 4), p += 4;
-		CHECK(lc_lcs_parse_index(buf, p, 100, &files, &nfiles, &chunks, &nchunks,
-					 &err) < 0);
+		CHECK(lc_lcs_parse_index(buf, p, 100, &files, &nfiles, &chunks, &nchunks, &err) <
+		      0);
 		CHECK_INT(lc_lcs_parse_index(buf, p, 2000, &files, &nfiles, &chunks, &nchunks,
-					     &err), ==, 0);
+					     &err),
+			  ==, 0);
 		CHECK_INT(nfiles, ==, 1);
 		free(files);
 		free(chunks);
 		/* A name with a slash. */
 		memcpy(buf + 30, "a/img", 5);
-		CHECK(lc_lcs_parse_index(buf, p, 2000, &files, &nfiles, &chunks, &nchunks,
-					 &err) < 0);
+		CHECK(lc_lcs_parse_index(buf, p, 2000, &files, &nfiles, &chunks, &nchunks, &err) <
+		      0);
 	}
 	/* Random garbage. */
 	for (int i = 0; i < 2000; i++) {
 		fill_random(buf, sizeof(buf), (uint64_t)i + 1);
 		if (i & 1)
 			memcpy(buf, counts, 8);
-		if (lc_lcs_parse_index(buf, (size_t)(i % (int)sizeof(buf)), 1 << 20, &files, &nfiles,
-				       &chunks, &nchunks, &err) == 0) {
+		if (lc_lcs_parse_index(buf, (size_t)(i % (int)sizeof(buf)), 1 << 20, &files,
+				       &nfiles, &chunks, &nchunks, &err) == 0) {
 			free(files);
 			free(chunks);
 		}
@@ -466,16 +467,8 @@ static int concurrent_puts(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(roundtrip_direct),
-	TAP_CASE(roundtrip_buffered),
-	TAP_CASE(replaced_file),
-	TAP_CASE(incomplete_refused),
-	TAP_CASE(bad_names_refused),
-	TAP_CASE(exclusive_create),
-	TAP_CASE(truncated_refused),
-	TAP_CASE(damaged_payload_detected),
-	TAP_CASE(damaged_index_detected),
-	TAP_CASE(parse_index_hostile),
-	TAP_CASE(concurrent_puts),
-)
+TAP_MAIN(TAP_CASE(roundtrip_direct), TAP_CASE(roundtrip_buffered), TAP_CASE(replaced_file),
+	 TAP_CASE(incomplete_refused), TAP_CASE(bad_names_refused), TAP_CASE(exclusive_create),
+	 TAP_CASE(truncated_refused), TAP_CASE(damaged_payload_detected),
+	 TAP_CASE(damaged_index_detected), TAP_CASE(parse_index_hostile),
+	 TAP_CASE(concurrent_puts), )

@@ -317,9 +317,9 @@ static int meta_truncated(void)
 
 static int meta_version(void)
 {
-	static const char *const bad[] = { "\"version\": 0", "\"version\": -1",
+	static const char *const bad[] = { "\"version\": 0",	 "\"version\": -1",
 					   "\"version\": \"1\"", "\"version\": 1.0",
-					   "\"version\": null", "\"version\": true" };
+					   "\"version\": null",	 "\"version\": true" };
 	struct lc_meta *m = meta_new();
 	struct lc_err err = { 0 };
 	char *txt;
@@ -344,10 +344,10 @@ static int meta_version(void)
 
 /* ---- mutations of the valid document ---- */
 
-#define DEL(key)                                                                   \
-	static void del_##key(json_t *o)                                           \
-	{                                                                          \
-		json_object_del(o, #key);                                          \
+#define DEL(key)                                                                                   \
+	static void del_##key(json_t *o)                                                           \
+	{                                                                                          \
+		json_object_del(o, #key);                                                          \
 	}
 DEL(version)
 DEL(jobid)
@@ -363,8 +363,8 @@ DEL(files)
 static int meta_missing_fields(void)
 {
 	static const mutate_fn required[] = {
-		del_version, del_jobid, del_created,	  del_root_pid, del_root_start_time,
-		del_uid,     del_criu_version, del_pids, del_stdio,	del_files,
+		del_version, del_jobid,	       del_created, del_root_pid, del_root_start_time,
+		del_uid,     del_criu_version, del_pids,    del_stdio,	  del_files,
 	};
 
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
@@ -500,7 +500,7 @@ static int meta_ranges(void)
 		bool ok;
 	} cases[] = {
 		{ "jobid", "\"\"", true },
-		{ "jobid", "\"1234567890123456789012345678901\"", true }, /* 31 */
+		{ "jobid", "\"1234567890123456789012345678901\"", true },   /* 31 */
 		{ "jobid", "\"12345678901234567890123456789012\"", false }, /* 32 */
 		{ "criu_version", "\"1234567890123456789012345678901\"", true },
 		{ "criu_version", "\"12345678901234567890123456789012\"", false },
@@ -545,17 +545,21 @@ static int meta_ranges(void)
 		{ "stdio", "[0]", false },
 		{ "stdio", "[null]", false },
 		{ "stdio", "[[0, \"/x\"]]", false },
-		{ "stdio", "[{\"fd\": 0, \"target\": \"/a\"}, {\"fd\": 1, \"target\": \"/b\"},"
-			   " {\"fd\": 2, \"target\": \"/c\"}, {\"fd\": 2, \"target\": \"/d\"}]",
+		{ "stdio",
+		  "[{\"fd\": 0, \"target\": \"/a\"}, {\"fd\": 1, \"target\": \"/b\"},"
+		  " {\"fd\": 2, \"target\": \"/c\"}, {\"fd\": 2, \"target\": \"/d\"}]",
 		  false },
 		{ "files", "[]", true },
-		{ "files", "[{\"fd\": 3, \"path\": \"data\", \"pos\": 0, \"copy\": \"f\"}]", false },
+		{ "files", "[{\"fd\": 3, \"path\": \"data\", \"pos\": 0, \"copy\": \"f\"}]",
+		  false },
 		{ "files", "[{\"fd\": 3, \"path\": \"\", \"pos\": 0, \"copy\": \"f\"}]", false },
 		{ "files", "[{\"fd\": 3, \"path\": \"./x\", \"pos\": 0, \"copy\": \"f\"}]", false },
-		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \"a/b\"}]", false },
+		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \"a/b\"}]",
+		  false },
 		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \"/etc/passwd\"}]",
 		  false },
-		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \"../x\"}]", false },
+		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \"../x\"}]",
+		  false },
 		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \"..\"}]", false },
 		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \".\"}]", false },
 		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": \".hidden\"}]",
@@ -569,11 +573,13 @@ static int meta_ranges(void)
 		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0}]", false },
 		{ "files", "[{\"fd\": 3, \"pos\": 0, \"copy\": \"f\"}]", false },
 		{ "files", "[\"/x\"]", false },
-		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": "
-			   "\"1234567890123456789012345678901234567890123456789012345678901234\"}]",
+		{ "files",
+		  "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": "
+		  "\"1234567890123456789012345678901234567890123456789012345678901234\"}]",
 		  false }, /* 64 characters */
-		{ "files", "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": "
-			   "\"123456789012345678901234567890123456789012345678901234567890123\"}]",
+		{ "files",
+		  "[{\"fd\": 3, \"path\": \"/x\", \"pos\": 0, \"copy\": "
+		  "\"123456789012345678901234567890123456789012345678901234567890123\"}]",
 		  true }, /* 63 characters */
 	};
 
@@ -612,9 +618,10 @@ static int meta_too_many(void)
 	/* Nine files (max is eight). */
 	o = (size_t)snprintf(a, len, "[");
 	for (int i = 0; i < LC_META_MAX_FILES + 1; i++)
-		o += (size_t)snprintf(a + o, len - o,
-				      "%s{\"fd\": %d, \"path\": \"/x\", \"pos\": 0, \"copy\": \"f\"}",
-				      i ? "," : "", 3 + i);
+		o += (size_t)
+			snprintf(a + o, len - o,
+				 "%s{\"fd\": %d, \"path\": \"/x\", \"pos\": 0, \"copy\": \"f\"}",
+				 i ? "," : "", 3 + i);
 	snprintf(a + o, len - o, "]");
 	CHECK(parse_with("files", a) < 0);
 	free(a);
@@ -648,9 +655,8 @@ static int meta_nul_escape(void)
 {
 	static const char *const from[] = { "\"1234[5]\"", "\"3.19\"", "\"/dev/null\"",
 					    "\"/tmp/data\"", "\"file.3\"" };
-	static const char *const to[] = { "\"12\\u0000]\"", "\"\\u0000\"",
-					  "\"/dev/null\\u0000x\"", "\"/tmp/\\u0000\"",
-					  "\"file\\u0000/../x\"" };
+	static const char *const to[] = { "\"12\\u0000]\"", "\"\\u0000\"", "\"/dev/null\\u0000x\"",
+					  "\"/tmp/\\u0000\"", "\"file\\u0000/../x\"" };
 
 	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
 		char *txt = replace(valid_meta, from[i], to[i]);
@@ -866,11 +872,31 @@ static int imgset_names(void)
 {
 	static const char *const good[] = { "ckpt.1", "ckpt.0", "ckpt.42", "ckpt.123456789" };
 	static const char *const bad[] = {
-		"ckpt.",	 "ckpt.1/..",	"../x",	    "ckpt.1234567890", "ckpt.-1",
-		"",		 "ckpt",	"CKPT.1",   "ckpt.1 ",	       " ckpt.1",
-		"ckpt.1\n",	 "ckpt.+1",	"xckpt.1",  "ckpt.1.failed",   "ckpt.0x1",
-		"ckpt.1a",	 "ckpt..1",	"ckpt/1",   "/ckpt.1",	       "ckpt.1/",
-		"ckpt.\xd9\xa1", "ckpt.1\t",	".",	    "..",	       "ckpt.1.tmp",
+		"ckpt.",
+		"ckpt.1/..",
+		"../x",
+		"ckpt.1234567890",
+		"ckpt.-1",
+		"",
+		"ckpt",
+		"CKPT.1",
+		"ckpt.1 ",
+		" ckpt.1",
+		"ckpt.1\n",
+		"ckpt.+1",
+		"xckpt.1",
+		"ckpt.1.failed",
+		"ckpt.0x1",
+		"ckpt.1a",
+		"ckpt..1",
+		"ckpt/1",
+		"/ckpt.1",
+		"ckpt.1/",
+		"ckpt.\xd9\xa1",
+		"ckpt.1\t",
+		".",
+		"..",
+		"ckpt.1.tmp",
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -915,9 +941,9 @@ static int current_load(void)
 static int current_hostile(void)
 {
 	static const char *const bad[] = {
-		"",	      "\n",	      "ckpt.",	    "../ckpt.1\n", "ckpt.1/..\n",
-		"ckpt.-1\n", " ckpt.1\n", "ckpt.1 \n", "ckpt.1\r\n",  "ckpt.1234567890\n",
-		"/etc\n",     "ckpt.1x",      "\nckpt.1\n",
+		"",	     "\n",	  "ckpt.",	"../ckpt.1\n", "ckpt.1/..\n",
+		"ckpt.-1\n", " ckpt.1\n", "ckpt.1 \n",	"ckpt.1\r\n",  "ckpt.1234567890\n",
+		"/etc\n",    "ckpt.1x",	  "\nckpt.1\n",
 	};
 	struct lc_err err = { 0 };
 	char name[64];
@@ -990,27 +1016,11 @@ static int meta_stream_fields(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(meta_valid),
-	TAP_CASE(meta_stream_fields),
-	TAP_CASE(meta_round_trip),
-	TAP_CASE(meta_save_non_utf8),
-	TAP_CASE(meta_hostile_text),
-	TAP_CASE(meta_truncated),
-	TAP_CASE(meta_version),
-	TAP_CASE(meta_missing_fields),
-	TAP_CASE(meta_wrong_types),
-	TAP_CASE(meta_optional_fields_strict),
-	TAP_CASE(meta_ranges),
-	TAP_CASE(meta_too_many),
-	TAP_CASE(meta_duplicate_keys),
-	TAP_CASE(meta_nul_escape),
-	TAP_CASE(meta_deep_nesting),
-	TAP_CASE(meta_huge_strings),
-	TAP_CASE(meta_load_checks),
-	TAP_CASE(root_valid_and_round_trip),
-	TAP_CASE(root_hostile),
-	TAP_CASE(imgset_names),
-	TAP_CASE(current_load),
-	TAP_CASE(current_hostile),
-)
+TAP_MAIN(TAP_CASE(meta_valid), TAP_CASE(meta_stream_fields), TAP_CASE(meta_round_trip),
+	 TAP_CASE(meta_save_non_utf8), TAP_CASE(meta_hostile_text), TAP_CASE(meta_truncated),
+	 TAP_CASE(meta_version), TAP_CASE(meta_missing_fields), TAP_CASE(meta_wrong_types),
+	 TAP_CASE(meta_optional_fields_strict), TAP_CASE(meta_ranges), TAP_CASE(meta_too_many),
+	 TAP_CASE(meta_duplicate_keys), TAP_CASE(meta_nul_escape), TAP_CASE(meta_deep_nesting),
+	 TAP_CASE(meta_huge_strings), TAP_CASE(meta_load_checks),
+	 TAP_CASE(root_valid_and_round_trip), TAP_CASE(root_hostile), TAP_CASE(imgset_names),
+	 TAP_CASE(current_load), TAP_CASE(current_hostile), )

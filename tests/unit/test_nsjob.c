@@ -85,7 +85,8 @@ static int starter_hostile(void)
 		}
 	}
 	CHECK_INT(starter_load_text("{\"version\": 1, \"jobid\": \"1\", \"init_pid\": 10,"
-				    " \"init_start\": 1}"), ==, 0);
+				    " \"init_start\": 1}"),
+		  ==, 0);
 	/* Someone else's record, a symbolic link, a directory: refused. */
 	if (getuid() == 0)
 		CHECK(lc_starter_load(tap_dirfd, 12345, &r, &err) < 0);
@@ -100,9 +101,9 @@ static int starter_hostile(void)
 
 static int signal_set(void)
 {
-	static const int in[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT,
-				  SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGXCPU, SIGXFSZ, SIGALRM,
-				  SIGWINCH, SIGABRT };
+	static const int in[] = { SIGTERM, SIGINT,  SIGHUP,   SIGQUIT, SIGUSR1, SIGUSR2,
+				  SIGCONT, SIGTSTP, SIGTTIN,  SIGTTOU, SIGPIPE, SIGXCPU,
+				  SIGXFSZ, SIGALRM, SIGWINCH, SIGABRT };
 	static const int out[] = { SIGKILL, SIGSTOP, SIGCHLD };
 	sigset_t set;
 
@@ -344,11 +345,6 @@ static int job_dies_with_outer_process(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(starter_round_trip),
-	TAP_CASE(starter_hostile),
-	TAP_CASE(signal_set),
-	TAP_CASE(exit_like),
-	TAP_CASE(spawn_returns_criu_itself),
-	TAP_CASE(job_dies_with_outer_process),
-)
+TAP_MAIN(TAP_CASE(starter_round_trip), TAP_CASE(starter_hostile), TAP_CASE(signal_set),
+	 TAP_CASE(exit_like), TAP_CASE(spawn_returns_criu_itself),
+	 TAP_CASE(job_dies_with_outer_process), )

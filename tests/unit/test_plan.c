@@ -42,6 +42,4 @@ static int rate_from_samples(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(rate_from_samples),
-)
+TAP_MAIN(TAP_CASE(rate_from_samples), )

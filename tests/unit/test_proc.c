@@ -13,10 +13,10 @@
 #include "tap.h"
 
 /* Fields 4 to 52 of a real /proc/<pid>/stat line (tpgid is -1, starttime 228180). */
-#define STAT_TAIL                                                                          \
-	"9883 9883 7972 0 -1 4194304 102 0 0 0 0 0 0 0 20 0 1 0 228180 3133440 388 "    \
-	"18446744073709551615 94564108181504 94564108201385 140724859935488 0 0 0 0 0 0 " \
-	"0 0 0 17 0 0 0 0 0 0 94564108217392 94564108219008 94564331532288 "             \
+#define STAT_TAIL                                                                                  \
+	"9883 9883 7972 0 -1 4194304 102 0 0 0 0 0 0 0 20 0 1 0 228180 3133440 388 "               \
+	"18446744073709551615 94564108181504 94564108201385 140724859935488 0 0 0 0 0 0 "          \
+	"0 0 0 17 0 0 0 0 0 0 94564108217392 94564108219008 94564331532288 "                       \
 	"140724859939460 140724859939480 140724859939480 140724859940843 0\n"
 
 static int parse_stat_real(void)
@@ -54,8 +54,8 @@ static int parse_stat_hostile_comm(void)
 	CHECK_INT(p.ppid, ==, 9883);
 	CHECK_INT(p.start_time, ==, 228180);
 	/* A comm that imitates the rest of the line. */
-	CHECK_INT(lc_proc_parse_stat("42 () Z 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99) S " STAT_TAIL,
-				     &p),
+	CHECK_INT(lc_proc_parse_stat(
+			  "42 () Z 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99) S " STAT_TAIL, &p),
 		  ==, 0);
 	CHECK(!strncmp(p.comm, ") Z 1 1 1 0 -1", 14));
 	CHECK_INT(p.state, ==, 'S');
@@ -158,7 +158,8 @@ static int parse_stat_negative(void)
 	struct lc_proc p;
 
 	/* tpgid is -1 for a process without a controlling terminal. */
-	CHECK_INT(lc_proc_parse_stat("7 (a) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 -5 1 0 5", &p), ==, 0);
+	CHECK_INT(lc_proc_parse_stat("7 (a) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 -5 1 0 5", &p), ==,
+		  0);
 	CHECK_INT(p.ppid, ==, 1);
 	CHECK_INT(p.start_time, ==, 5);
 	return TAP_PASS;
@@ -380,22 +381,10 @@ static int fd_helpers(void)
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(parse_stat_real),
-	TAP_CASE(parse_stat_hostile_comm),
-	TAP_CASE(parse_stat_truncated),
-	TAP_CASE(parse_stat_garbage),
-	TAP_CASE(parse_stat_negative),
-	TAP_CASE(parse_stat_junk_after_pid),
-	TAP_CASE(parse_stat_pid_overflow),
-	TAP_CASE(parse_stat_negative_start_time),
-	TAP_CASE(read_self),
-	TAP_CASE(read_parent),
-	TAP_CASE(read_missing),
-	TAP_CASE(alive_self),
-	TAP_CASE(alive_reaped_child),
-	TAP_CASE(alive_zombie_child),
-	TAP_CASE(alive_running_child),
-	TAP_CASE(list_has_self),
-	TAP_CASE(fd_helpers),
-)
+TAP_MAIN(TAP_CASE(parse_stat_real), TAP_CASE(parse_stat_hostile_comm),
+	 TAP_CASE(parse_stat_truncated), TAP_CASE(parse_stat_garbage),
+	 TAP_CASE(parse_stat_negative), TAP_CASE(parse_stat_junk_after_pid),
+	 TAP_CASE(parse_stat_pid_overflow), TAP_CASE(parse_stat_negative_start_time),
+	 TAP_CASE(read_self), TAP_CASE(read_parent), TAP_CASE(read_missing), TAP_CASE(alive_self),
+	 TAP_CASE(alive_reaped_child), TAP_CASE(alive_zombie_child), TAP_CASE(alive_running_child),
+	 TAP_CASE(list_has_self), TAP_CASE(fd_helpers), )

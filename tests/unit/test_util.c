@@ -62,8 +62,9 @@ static int parse_long_accepts(void)
 static int parse_long_rejects(void)
 {
 	static const char *const bad[] = {
-		"",    " 1", "1 ", "+1", "-1", "01", "00", "1x", "x1", "0x10",
-		"1.0", "1e3", "-",  "--1", "- 1", "1\n", "\xd9\xa1", "12345678901234567890x",
+		"",   " 1",  "1 ",  "+1",   "-1",	"01",
+		"00", "1x",  "x1",  "0x10", "1.0",	"1e3",
+		"-",  "--1", "- 1", "1\n",  "\xd9\xa1", "12345678901234567890x",
 	};
 	long v = 1234;
 
@@ -102,7 +103,8 @@ static int parse_long_other_blanks(void)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (lc_parse_long(bad[i], 0, 100, &v) >= 0)
-			tap_diag("lc_parse_long() accepted \"1\" after byte 0x%02x", (unsigned)bad[i][0]);
+			tap_diag("lc_parse_long() accepted \"1\" after byte 0x%02x",
+				 (unsigned)bad[i][0]);
 		CHECK(lc_parse_long(bad[i], 0, 100, &v) < 0);
 	}
 	return TAP_PASS;
@@ -625,39 +627,21 @@ static int dir_bytes(void)
 	CHECK(tap_write_str("b", "123") == 0);
 	CHECK(mkdirat(tap_dirfd, "sub", 0700) == 0);
 	CHECK(tap_write_str("sub/c", "1234567890") == 0); /* not counted */
-	CHECK(symlinkat("a", tap_dirfd, "link") == 0);	    /* not counted */
+	CHECK(symlinkat("a", tap_dirfd, "link") == 0);	  /* not counted */
 	CHECK_INT(lc_dir_bytes(tap_dirfd), ==, 8);
 	return TAP_PASS;
 }
 
-TAP_MAIN(
-	TAP_CASE(parse_long_accepts),
-	TAP_CASE(parse_long_rejects),
-	TAP_CASE(parse_long_range),
-	TAP_CASE(parse_long_other_blanks),
-	TAP_CASE(parse_long_negative_leading_zero),
-	TAP_CASE(shell_quote_format),
-	TAP_CASE(shell_quote_round_trip),
-	TAP_CASE(read_file_content),
-	TAP_CASE(read_file_binary),
-	TAP_CASE(read_file_size_limit),
-	TAP_CASE(read_file_size_limit_proc),
-	TAP_CASE(read_file_symlink_refused),
-	TAP_CASE(read_file_owner),
-	TAP_CASE(read_file_non_regular),
-	TAP_CASE(write_atomic_basic),
-	TAP_CASE(write_atomic_large),
-	TAP_CASE(write_atomic_symlink_replaced),
-	TAP_CASE(write_atomic_stale_temp),
-	TAP_CASE(write_atomic_errors),
-	TAP_CASE(open_dir_verified_ok),
-	TAP_CASE(open_dir_verified_symlink),
-	TAP_CASE(open_dir_verified_writable),
-	TAP_CASE(open_dir_verified_owner),
-	TAP_CASE(open_dir_verified_not_dir),
-	TAP_CASE(rmtree_basic),
-	TAP_CASE(rmtree_symlinks_not_followed),
-	TAP_CASE(rmtree_file_and_missing),
-	TAP_CASE(copy_fd_at),
-	TAP_CASE(dir_bytes),
-)
+TAP_MAIN(TAP_CASE(parse_long_accepts), TAP_CASE(parse_long_rejects), TAP_CASE(parse_long_range),
+	 TAP_CASE(parse_long_other_blanks), TAP_CASE(parse_long_negative_leading_zero),
+	 TAP_CASE(shell_quote_format), TAP_CASE(shell_quote_round_trip),
+	 TAP_CASE(read_file_content), TAP_CASE(read_file_binary), TAP_CASE(read_file_size_limit),
+	 TAP_CASE(read_file_size_limit_proc), TAP_CASE(read_file_symlink_refused),
+	 TAP_CASE(read_file_owner), TAP_CASE(read_file_non_regular), TAP_CASE(write_atomic_basic),
+	 TAP_CASE(write_atomic_large), TAP_CASE(write_atomic_symlink_replaced),
+	 TAP_CASE(write_atomic_stale_temp), TAP_CASE(write_atomic_errors),
+	 TAP_CASE(open_dir_verified_ok), TAP_CASE(open_dir_verified_symlink),
+	 TAP_CASE(open_dir_verified_writable), TAP_CASE(open_dir_verified_owner),
+	 TAP_CASE(open_dir_verified_not_dir), TAP_CASE(rmtree_basic),
+	 TAP_CASE(rmtree_symlinks_not_followed), TAP_CASE(rmtree_file_and_missing),
+	 TAP_CASE(copy_fd_at), TAP_CASE(dir_bytes), )
