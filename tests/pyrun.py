@@ -5,6 +5,7 @@ RESULT passed=N failed=N skipped=N"""
 import importlib.util
 import os
 import sys
+import time
 import unittest
 
 path = os.path.abspath(sys.argv[1])
@@ -25,7 +26,25 @@ if len(sys.argv) > 2:
                 flat.append(t)
     walk(suite)
     suite = unittest.TestSuite(flat)
-res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+
+
+class TimedResult(unittest.TextTestResult):
+    """Notes how long every test took, for the slowest-tests line at the end."""
+    durations = []
+
+    def startTest(self, test):
+        self._t0 = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.durations.append((time.monotonic() - self._t0, test.id().split(".", 1)[-1]))
+
+
+res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, resultclass=TimedResult).run(suite)
+slow = sorted(TimedResult.durations, reverse=True)[:5]
+if slow:
+    print("slowest: " + ", ".join("%s %.0fs" % (name, secs) for secs, name in slow))
 failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
 skipped = len(res.skipped)
 print("RESULT passed=%d failed=%d skipped=%d" % (res.testsRun - failed - skipped, failed, skipped))

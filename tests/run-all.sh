@@ -30,10 +30,12 @@ done
 for t in tests/lsfsim/test_*.py tests/system/test_*.py; do
 	[ -f "$t" ] || continue
 	echo "=== $t"
+	t0=$(date +%s)
 	# shellcheck disable=SC2086
 	out=$(timeout -k 10 "$PER_FILE_TIMEOUT" /usr/bin/python3 tests/pyrun.py "$t" ${LC_TESTS:-} 2>&1)
 	rc=$?
 	echo "$out"
+	echo "--- $t: $(($(date +%s) - t0)) s"
 	res=$(printf '%s\n' "$out" | sed -n 's/^RESULT //p' | tail -n1)
 	if [ -z "$res" ]; then
 		echo "$t: no result (exit $rc, timeout ${PER_FILE_TIMEOUT}s?)"
@@ -50,9 +52,11 @@ done
 # The fault suite's bounded subset (make faults runs every case). One result per case.
 if [ -z "${LC_TESTS:-}" ] || [ "${LC_TESTS#*faults}" != "$LC_TESTS" ]; then
 	echo "=== tests/faults/faults.py --subset check"
+	t0=$(date +%s)
 	out=$(timeout -k 10 1800 /usr/bin/python3 tests/faults/faults.py --subset check \
 		--jobs "${LC_FAULT_JOBS:-2}" 2>&1)
 	echo "$out"
+	echo "--- faults: $(($(date +%s) - t0)) s"
 	res=$(printf '%s\n' "$out" | sed -n 's/^RESULT //p' | tail -n1)
 	if [ -z "$res" ]; then
 		fail=$((fail + 1)); note_fail "tests/faults/faults.py"
@@ -68,8 +72,10 @@ fi
 # bounded time (LC_FUZZ_SECONDS, default 10). One result per target.
 if [ -x build-fuzz/replay/fuzz_meta ]; then
 	echo "=== fuzz"
+	t0=$(date +%s)
 	out=$(make -s fuzz-replay 2>&1; make -s fuzz FUZZ_SECONDS="${LC_FUZZ_SECONDS:-10}" 2>&1)
 	echo "$out"
+	echo "--- fuzz: $(($(date +%s) - t0)) s"
 	p=$(printf '%s\n' "$out" | grep -cE '^fuzz-replay: ok$|^fuzz: [a-z_]+ ok:')
 	f=$(printf '%s\n' "$out" | grep -cE 'FAILED')
 	[ "$f" -gt 0 ] && note_fail "fuzz"
