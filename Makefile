@@ -168,7 +168,7 @@ provision:
 	@scripts/provision.sh --write build/criu.path >/dev/null
 
 check: provision all asan unit-bins clang compat-build fuzz-bins $(FUZZ_REPLAY_BINS)
-	@tests/run-all.sh
+	@/usr/bin/python3 tests/run-all.py
 
 demo: provision all
 	@scripts/demo.sh

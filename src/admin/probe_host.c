@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cfg.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -319,29 +320,6 @@ struct queue_conf {
 	bool terminate, postexec, starter;
 };
 
-/* The lsb.queues of envdir: <envdir>/lsb.queues or <envdir>/lsbatch/<cluster>/configdir/. */
-static int find_lsb_queues(const char *envdir, char *path, size_t size)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	char sub[PATH_MAX];
-	struct dirent *de;
-	struct stat st;
-
-	snprintf(path, size, "%s/lsb.queues", envdir);
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-		return 0;
-	snprintf(sub, sizeof(sub), "%s/lsbatch", envdir);
-	d = opendir(sub);
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, size, "%s/%s/configdir/lsb.queues", sub, de->d_name);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			return 0;
-	}
-	return -ENOENT;
-}
-
 /* LSF_SERVERDIR from <envdir>/lsf.conf, else the placeholder the README uses. */
 static void lsf_serverdir(const char *envdir, char *buf, size_t size)
 {
@@ -463,7 +441,8 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 {
 	_cleanup_free_ struct queue_conf *q = NULL;
 	_cleanup_free_ char *txt = NULL;
-	char path[PATH_MAX], sd[PATH_MAX], both[512] = "", half[512] = "", bare[512] = "";
+	char path[PATH_MAX], envdir[PATH_MAX], sd[PATH_MAX], both[512] = "", half[512] = "",
+							     bare[512] = "";
 	int n, rc, n_both = 0, n_half = 0, n_bare = 0;
 
 	lsf_serverdir(c->envdir, sd, sizeof(sd));
@@ -480,7 +459,10 @@ void lc_probe_lsb_queues(const struct lc_chk_ctx *c, struct lc_chk_result *r)
 			   "POST_EXEC    = %s/lsf-criu-postexec\nJOB_STARTER  = %s/lsf-criu-start "
 			   "%%USRCMD\nthen run: badmin reconfig",
 			   sd, sd, sd);
-	if (find_lsb_queues(c->envdir, path, sizeof(path)) < 0) {
+	/* <envdir>/lsb.queues or <envdir>/lsbatch/<cluster>/configdir/lsb.queues */
+	if (c->envdir[0] == '/' || !realpath(c->envdir, envdir))
+		snprintf(envdir, sizeof(envdir), "%s", c->envdir);
+	if (lc_lsf_conf_path(envdir, "lsb.queues", path, sizeof(path)) < 0) {
 		lc_chk_finding(r, LC_CHK_WARN, "no lsb.queues in '%s' or '%s/lsbatch/*/configdir'",
 			       c->envdir, c->envdir);
 		return;

@@ -238,6 +238,27 @@ static int accept_criu(int ls, struct lc_err *err)
 	return s;
 }
 
+/*
+ * Listens on the socket criu connects to (name, in the images directory),
+ * tells the caller through ready_fd that criu may start, and accepts criu's
+ * one connection. The listening socket is gone when this returns.
+ */
+static int connect_criu(const char *name, int ready_fd, struct lc_err *err)
+{
+	int ls, sock;
+
+	ls = listen_here(name, err);
+	if (ls < 0)
+		return ls;
+	if (ready_fd >= 0 && write_full(ready_fd, "R", 1) < 0)
+		sock = lc_err_set(err, EPIPE, "the caller is gone");
+	else
+		sock = accept_criu(ls, err);
+	close(ls);
+	(void)unlink(name);
+	return sock;
+}
+
 static int online_cpus(void)
 {
 	cpu_set_t set;
@@ -680,7 +701,7 @@ int lc_stream_capture(const struct lc_stream_opts *o, int ready_fd, struct lc_st
 	struct lc_lcs_wopts wo = { .direct = !o->buffered, .discard = o->discard };
 	struct lc_lcs_wstats ws = { 0 };
 	struct lc_err err = { 0 };
-	int ls = -1, sock = -1, r;
+	int sock = -1, r;
 	double t0 = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -712,23 +733,11 @@ int lc_stream_capture(const struct lc_stream_opts *o, int ready_fd, struct lc_st
 		}
 		c.nstarted++;
 	}
-	ls = listen_here(LC_STREAM_CAPTURE_SOCK, &err);
-	if (ls < 0) {
-		r = ls;
-		goto out;
-	}
-	if (ready_fd >= 0 && write_full(ready_fd, "R", 1) < 0) {
-		r = lc_err_set(&err, EPIPE, "the caller is gone");
-		goto out;
-	}
-	sock = accept_criu(ls, &err);
+	sock = connect_criu(LC_STREAM_CAPTURE_SOCK, ready_fd, &err);
 	if (sock < 0) {
 		r = sock;
 		goto out;
 	}
-	close(ls);
-	ls = -1;
-	(void)unlink(LC_STREAM_CAPTURE_SOCK);
 	t0 = lc_now();
 	r = capture_loop(&c, sock, &err);
 	/* Let the workers finish what is queued. */
@@ -750,10 +759,6 @@ out:
 	cap_free(&c);
 	if (sock >= 0)
 		close(sock);
-	if (ls >= 0) {
-		close(ls);
-		(void)unlink(LC_STREAM_CAPTURE_SOCK);
-	}
 	st->n_files = ws.n_files;
 	st->raw_bytes = ws.raw_bytes;
 	st->stored_bytes = ws.stored_bytes;
@@ -832,7 +837,7 @@ int lc_stream_serve(const struct lc_stream_opts *o, int ready_fd, struct lc_stre
 	struct srv s = { 0 };
 	struct lc_err err = { 0 };
 	pthread_attr_t attr;
-	int ls = -1, sock = -1, r;
+	int sock = -1, r;
 	double t0 = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -844,23 +849,11 @@ int lc_stream_serve(const struct lc_stream_opts *o, int ready_fd, struct lc_stre
 	r = lc_lcs_open(AT_FDCWD, LC_LCS_NAME, !o->buffered, &s.rd, &err);
 	if (r < 0)
 		goto out;
-	ls = listen_here(LC_STREAM_SERVE_SOCK, &err);
-	if (ls < 0) {
-		r = ls;
-		goto out;
-	}
-	if (ready_fd >= 0 && write_full(ready_fd, "R", 1) < 0) {
-		r = lc_err_set(&err, EPIPE, "the caller is gone");
-		goto out;
-	}
-	sock = accept_criu(ls, &err);
+	sock = connect_criu(LC_STREAM_SERVE_SOCK, ready_fd, &err);
 	if (sock < 0) {
 		r = sock;
 		goto out;
 	}
-	close(ls);
-	ls = -1;
-	(void)unlink(LC_STREAM_SERVE_SOCK);
 	t0 = lc_now();
 	for (;;) {
 		char name[LC_LCS_MAX_NAME + 1];
@@ -913,10 +906,6 @@ int lc_stream_serve(const struct lc_stream_opts *o, int ready_fd, struct lc_stre
 out:
 	if (sock >= 0)
 		close(sock);
-	if (ls >= 0) {
-		close(ls);
-		(void)unlink(LC_STREAM_SERVE_SOCK);
-	}
 	st->seconds = t0 > 0 ? lc_now() - t0 : 0;
 	st->raw_bytes = s.served;
 	if (s.rd) {

@@ -21,7 +21,7 @@ taken PIDs, ...), lets the cycle settle and classifies what happened:
 
 Every case knows which of "restored" and "ended" it must reach. The run ends
 with "faults: N tried, N restored, N ended cleanly, N lost, N hung" and a
-RESULT line for tests/run-all.sh.
+RESULT line for tests/run-all.py.
 
   faults.py [--subset check|all] [--jobs N] [--list] [NAME-PART ...]
 """

@@ -16,7 +16,7 @@
  * A TAP_BUG case asserts the documented behaviour that the library does not
  * have yet (a known bug). While it fails it is reported as skipped,
  * "ok N - name # SKIP known bug: why", after a diagnostic naming the failed
- * check, so the bug stays visible without failing the run (tests/run-all.sh
+ * check, so the bug stays visible without failing the run (tests/run-all.py
  * counts every "not ok" line, TAP "# TODO" ones included). Once the bug is
  * fixed the case passes: "ok N - name # fixed known bug", the hint to turn
  * it into a TAP_CASE.
